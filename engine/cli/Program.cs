@@ -1,1 +1,15 @@
-return 0;
+using System.CommandLine;
+using Engine.Cli;
+
+var root = new RootCommand("engine: supervised fine-tuning of transformer language models, on the CPU or an NVIDIA GPU");
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+try
+{
+    return root.Parse(args).Invoke();
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

@@ -1,0 +1,98 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>The LM head fused with cross-entropy (as Liger's fused linear cross-entropy): logits exist one chunk of rows at a time.</summary>
+public static class CpuCrossEntropy
+{
+    /// <summary>Upper bound on the logits held at once (16 MiB of float32).</summary>
+    public const int MaxLogitsPerChunk = 1 << 22;
+
+    // loss = Σ_{r: target_r ≥ 0} logsumexp(z_r) − z_r[target_r],   z_r = x_r·Wᵀ (rows with target < 0 are skipped entirely)
+    // dx_r += s·(softmax(z_r) − onehot(target_r))·W ;  dw += s·Σ_r (softmax(z_r) − onehot(target_r))ᵀ·x_r   (s = gradScale)
+    public static double ForwardBackward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int maxLogitsPerChunk = MaxLogitsPerChunk)
+    {
+        Require(x.Length == (long)n * c, $"x has {x.Length} elements, expected n*c = {(long)n * c}");
+        Require(w.Length == (long)vocab * c, $"w has {w.Length} elements, expected vocab*c = {(long)vocab * c}");
+        Require(targets.Length == n, $"targets has {targets.Length} elements, expected n = {n}");
+        Require(dx.IsEmpty || dx.Length == x.Length, $"dx has {dx.Length} elements, expected {x.Length}");
+        Require(dw.IsEmpty || dw.Length == w.Length, $"dw has {dw.Length} elements, expected {w.Length}");
+
+        var rows = new List<int>();
+        for (int r = 0; r < n; r++)
+        {
+            if (targets[r] >= vocab) throw new ArgumentException($"target {targets[r]} at row {r} is outside the vocabulary of {vocab}");
+            if (targets[r] >= 0) rows.Add(r);
+        }
+        if (rows.Count == 0) return 0;
+
+        bool wantGrad = !dx.IsEmpty || !dw.IsEmpty;
+        int chunk = Math.Clamp(maxLogitsPerChunk / vocab, 1, rows.Count);
+        float[] xs = ArrayPool<float>.Shared.Rent(chunk * c);
+        float[] logits = ArrayPool<float>.Shared.Rent(chunk * vocab);
+        float[] dxs = ArrayPool<float>.Shared.Rent(chunk * c);
+        double[] rowLoss = ArrayPool<double>.Shared.Rent(chunk);
+        int[] rowTarget = ArrayPool<int>.Shared.Rent(chunk);
+        double loss = 0;
+        try
+        {
+            for (int start = 0; start < rows.Count; start += chunk)
+            {
+                int m = Math.Min(chunk, rows.Count - start);
+                for (int i = 0; i < m; i++)
+                {
+                    int r = rows[start + i];
+                    x.Slice(r * c, c).CopyTo(xs.AsSpan(i * c, c));
+                    rowTarget[i] = targets[r];
+                }
+                CpuMatMul.Forward(logits.AsSpan(0, m * vocab), xs.AsSpan(0, m * c), w, default, m, c, vocab);
+                Parallel.For(0, m, i => rowLoss[i] = SoftmaxRow(logits.AsSpan(i * vocab, vocab), rowTarget[i], wantGrad, gradScale));
+                for (int i = 0; i < m; i++) loss += rowLoss[i];
+                if (!wantGrad) continue;
+
+                var dxChunk = dx.IsEmpty ? default : dxs.AsSpan(0, m * c);
+                dxChunk.Clear();
+                CpuMatMul.Backward(dxChunk, dw, default, logits.AsSpan(0, m * vocab), xs.AsSpan(0, m * c), w, m, c, vocab);
+                if (dx.IsEmpty) continue;
+                for (int i = 0; i < m; i++)
+                {
+                    var dst = dx.Slice(rows[start + i] * c, c);
+                    TensorPrimitives.Add(dst, dxs.AsSpan(i * c, c), dst);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(xs);
+            ArrayPool<float>.Shared.Return(logits);
+            ArrayPool<float>.Shared.Return(dxs);
+            ArrayPool<double>.Shared.Return(rowLoss);
+            ArrayPool<int>.Shared.Return(rowTarget);
+        }
+        return loss;
+    }
+
+    /// <summary>Returns logsumexp(z) − z[target]; when asked, overwrites z with s·(softmax(z) − onehot(target)).</summary>
+    private static double SoftmaxRow(Span<float> z, int target, bool wantGrad, float gradScale)
+    {
+        float max = TensorPrimitives.Max(z);
+        float zTarget = z[target];
+        TensorPrimitives.Subtract(z, max, z);
+        TensorPrimitives.Exp(z, z);
+        float sum = TensorPrimitives.Sum(z);
+        double rowLoss = max + Math.Log(sum) - zTarget;
+        if (wantGrad)
+        {
+            TensorPrimitives.Multiply(z, gradScale / sum, z);
+            z[target] -= gradScale;
+        }
+        return rowLoss;
+    }
+
+    private static void Require(bool ok, string message)
+    {
+        if (!ok) throw new ArgumentException(message);
+    }
+}

@@ -1,0 +1,68 @@
+using Engine.Tensors;
+
+namespace Engine.Backends;
+
+/// <summary>
+/// Where tensors live and ops run. Every op is a forward/backward pair with explicit sizes (n = rows = tokens).
+/// Forwards overwrite their outputs; backwards accumulate (+=) into their gradients, and a null gradient
+/// (a frozen parameter) skips that work.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    string Name { get; }
+
+    // ---- memory ----
+    /// <summary>A zero-filled tensor.</summary>
+    Tensor Allocate(DType dtype, params int[] shape);
+    void Release(Tensor tensor);
+    void Upload(Tensor dst, ReadOnlySpan<float> src);
+    void Upload(Tensor dst, ReadOnlySpan<int> src);
+    void Download(Tensor src, Span<float> dst);
+    void Zero(Tensor tensor);
+    void Copy(Tensor dst, Tensor src);
+
+    // ---- ops ----
+    void EmbeddingForward(Tensor y, Tensor ids, Tensor positions, Tensor wte, Tensor? wpe, int n, int c);
+    void EmbeddingBackward(Tensor? dwte, Tensor? dwpe, Tensor dy, Tensor ids, Tensor positions, int n, int c);
+
+    void LayerNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n, int c, float eps);
+    void LayerNormBackward(Tensor? dx, Tensor? dw, Tensor? db, Tensor dy, Tensor x, Tensor w, Tensor mean, Tensor rstd, int n, int c);
+
+    void RmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor w, int n, int c, float eps);
+    void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c);
+
+    void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim);
+    void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim);
+
+    void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
+    void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
+
+    void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
+    void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
+
+    void GeluForward(Tensor y, Tensor x);
+    void GeluBackward(Tensor dx, Tensor dy, Tensor x);
+
+    void SwiGluForward(Tensor y, Tensor gate, Tensor up);
+    void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up);
+
+    void Add(Tensor y, Tensor a, Tensor b);
+    void Accumulate(Tensor dst, Tensor src);
+
+    /// <summary>
+    /// The LM head fused with cross-entropy, chunked over tokens so all logits never exist at once.
+    /// Returns Σ over rows with target ≥ 0 of −log softmax(x·Wᵀ)[target]; when dx/dw are given, adds gradScale × its gradient.
+    /// </summary>
+    double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale);
+
+    // ---- optimizer ----
+    double SumOfSquares(Tensor x);
+    void Scale(Tensor x, float s);
+    void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step);
+}
+
+/// <summary>Sizes of one attention call: q/out [batch, seqLen, heads, headDim]; k/v [batch, seqLen, kvHeads, headDim].</summary>
+public readonly record struct AttentionShape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim);
+
+/// <summary>The hyper-parameters of one AdamW update; Step counts from 1.</summary>
+public readonly record struct AdamWStep(float LearningRate, float Beta1, float Beta2, float Eps, float WeightDecay, int Step);

@@ -1,0 +1,26 @@
+using Engine.Autograd;
+using Engine.Models;
+using Engine.Training;
+
+namespace Engine.Generation;
+
+/// <summary>Greedy decoding by re-running the whole window each token (no KV cache yet): for demos on tiny models.</summary>
+public static class GreedyDecoder
+{
+    public static List<int> Continue(Transformer model, IReadOnlyList<int> prompt, int newTokens)
+    {
+        var tokens = prompt.ToList();
+        using var tape = new Tape(model.Backend, recordGradients: false);
+        var logits = new float[model.Config.VocabSize];
+        for (int i = 0; i < newTokens; i++)
+        {
+            int[] window = tokens.TakeLast(model.Config.ContextLength).ToArray();
+            var batch = Batch.Unpacked(1, window.Length, window, new int[window.Length]);
+            var all = model.Logits(tape, batch);
+            model.Backend.Download(all.Value.View((long)(window.Length - 1) * logits.Length, logits.Length), logits);
+            tokens.Add(Array.IndexOf(logits, logits.Max()));
+            tape.Reset();
+        }
+        return tokens.Skip(prompt.Count).ToList();
+    }
+}

@@ -1,0 +1,59 @@
+namespace Engine.Models;
+
+public enum ModelFamily
+{
+    /// <summary>LayerNorm, learned positions, GELU MLP, biases on every linear layer, tied embeddings.</summary>
+    Gpt2,
+
+    /// <summary>RMSNorm, RoPE, SwiGLU MLP, grouped-query attention, optional q/k/v bias (Qwen2), tied or untied head.</summary>
+    Llama,
+}
+
+/// <summary>The shape of a decoder-only transformer. The family decides the block's parts.</summary>
+public sealed record ModelConfig
+{
+    public required ModelFamily Family { get; init; }
+    public required int VocabSize { get; init; }
+    public required int ContextLength { get; init; }
+    public required int Layers { get; init; }
+    public required int Dim { get; init; }
+    public required int Heads { get; init; }
+    public required int KvHeads { get; init; }
+    public required int HeadDim { get; init; }
+    public required int FfnDim { get; init; }
+    public float NormEps { get; init; } = 1e-5f;
+    public double RopeTheta { get; init; } = 10000;
+    public bool QkvBias { get; init; }
+    public bool TiedEmbeddings { get; init; } = true;
+
+    /// <summary>GPT-2 puts a bias on every linear layer; Llama on none (Qwen2 on q, k, v only: <see cref="QkvBias"/>).</summary>
+    public bool LinearBias => Family == ModelFamily.Gpt2;
+
+    public static ModelConfig Gpt2(int vocabSize, int contextLength, int layers, int dim, int heads) => new()
+    {
+        Family = ModelFamily.Gpt2, VocabSize = vocabSize, ContextLength = contextLength, Layers = layers, Dim = dim,
+        Heads = heads, KvHeads = heads, HeadDim = dim / heads, FfnDim = 4 * dim, QkvBias = true, TiedEmbeddings = true,
+    };
+
+    public static ModelConfig Llama(int vocabSize, int contextLength, int layers, int dim, int heads, int kvHeads, int ffnDim) => new()
+    {
+        Family = ModelFamily.Llama, VocabSize = vocabSize, ContextLength = contextLength, Layers = layers, Dim = dim,
+        Heads = heads, KvHeads = kvHeads, HeadDim = dim / heads, FfnDim = ffnDim, NormEps = 1e-6f,
+    };
+
+    /// <summary>Throws with the offending field named when the shape is inconsistent.</summary>
+    public void Validate()
+    {
+        Positive(VocabSize, nameof(VocabSize)); Positive(ContextLength, nameof(ContextLength)); Positive(Layers, nameof(Layers));
+        Positive(Dim, nameof(Dim)); Positive(Heads, nameof(Heads)); Positive(KvHeads, nameof(KvHeads));
+        Positive(HeadDim, nameof(HeadDim)); Positive(FfnDim, nameof(FfnDim));
+        if (Heads % KvHeads != 0) throw new ArgumentException($"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads})");
+        if (Family == ModelFamily.Gpt2 && KvHeads != Heads) throw new ArgumentException("GPT-2 has no grouped-query attention: KvHeads must equal Heads");
+        if (Family == ModelFamily.Llama && HeadDim % 2 != 0) throw new ArgumentException($"RoPE needs an even HeadDim, got {HeadDim}");
+    }
+
+    private static void Positive(int value, string name)
+    {
+        if (value <= 0) throw new ArgumentException($"{name} must be positive, got {value}");
+    }
+}

@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Engine.Backends.Cpu;
+using Engine.Models;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+/// <summary>`engine bench step`: times whole training steps (forward, loss, backward, AdamW) after a warm-up.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string?>("--preset") { Description = "i, ii or iii: the baseline shapes of DESIGN.md" };
+        var family = new Option<string>("--family") { Description = "gpt2 or llama (custom shapes)", DefaultValueFactory = _ => "gpt2" };
+        var vocab = new Option<int>("--vocab") { Description = "vocabulary size (custom shapes)", DefaultValueFactory = _ => 512 };
+        var seq = new Option<int>("--seq") { Description = "tokens per row (custom shapes)", DefaultValueFactory = _ => 128 };
+        var batch = new Option<int>("--batch") { Description = "rows per step (custom shapes)", DefaultValueFactory = _ => 8 };
+        var layers = new Option<int>("--layers") { Description = "blocks (custom shapes)", DefaultValueFactory = _ => 4 };
+        var dim = new Option<int>("--dim") { Description = "model width (custom shapes)", DefaultValueFactory = _ => 128 };
+        var heads = new Option<int>("--heads") { Description = "attention heads (custom shapes)", DefaultValueFactory = _ => 4 };
+        var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
+        var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
+
+        var step = new Command("step", "Time full training steps of a GPT-2-family model")
+            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, json };
+        step.SetAction(r =>
+        {
+            string? name = r.GetValue(preset);
+            var config = name is not null
+                ? Presets.Bench(name)
+                : r.GetValue(family) switch
+                {
+                    "gpt2" => ModelConfig.Gpt2(r.GetValue(vocab), r.GetValue(seq), r.GetValue(layers), r.GetValue(dim), r.GetValue(heads)),
+                    "llama" => ModelConfig.Llama(r.GetValue(vocab), r.GetValue(seq), r.GetValue(layers), r.GetValue(dim), r.GetValue(heads), r.GetValue(heads), 4 * r.GetValue(dim)),
+                    var f => throw new ArgumentException($"unknown family '{f}': expected gpt2 or llama"),
+                };
+            int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
+            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(json));
+        });
+
+        var bench = new Command("bench", "Benchmarks");
+        bench.Subcommands.Add(step);
+        return bench;
+    }
+
+    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, FileInfo? json)
+    {
+        using var backend = new CpuBackend();
+        using var model = new Transformer(backend, config, seed: 1);
+        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-4f, 0, steps + warmup));
+        int seqLen = config.ContextLength, tokens = rows * seqLen;
+        var batch = Batch.RandomTokens(rows, seqLen, config.VocabSize, seed: 1);
+
+        Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads}, " +
+                          $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads");
+        for (int i = 0; i < warmup; i++) trainer.Step([batch]);
+        var times = new List<double>();
+        for (int i = 0; i < steps; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            var result = trainer.Step([batch]);
+            times.Add(clock.Elapsed.TotalMilliseconds);
+            Console.WriteLine($"step {i + 1,3}: {times[^1],9:F1} ms  loss {result.Loss:F4}");
+        }
+        double median = Median(times);
+        double tokensPerSecond = tokens / (median / 1000);
+        if (json is not null)
+            File.WriteAllText(json.FullName, JsonSerializer.Serialize(new
+            {
+                preset = name, family = config.Family.ToString(), vocab = config.VocabSize, seq = seqLen, batch = rows,
+                layers = config.Layers, dim = config.Dim, heads = config.Heads, parameters = model.ParameterCount,
+                backend = backend.Name, threads = Environment.ProcessorCount,
+                step_ms_median = median, tokens_per_s = tokensPerSecond, step_ms = times,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"preset={name} params={model.ParameterCount} step_ms_median={median:F1} tokens_per_s={tokensPerSecond:F0}");
+        return 0;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}

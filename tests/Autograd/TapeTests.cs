@@ -1,0 +1,64 @@
+using Engine.Autograd;
+using Engine.Backends.Cpu;
+using Engine.Tensors;
+using Xunit;
+
+namespace Engine.Tests.Autograd;
+
+public class TapeTests
+{
+    private static Variable Leaf(CpuBackend backend, bool requiresGrad, float[] values, params int[] shape)
+    {
+        var t = backend.Allocate(DType.F32, shape);
+        backend.Upload(t, values);
+        return new Variable(t, requiresGrad) { Grad = requiresGrad ? backend.Allocate(DType.F32, shape) : null };
+    }
+
+    /// <summary>y = (x·Wᵀ) + x, L = Σ y·r: dx = r·W + r, and a frozen W gets no gradient buffer at all.</summary>
+    [Fact]
+    public void BackwardReplaysInReverseAndSkipsFrozenParameters()
+    {
+        using var backend = new CpuBackend();
+        var x = Leaf(backend, true, [1, 2, 3, 4], 2, 2);
+        var w = Leaf(backend, false, [1, 0, 2, 1], 2, 2);
+        using var tape = new Tape(backend);
+        var y = tape.Add(tape.Linear(x, w, null), x);
+        Assert.True(y.RequiresGrad);
+        backend.Upload(tape.GradOf(y), [1, 1, 1, 1]);
+        tape.Backward();
+
+        // dx = dy·W + dy: rows of [1,1]·[[1,0],[2,1]] = [3,1], plus 1.
+        Assert.Equal([4f, 2f, 4f, 2f], CpuBackend.F(x.Grad).ToArray());
+        Assert.Null(w.Grad);
+    }
+
+    [Fact]
+    public void GradientsAccumulateAcrossBackwardPasses()
+    {
+        using var backend = new CpuBackend();
+        var x = Leaf(backend, true, [0.5f, -1f], 1, 2);
+        using var tape = new Tape(backend);
+        for (int pass = 0; pass < 2; pass++)
+        {
+            var y = tape.Gelu(x);
+            backend.Upload(tape.GradOf(y), [1, 1]);
+            tape.Backward();
+            tape.Reset();
+        }
+        var once = new float[2];
+        CpuGelu.Backward(once, [1f, 1f], [0.5f, -1f]);
+        Assert.Equal(once.Select(g => 2 * g), CpuBackend.F(x.Grad).ToArray());
+    }
+
+    [Fact]
+    public void WithoutRecordingNothingRequiresAGradient()
+    {
+        using var backend = new CpuBackend();
+        var x = Leaf(backend, true, [1, 2], 1, 2);
+        using var tape = new Tape(backend, recordGradients: false);
+        var y = tape.Gelu(x);
+        Assert.False(y.RequiresGrad);
+        tape.Backward();
+        Assert.Equal([0f, 0f], CpuBackend.F(x.Grad).ToArray());
+    }
+}

@@ -1,0 +1,36 @@
+using Engine.Backends.Cpu;
+using Engine.Models;
+using Engine.Training;
+
+namespace Engine.Tests.Models;
+
+/// <summary>Tiny configs of both families and a batch that exercises masking and packing.</summary>
+public static class TinyModels
+{
+    public static ModelConfig Gpt2() => ModelConfig.Gpt2(vocabSize: 11, contextLength: 8, layers: 2, dim: 8, heads: 2);
+
+    /// <summary>Llama family with every option on: GQA, q/k/v bias (Qwen2), an untied head.</summary>
+    public static ModelConfig Llama() => ModelConfig.Llama(vocabSize: 11, contextLength: 8, layers: 2, dim: 8, heads: 2, kvHeads: 1, ffnDim: 12)
+        with { QkvBias = true, TiedEmbeddings = false };
+
+    public static ModelConfig Get(ModelFamily family) => family == ModelFamily.Gpt2 ? Gpt2() : Llama();
+
+    /// <summary>Two rows of 6: the first one example, the second two packed examples; some targets masked.</summary>
+    public static Batch PackedBatch(int vocabSize, int seed = 1)
+    {
+        var rng = new Random(seed);
+        int[] ids = Enumerable.Range(0, 12).Select(_ => rng.Next(vocabSize)).ToArray();
+        int[] targets = Enumerable.Range(0, 12).Select(_ => rng.Next(vocabSize)).ToArray();
+        targets[0] = targets[7] = -1;
+        int[] positions = [0, 1, 2, 3, 4, 5, 0, 1, 2, 0, 1, 2];
+        int[] segments = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1];
+        return new Batch(2, 6, ids, targets, positions, segments);
+    }
+
+    /// <summary>Multiplies every weight by a factor, so gradients are large enough for float32 finite differences.</summary>
+    public static void ScaleWeights(Transformer model, float factor)
+    {
+        foreach (var p in model.Parameters)
+            if (p.Value.Shape.Length == 2) CpuElementwise.Scale(CpuBackend.F(p.Value), factor);
+    }
+}
