@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>AdamW with decoupled weight decay (Loshchilov &amp; Hutter), following torch.optim.AdamW's single-tensor update op for op.</summary>
+public static unsafe class CpuAdamW
+{
+    /// <summary>p *= 1 − lr·wd; m = lerp(m, g, 1 − β1); v = β2·v + (1 − β2)·g·g; p += (−lr/(1 − β1^t))·m / (√v/√(1 − β2^t) + eps); t = step ≥ 1.
+    /// As torch: the scalars in float64 then rounded to float32, the lerp as torch's (m + w(g − m) for w &lt; ½, else g − (g − m)(1 − w)).</summary>
+    /// <remarks>The float hyperparameters are widened through their shortest decimal form (0.999f → 0.999, not 0.99900001287),
+    /// so 1 − β2, the bias corrections and lr·wd are the ones torch computes from the Python floats a user would write.</remarks>
+    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    {
+        Require(grad.Length, param.Length, nameof(grad));
+        Require(m.Length, param.Length, nameof(m));
+        Require(v.Length, param.Length, nameof(v));
+        if (step < 1) throw new ArgumentException($"step = {step} must be at least 1 (the first update is step 1)", nameof(step));
+
+        double lrAsWritten = AsWritten(lr), beta1AsWritten = AsWritten(beta1), beta2AsWritten = AsWritten(beta2);
+        double biasCorrection1 = 1 - Math.Pow(beta1AsWritten, step);
+        double biasCorrection2 = 1 - Math.Pow(beta2AsWritten, step);
+        var update = new Update(
+            Decay: (float)(1 - lrAsWritten * AsWritten(weightDecay)),
+            LerpWeight: (float)(1 - beta1AsWritten),
+            Beta2: beta2,
+            OneMinusBeta2: (float)(1 - beta2AsWritten),
+            BiasCorrection2Sqrt: (float)Math.Sqrt(biasCorrection2),
+            Eps: eps,
+            MinusStepSize: (float)(-(lrAsWritten / biasCorrection1)));
+
+        fixed (float* pParam = param, pGrad = grad, pm = m, pv = v)
+        {
+            float* paramp = pParam, gradp = pGrad, mp = pm, vp = pv;
+            CpuParallel.ForEachChunk(param.Length, (start, count) => StepRange(paramp + start, gradp + start, mp + start, vp + start, count, update));
+        }
+    }
+
+    /// <summary>The per-step constants, already rounded to float32 as torch rounds its Python-float scalars.</summary>
+    readonly record struct Update(float Decay, float LerpWeight, float Beta2, float OneMinusBeta2, float BiasCorrection2Sqrt, float Eps, float MinusStepSize);
+
+    static void StepRange(float* param, float* grad, float* m, float* v, int count, Update u)
+    {
+        // torch's lerp(m, g, w): m + w·(g − m) when |w| < ½, else g − (g − m)·(1 − w); both are base + coefficient·(g − m).
+        bool smallWeight = MathF.Abs(u.LerpWeight) < 0.5f;
+        float coefficient = smallWeight ? u.LerpWeight : -(1f - u.LerpWeight);
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> decay = Vector512.Create(u.Decay), coef = Vector512.Create(coefficient), beta2 = Vector512.Create(u.Beta2),
+                oneMinusBeta2 = Vector512.Create(u.OneMinusBeta2), bc2Sqrt = Vector512.Create(u.BiasCorrection2Sqrt),
+                eps = Vector512.Create(u.Eps), minusStepSize = Vector512.Create(u.MinusStepSize);
+            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var g = Vector512.Load(grad + i);
+                var mOld = Vector512.Load(m + i);
+                var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
+                var vNew = Vector512.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
+                var denominator = Vector512.Sqrt(vNew) / bc2Sqrt + eps;
+                Vector512.Store(mNew, m + i);
+                Vector512.Store(vNew, v + i);
+                Vector512.Store(Vector512.Load(param + i) * decay + minusStepSize * mNew / denominator, param + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> decay = Vector256.Create(u.Decay), coef = Vector256.Create(coefficient), beta2 = Vector256.Create(u.Beta2),
+                oneMinusBeta2 = Vector256.Create(u.OneMinusBeta2), bc2Sqrt = Vector256.Create(u.BiasCorrection2Sqrt),
+                eps = Vector256.Create(u.Eps), minusStepSize = Vector256.Create(u.MinusStepSize);
+            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var g = Vector256.Load(grad + i);
+                var mOld = Vector256.Load(m + i);
+                var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
+                var vNew = Vector256.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
+                var denominator = Vector256.Sqrt(vNew) / bc2Sqrt + eps;
+                Vector256.Store(mNew, m + i);
+                Vector256.Store(vNew, v + i);
+                Vector256.Store(Vector256.Load(param + i) * decay + minusStepSize * mNew / denominator, param + i);
+            }
+        }
+        for (; i < count; i++)
+        {
+            float g = grad[i];
+            float mNew = (smallWeight ? m[i] : g) + coefficient * (g - m[i]);
+            float vNew = v[i] * u.Beta2 + u.OneMinusBeta2 * g * g;
+            float denominator = MathF.Sqrt(vNew) / u.BiasCorrection2Sqrt + u.Eps;
+            m[i] = mNew;
+            v[i] = vNew;
+            param[i] = param[i] * u.Decay + u.MinusStepSize * mNew / denominator;
+        }
+    }
+
+    /// <summary>The float64 nearest the float's shortest round-trip decimal: what the user wrote (0.999f → 0.999).</summary>
+    static double AsWritten(float value)
+    {
+        Span<char> text = stackalloc char[32];
+        value.TryFormat(text, out int written, "R", CultureInfo.InvariantCulture);
+        return double.Parse(text[..written], NumberStyles.Float, CultureInfo.InvariantCulture);
+    }
+
+    static void Require(int actual, int expected, string name)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the length of param)", name);
+    }
+}

@@ -1,0 +1,175 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>Flat elementwise ops (residual add, gradient accumulation, scaling) and the float64 sum of squares behind the global gradient norm.</summary>
+public static unsafe class CpuElementwise
+{
+    /// <summary>y = a + b elementwise (the residual connection).
+    /// All three spans have the same length; y may be a or b.</summary>
+    public static void Add(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        RequireLength(a.Length, y.Length, nameof(a));
+        RequireLength(b.Length, y.Length, nameof(b));
+        fixed (float* py = y, pa = a, pb = b)
+        {
+            float* yp = py, ap = pa, bp = pb;
+            CpuParallel.ForEachChunk(y.Length, (start, count) =>
+                TensorPrimitives.Add(new ReadOnlySpan<float>(ap + start, count), new ReadOnlySpan<float>(bp + start, count), new Span<float>(yp + start, count)));
+        }
+    }
+
+    /// <summary>dst += src elementwise (gradient accumulation).
+    /// Both spans have the same length.</summary>
+    public static void Accumulate(Span<float> dst, ReadOnlySpan<float> src)
+    {
+        RequireLength(src.Length, dst.Length, nameof(src));
+        fixed (float* pd = dst, ps = src)
+        {
+            float* dp = pd, sp = ps;
+            CpuParallel.ForEachChunk(dst.Length, (start, count) =>
+            {
+                var d = new Span<float>(dp + start, count);
+                TensorPrimitives.Add(d, new ReadOnlySpan<float>(sp + start, count), d);
+            });
+        }
+    }
+
+    /// <summary>x *= s elementwise, in place
+    /// (gradient clipping, loss scaling).</summary>
+    public static void Scale(Span<float> x, float s)
+    {
+        fixed (float* px = x)
+        {
+            float* xp = px;
+            CpuParallel.ForEachChunk(x.Length, (start, count) =>
+            {
+                var piece = new Span<float>(xp + start, count);
+                TensorPrimitives.Multiply(piece, s, piece);
+            });
+        }
+    }
+
+    /// <summary>Σ x², accumulated in float64: vector lanes within each fixed chunk, chunk partials added in chunk order,
+    /// so the result is bit-identical however the chunks are scheduled (for the global gradient norm).</summary>
+    public static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        int chunks = CpuParallel.ChunkCount(x.Length);
+        double[] partials = ArrayPool<double>.Shared.Rent(chunks);
+        try
+        {
+            fixed (float* px = x)
+            {
+                float* xp = px;
+                CpuParallel.ForEachChunk(x.Length, (start, count) => partials[start / CpuParallel.ChunkElements] = SumOfSquares(xp + start, count));
+            }
+            double total = 0;
+            for (int k = 0; k < chunks; k++) total += partials[k];
+            return total;
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(partials);
+        }
+    }
+
+    static double SumOfSquares(float* x, int length)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<double> accLower = Vector512<double>.Zero, accUpper = Vector512<double>.Zero;
+            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var (lower, upper) = Vector512.Widen(Vector512.Load(x + i));
+                accLower += lower * lower;
+                accUpper += upper * upper;
+            }
+            sum = Vector512.Sum(accLower + accUpper);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<double> accLower = Vector256<double>.Zero, accUpper = Vector256<double>.Zero;
+            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Load(x + i));
+                accLower += lower * lower;
+                accUpper += upper * upper;
+            }
+            sum = Vector256.Sum(accLower + accUpper);
+        }
+        for (; i < length; i++) sum += (double)x[i] * x[i];
+        return sum;
+    }
+
+    static void RequireLength(int actual, int expected, string name)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the output's length)", name);
+    }
+}
+
+/// <summary>How the CPU ops split work over threads: into pieces fixed by the sizes alone (never per-thread partial sums),
+/// each piece computed by the same float ops on whichever thread runs it, so results never depend on scheduling.</summary>
+internal static class CpuParallel
+{
+    /// <summary>Work of at most this many elements runs on the calling thread.</summary>
+    public const long Threshold = 1 << 16;
+
+    /// <summary>Elements per piece of a flat elementwise op: a multiple of every vector width, so each element takes
+    /// the same vector or scalar path however the span is split.</summary>
+    public const int ChunkElements = 1 << 14;
+
+    /// <summary>Roughly how many elements a block of whole rows holds when rows are run in parallel.</summary>
+    const int RowBlockElements = 1 << 14;
+
+    /// <summary>Runs row(r) for r in [0, n) (rows of c elements): in parallel over blocks of whole rows when n·c exceeds <see cref="Threshold"/>.</summary>
+    public static void ForEachRow(int n, int c, Action<int> row)
+    {
+        if ((long)n * c <= Threshold)
+        {
+            for (int r = 0; r < n; r++) row(r);
+            return;
+        }
+        int rowsPerBlock = Math.Max(1, RowBlockElements / c);
+        Parallel.For(0, (n + rowsPerBlock - 1) / rowsPerBlock, k =>
+        {
+            int end = Math.Min(n, (k + 1) * rowsPerBlock);
+            for (int r = k * rowsPerBlock; r < end; r++) row(r);
+        });
+    }
+
+    /// <summary>Runs range(start, count) over [0, length) in pieces of <see cref="ChunkElements"/>: in parallel when length exceeds <see cref="Threshold"/>, else in one call.</summary>
+    public static void ForEachChunk(int length, Action<int, int> range)
+    {
+        if (length <= Threshold)
+        {
+            range(0, length);
+            return;
+        }
+        Parallel.For(0, ChunkCount(length), k =>
+        {
+            int start = k * ChunkElements;
+            range(start, Math.Min(ChunkElements, length - start));
+        });
+    }
+
+    /// <summary>How many pieces <see cref="ForEachChunk"/> makes of a span of this length when it runs in parallel.</summary>
+    public static int ChunkCount(int length) => length <= Threshold ? 1 : (length + ChunkElements - 1) / ChunkElements;
+
+    /// <summary>Runs block(j0, j1) over column blocks [j0, j1) of [0, c) for a reduction over rows (rows in order inside each block):
+    /// about one block per core when n·c exceeds <see cref="Threshold"/>, else one block. The split changes which thread owns a column,
+    /// never the float ops applied to it.</summary>
+    public static void ForEachColumnBlock(int n, int c, Action<int, int> block)
+    {
+        if ((long)n * c <= Threshold)
+        {
+            block(0, c);
+            return;
+        }
+        int width = Math.Max(64, (c / Environment.ProcessorCount + 15) & ~15);
+        Parallel.For(0, (c + width - 1) / width, k => block(k * width, Math.Min(c, (k + 1) * width)));
+    }
+}
