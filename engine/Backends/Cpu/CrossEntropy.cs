@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Backends.Cpu;
 
@@ -81,7 +82,7 @@ public static class CpuCrossEntropy
         float zTarget = z[target];
         TensorPrimitives.Subtract(z, max, z);
         TensorPrimitives.Exp(z, z);
-        float sum = TensorPrimitives.Sum(z);
+        float sum = FixedOrderSum(z);
         double rowLoss = max + Math.Log(sum) - zTarget;
         if (wantGrad)
         {
@@ -89,6 +90,17 @@ public static class CpuCrossEntropy
             z[target] -= gradScale;
         }
         return rowLoss;
+    }
+
+    /// <summary>Σ z in an order set by the length alone (TensorPrimitives.Sum's order follows the address's alignment).</summary>
+    private static float FixedOrderSum(ReadOnlySpan<float> z)
+    {
+        var acc = Vector512<float>.Zero;
+        int i = 0;
+        for (; i <= z.Length - Vector512<float>.Count; i += Vector512<float>.Count) acc += Vector512.Create(z.Slice(i, Vector512<float>.Count));
+        float sum = Vector512.Sum(acc);
+        for (; i < z.Length; i++) sum += z[i];
+        return sum;
     }
 
     private static void Require(bool ok, string message)
