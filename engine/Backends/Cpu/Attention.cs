@@ -1,0 +1,628 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>
+/// Causal, segment-masked, grouped-query scaled dot-product attention, flash style: scores are recomputed per
+/// block of query rows and never kept as a T×T matrix. Keys are transposed once per task so a block of query rows
+/// scores a whole vector of keys per instruction; values and gradients are padded to whole vectors along headDim.
+/// </summary>
+public static unsafe class CpuAttention
+{
+    /// <summary>Query rows handled together: every key or value vector loaded serves this many rows.</summary>
+    private const int RowBlock = 4;
+
+    /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[b,j]=seg[b,t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]/√D)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = log Σ_j exp(score_j).</summary>
+    /// <remarks>q, output: [batch, seqLen, heads, headDim]; k, v: [batch, seqLen, kvHeads, headDim]; segments: [batch, seqLen]; lse: [batch, heads, seqLen].</remarks>
+    public static void Forward(Span<float> output, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
+        ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim)
+    {
+        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
+        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
+        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+
+        int[] keyRanges = KeyRanges(segments, batch, seqLen);
+        try
+        {
+            fixed (float* pOut = output, pLse = lse)
+            fixed (float* pQ = q, pK = k, pV = v)
+            fixed (int* pSeg = segments, pRanges = keyRanges)
+            {
+                var p = new Problem(batch, seqLen, heads, kvHeads, headDim, pQ, pK, pV, pSeg, pRanges)
+                {
+                    Output = pOut,
+                    Lse = pLse,
+                };
+                if (Vector512.IsHardwareAccelerated) Parallel.For(0, batch * heads, i => ForwardHead<Lanes512, Vector512<float>>(p, i));
+                else if (Vector256.IsHardwareAccelerated) Parallel.For(0, batch * heads, i => ForwardHead<Lanes256, Vector256<float>>(p, i));
+                else Parallel.For(0, batch * heads, i => ForwardHead<Lanes128, Vector128<float>>(p, i));
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(keyRanges);
+        }
+    }
+
+    /// <summary>dq, dk, dv += ∂(Σ dOutput·output)/∂(q, k, v): with p = exp(s − lse), Dt = Σ dOut·out: dv += pᵀ·dOut, ds = p·(dOut·vᵀ − Dt)/√D, dq += ds·k, dk += dsᵀ·q.</summary>
+    /// <remarks>Layouts as in Forward; output and lse are Forward's. An empty gradient span is skipped. Parallel over (batch, kvHead), each task owning its dk/dv rows, so accumulation order is fixed.</remarks>
+    public static void Backward(Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> output,
+        ReadOnlySpan<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<int> segments,
+        int batch, int seqLen, int heads, int kvHeads, int headDim)
+    {
+        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
+        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
+        if (!dq.IsEmpty) CheckLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
+        if (!dk.IsEmpty) CheckLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
+        if (!dv.IsEmpty) CheckLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
+        CheckLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
+        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        if (dq.IsEmpty && dk.IsEmpty && dv.IsEmpty) return;
+
+        int[] keyRanges = KeyRanges(segments, batch, seqLen);
+        try
+        {
+            fixed (float* pDq = dq, pDk = dk, pDv = dv)
+            fixed (float* pDOut = dOutput, pOut = output, pLse = lse)
+            fixed (float* pQ = q, pK = k, pV = v)
+            fixed (int* pSeg = segments, pRanges = keyRanges)
+            {
+                var p = new Problem(batch, seqLen, heads, kvHeads, headDim, pQ, pK, pV, pSeg, pRanges)
+                {
+                    Output = pOut,
+                    Lse = pLse,
+                    DOutput = pDOut,
+                    Dq = dq.IsEmpty ? null : pDq,
+                    Dk = dk.IsEmpty ? null : pDk,
+                    Dv = dv.IsEmpty ? null : pDv,
+                };
+                if (Vector512.IsHardwareAccelerated) Parallel.For(0, batch * kvHeads, i => BackwardGroup<Lanes512, Vector512<float>>(p, i));
+                else if (Vector256.IsHardwareAccelerated) Parallel.For(0, batch * kvHeads, i => BackwardGroup<Lanes256, Vector256<float>>(p, i));
+                else Parallel.For(0, batch * kvHeads, i => BackwardGroup<Lanes128, Vector128<float>>(p, i));
+            }
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(keyRanges);
+        }
+    }
+
+    /// <summary>One (batch, head): blocks of RowBlock query rows, each scoring its key range, softmax per row, then P·V.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardHead<TL, TV>(Problem p, int task) where TL : struct, ILanes<TV> where TV : struct
+    {
+        int b = task / p.Heads, h = task % p.Heads, g = h / (p.Heads / p.KvHeads);
+        int T = p.SeqLen, D = p.HeadDim, tp = PaddedKeys<TL, TV>(T), dp = PaddedDim<TL, TV>(D);
+        float[] rented = ArrayPool<float>.Shared.Rent(D * tp + T * dp + RowBlock * tp + RowBlock * dp);
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                float* kt = scratch, vp = kt + D * tp, scores = vp + T * dp, acc = scores + RowBlock * tp;
+                Transpose(kt, tp, p.K + ((long)b * T * p.KvHeads + g) * D, p.KvHeads * D, T, D);
+                PadRows<TL, TV>(vp, dp, p.V + ((long)b * T * p.KvHeads + g) * D, p.KvHeads * D, T, D);
+                float scale = 1f / MathF.Sqrt(D);
+                int qStride = p.Heads * D;
+                float* qHead = p.Q + ((long)b * T * p.Heads + h) * D, outHead = p.Output + ((long)b * T * p.Heads + h) * D;
+                float* lseRow = p.Lse + ((long)b * p.Heads + h) * T;
+                Span<float> max = stackalloc float[RowBlock], sum = stackalloc float[RowBlock];
+                for (int t0 = 0; t0 < T; t0 += RowBlock)
+                {
+                    var block = new RowBlockRange(p, b, t0);
+                    int count = block.Count, padded = RoundUp(count, TL.Count);
+                    Scores<TL, TV>(scores, padded, qHead + (long)block.Row(0) * qStride, qHead + (long)block.Row(1) * qStride,
+                        qHead + (long)block.Row(2) * qStride, qHead + (long)block.Row(3) * qStride, kt + block.First, tp, D, padded, scale);
+                    for (int r = 0; r < RowBlock; r++)
+                    {
+                        float* row = scores + r * padded;
+                        block.Mask(new Span<float>(row, padded), r);
+                        max[r] = RowMax<TL, TV>(row, padded);
+                        RowSubtract<TL, TV>(row, padded, max[r]);
+                    }
+                    var blockScores = new Span<float>(scores, RowBlock * padded);
+                    TensorPrimitives.Exp(blockScores, blockScores);
+                    for (int r = 0; r < RowBlock; r++) sum[r] = RowSum<TL, TV>(scores + r * padded, padded);
+                    WeightedRows<TL, TV>(acc, dp, scores, padded, vp + (long)block.First * dp, dp, count);
+                    for (int r = 0; r < block.Valid; r++)
+                    {
+                        int t = t0 + r;
+                        ScaleTo<TL, TV>(outHead + (long)t * qStride, acc + r * dp, D, 1f / sum[r]);
+                        lseRow[t] = max[r] + MathF.Log(sum[r]);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>One (batch, kvHead): every query head of the group in order, blocks of query rows in order, accumulating dk/dv in scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardGroup<TL, TV>(Problem p, int task) where TL : struct, ILanes<TV> where TV : struct
+    {
+        int b = task / p.KvHeads, g = task % p.KvHeads, groupSize = p.Heads / p.KvHeads;
+        int T = p.SeqLen, D = p.HeadDim, tp = PaddedKeys<TL, TV>(T), dp = PaddedDim<TL, TV>(D), rows = RoundUp(T, RowBlock);
+        bool wantDs = p.Dq != null || p.Dk != null;
+        float[] rented = ArrayPool<float>.Shared.Rent(2 * D * tp + 3 * T * dp + 2 * rows * dp + rows + 2 * RowBlock * tp + RowBlock * dp);
+        try
+        {
+            fixed (float* scratch = rented)
+            {
+                float* kt = scratch, vt = kt + D * tp, kp = vt + D * tp, dkAcc = kp + T * dp, dvAcc = dkAcc + T * dp;
+                float* qp = dvAcc + T * dp, dOutP = qp + rows * dp, delta = dOutP + rows * dp;
+                float* probs = delta + rows, ds = probs + RowBlock * tp, dqBlock = ds + RowBlock * tp;
+                int kvStride = p.KvHeads * D, qStride = p.Heads * D;
+                float* kHead = p.K + ((long)b * T * p.KvHeads + g) * D, vHead = p.V + ((long)b * T * p.KvHeads + g) * D;
+                Transpose(kt, tp, kHead, kvStride, T, D);
+                if (wantDs) Transpose(vt, tp, vHead, kvStride, T, D);
+                if (p.Dq != null) PadRows<TL, TV>(kp, dp, kHead, kvStride, T, D);
+                if (p.Dk != null) new Span<float>(dkAcc, T * dp).Clear();
+                if (p.Dv != null) new Span<float>(dvAcc, T * dp).Clear();
+                // Rows T..rows stay zero: the last block's extra rows then score 0, carry dOut = 0 and delta = 0, and add nothing to dk or dv.
+                new Span<float>(qp + T * dp, (rows - T) * dp).Clear();
+                new Span<float>(dOutP + T * dp, (rows - T) * dp).Clear();
+                new Span<float>(delta + T, rows - T).Clear();
+                float scale = 1f / MathF.Sqrt(D);
+                for (int h = g * groupSize; h < (g + 1) * groupSize; h++)
+                {
+                    long headOffset = ((long)b * T * p.Heads + h) * D;
+                    float* lseRow = p.Lse + ((long)b * p.Heads + h) * T;
+                    PadRows<TL, TV>(qp, dp, p.Q + headOffset, qStride, T, D);
+                    PadRows<TL, TV>(dOutP, dp, p.DOutput + headOffset, qStride, T, D);
+                    for (int t = 0; t < T; t++) delta[t] = Dot<TL, TV>(dOutP + t * dp, p.Output + headOffset + (long)t * qStride, D);
+                    for (int t0 = 0; t0 < T; t0 += RowBlock)
+                    {
+                        var block = new RowBlockRange(p, b, t0);
+                        int count = block.Count, padded = RoundUp(count, TL.Count);
+                        float* qBlock = qp + t0 * dp, dOutBlock = dOutP + t0 * dp;
+                        Scores<TL, TV>(probs, padded, qBlock, qBlock + dp, qBlock + 2 * dp, qBlock + 3 * dp, kt + block.First, tp, D, padded, scale);
+                        for (int r = 0; r < RowBlock; r++)
+                        {
+                            float* row = probs + r * padded;
+                            block.Mask(new Span<float>(row, padded), r);
+                            RowSubtract<TL, TV>(row, padded, lseRow[block.Row(r)]);
+                        }
+                        var blockProbs = new Span<float>(probs, RowBlock * padded);
+                        TensorPrimitives.Exp(blockProbs, blockProbs);
+                        if (p.Dv != null) RankUpdate<TL, TV>(dvAcc + (long)block.First * dp, dp, probs, padded, dOutBlock, dp, count);
+                        if (!wantDs) continue;
+                        Scores<TL, TV>(ds, padded, dOutBlock, dOutBlock + dp, dOutBlock + 2 * dp, dOutBlock + 3 * dp, vt + block.First, tp, D, padded, 1f);
+                        for (int r = 0; r < RowBlock; r++) ScoreGradients<TL, TV>(ds + r * padded, probs + r * padded, padded, delta[t0 + r], scale);
+                        if (p.Dq != null)
+                        {
+                            WeightedRows<TL, TV>(dqBlock, dp, ds, padded, kp + (long)block.First * dp, dp, count);
+                            for (int r = 0; r < block.Valid; r++) AddTo<TL, TV>(p.Dq + headOffset + (long)(t0 + r) * qStride, dqBlock + r * dp, D);
+                        }
+                        if (p.Dk != null) RankUpdate<TL, TV>(dkAcc + (long)block.First * dp, dp, ds, padded, qBlock, dp, count);
+                    }
+                }
+                long kvOffset = ((long)b * T * p.KvHeads + g) * D;
+                if (p.Dk != null)
+                    for (int j = 0; j < T; j++) AddTo<TL, TV>(p.Dk + kvOffset + (long)j * kvStride, dkAcc + j * dp, D);
+                if (p.Dv != null)
+                    for (int j = 0; j < T; j++) AddTo<TL, TV>(p.Dv + kvOffset + (long)j * kvStride, dvAcc + j * dp, D);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>s[r, c] = scale · Σ_d a_r[d]·bt[d, c] for 4 rows and c &lt; count (a multiple of the vector width): a block of scores against transposed keys.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Scores<TL, TV>(float* s, int sStride, float* a0, float* a1, float* a2, float* a3, float* bt, int btStride, int depth, int count, float scale)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int w = TL.Count;
+        TV factor = TL.Splat(scale);
+        int c = 0;
+        for (; c + 2 * w <= count; c += 2 * w)
+        {
+            TV s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default, s30 = default, s31 = default;
+            float* col = bt + c;
+            for (int d = 0; d < depth; d++, col += btStride)
+            {
+                TV b0 = TL.Load(col), b1 = TL.Load(col + w);
+                TV x = TL.Splat(a0[d]);
+                s00 = TL.MulAdd(x, b0, s00); s01 = TL.MulAdd(x, b1, s01);
+                x = TL.Splat(a1[d]);
+                s10 = TL.MulAdd(x, b0, s10); s11 = TL.MulAdd(x, b1, s11);
+                x = TL.Splat(a2[d]);
+                s20 = TL.MulAdd(x, b0, s20); s21 = TL.MulAdd(x, b1, s21);
+                x = TL.Splat(a3[d]);
+                s30 = TL.MulAdd(x, b0, s30); s31 = TL.MulAdd(x, b1, s31);
+            }
+            TL.Store(s + c, TL.Mul(s00, factor)); TL.Store(s + c + w, TL.Mul(s01, factor));
+            TL.Store(s + sStride + c, TL.Mul(s10, factor)); TL.Store(s + sStride + c + w, TL.Mul(s11, factor));
+            TL.Store(s + 2 * sStride + c, TL.Mul(s20, factor)); TL.Store(s + 2 * sStride + c + w, TL.Mul(s21, factor));
+            TL.Store(s + 3 * sStride + c, TL.Mul(s30, factor)); TL.Store(s + 3 * sStride + c + w, TL.Mul(s31, factor));
+        }
+        for (; c < count; c += w)
+        {
+            TV s0 = default, s1 = default, s2 = default, s3 = default;
+            float* col = bt + c;
+            for (int d = 0; d < depth; d++, col += btStride)
+            {
+                TV b0 = TL.Load(col);
+                s0 = TL.MulAdd(TL.Splat(a0[d]), b0, s0);
+                s1 = TL.MulAdd(TL.Splat(a1[d]), b0, s1);
+                s2 = TL.MulAdd(TL.Splat(a2[d]), b0, s2);
+                s3 = TL.MulAdd(TL.Splat(a3[d]), b0, s3);
+            }
+            TL.Store(s + c, TL.Mul(s0, factor));
+            TL.Store(s + sStride + c, TL.Mul(s1, factor));
+            TL.Store(s + 2 * sStride + c, TL.Mul(s2, factor));
+            TL.Store(s + 3 * sStride + c, TL.Mul(s3, factor));
+        }
+    }
+
+    /// <summary>o[r, :width] = Σ_{j&lt;count} wts[r, j]·rows[j, :width] for 4 rows (width a multiple of the vector width): P·V and dS·K.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedRows<TL, TV>(float* o, int width, float* wts, int wStride, float* rows, int rowStride, int count)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int w = TL.Count;
+        float* w0 = wts, w1 = wts + wStride, w2 = wts + 2 * wStride, w3 = wts + 3 * wStride;
+        int c = 0;
+        for (; c + 2 * w <= width; c += 2 * w)
+        {
+            TV o00 = default, o01 = default, o10 = default, o11 = default, o20 = default, o21 = default, o30 = default, o31 = default;
+            float* row = rows + c;
+            for (int j = 0; j < count; j++, row += rowStride)
+            {
+                TV b0 = TL.Load(row), b1 = TL.Load(row + w);
+                TV x = TL.Splat(w0[j]);
+                o00 = TL.MulAdd(x, b0, o00); o01 = TL.MulAdd(x, b1, o01);
+                x = TL.Splat(w1[j]);
+                o10 = TL.MulAdd(x, b0, o10); o11 = TL.MulAdd(x, b1, o11);
+                x = TL.Splat(w2[j]);
+                o20 = TL.MulAdd(x, b0, o20); o21 = TL.MulAdd(x, b1, o21);
+                x = TL.Splat(w3[j]);
+                o30 = TL.MulAdd(x, b0, o30); o31 = TL.MulAdd(x, b1, o31);
+            }
+            TL.Store(o + c, o00); TL.Store(o + c + w, o01);
+            TL.Store(o + width + c, o10); TL.Store(o + width + c + w, o11);
+            TL.Store(o + 2 * width + c, o20); TL.Store(o + 2 * width + c + w, o21);
+            TL.Store(o + 3 * width + c, o30); TL.Store(o + 3 * width + c + w, o31);
+        }
+        for (; c < width; c += w)
+        {
+            TV o0 = default, o1 = default, o2 = default, o3 = default;
+            float* row = rows + c;
+            for (int j = 0; j < count; j++, row += rowStride)
+            {
+                TV b0 = TL.Load(row);
+                o0 = TL.MulAdd(TL.Splat(w0[j]), b0, o0);
+                o1 = TL.MulAdd(TL.Splat(w1[j]), b0, o1);
+                o2 = TL.MulAdd(TL.Splat(w2[j]), b0, o2);
+                o3 = TL.MulAdd(TL.Splat(w3[j]), b0, o3);
+            }
+            TL.Store(o + c, o0);
+            TL.Store(o + width + c, o1);
+            TL.Store(o + 2 * width + c, o2);
+            TL.Store(o + 3 * width + c, o3);
+        }
+    }
+
+    /// <summary>rows[j, :width] += Σ_{r&lt;4} wts[r, j]·a[r, :width] for j &lt; count (width a multiple of the vector width): dk += dSᵀ·Q and dv += Pᵀ·dOut.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RankUpdate<TL, TV>(float* rows, int width, float* wts, int wStride, float* a, int aStride, int count)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int w = TL.Count;
+        float* w0 = wts, w1 = wts + wStride, w2 = wts + 2 * wStride, w3 = wts + 3 * wStride;
+        int c = 0;
+        for (; c + 2 * w <= width; c += 2 * w)
+        {
+            TV a00 = TL.Load(a + c), a01 = TL.Load(a + c + w);
+            TV a10 = TL.Load(a + aStride + c), a11 = TL.Load(a + aStride + c + w);
+            TV a20 = TL.Load(a + 2 * aStride + c), a21 = TL.Load(a + 2 * aStride + c + w);
+            TV a30 = TL.Load(a + 3 * aStride + c), a31 = TL.Load(a + 3 * aStride + c + w);
+            float* row = rows + c;
+            for (int j = 0; j < count; j++, row += width)
+            {
+                TV x0 = TL.Splat(w0[j]), x1 = TL.Splat(w1[j]), x2 = TL.Splat(w2[j]), x3 = TL.Splat(w3[j]);
+                TV r0 = TL.MulAdd(x0, a00, TL.Load(row)), r1 = TL.MulAdd(x0, a01, TL.Load(row + w));
+                r0 = TL.MulAdd(x1, a10, r0); r1 = TL.MulAdd(x1, a11, r1);
+                r0 = TL.MulAdd(x2, a20, r0); r1 = TL.MulAdd(x2, a21, r1);
+                r0 = TL.MulAdd(x3, a30, r0); r1 = TL.MulAdd(x3, a31, r1);
+                TL.Store(row, r0); TL.Store(row + w, r1);
+            }
+        }
+        for (; c < width; c += w)
+        {
+            TV a0 = TL.Load(a + c), a1 = TL.Load(a + aStride + c), a2 = TL.Load(a + 2 * aStride + c), a3 = TL.Load(a + 3 * aStride + c);
+            float* row = rows + c;
+            for (int j = 0; j < count; j++, row += width)
+            {
+                TV r0 = TL.MulAdd(TL.Splat(w0[j]), a0, TL.Load(row));
+                r0 = TL.MulAdd(TL.Splat(w1[j]), a1, r0);
+                r0 = TL.MulAdd(TL.Splat(w2[j]), a2, r0);
+                r0 = TL.MulAdd(TL.Splat(w3[j]), a3, r0);
+                TL.Store(row, r0);
+            }
+        }
+    }
+
+    /// <summary>max_j row[j] over count elements (a multiple of the vector width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float RowMax<TL, TV>(float* row, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV max = TL.Load(row);
+        for (int c = TL.Count; c < count; c += TL.Count) max = TL.Max(max, TL.Load(row + c));
+        return TL.MaxAcross(max);
+    }
+
+    /// <summary>Σ_j row[j] over count elements (a multiple of the vector width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float RowSum<TL, TV>(float* row, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV sum = default;
+        for (int c = 0; c < count; c += TL.Count) sum = TL.Add(sum, TL.Load(row + c));
+        return TL.SumAcross(sum);
+    }
+
+    /// <summary>row[j] −= x over count elements (a multiple of the vector width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowSubtract<TL, TV>(float* row, int count, float x) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV splat = TL.Splat(x);
+        for (int c = 0; c < count; c += TL.Count) TL.Store(row + c, TL.Subtract(TL.Load(row + c), splat));
+    }
+
+    /// <summary>ds[j] = p[j]·(dp[j] − delta)·scale in place over count elements (a multiple of the vector width), dp given in ds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoreGradients<TL, TV>(float* ds, float* p, int count, float delta, float scale) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV splatDelta = TL.Splat(delta), splatScale = TL.Splat(scale);
+        for (int c = 0; c < count; c += TL.Count)
+            TL.Store(ds + c, TL.Mul(TL.Mul(TL.Load(p + c), TL.Subtract(TL.Load(ds + c), splatDelta)), splatScale));
+    }
+
+    /// <summary>dst[d, j] = src[j, d] for j &lt; n, d &lt; depth; columns n..dstStride are zeroed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Transpose(float* dst, int dstStride, float* src, int srcStride, int n, int depth)
+    {
+        int j = 0;
+        for (; j + 4 <= n; j += 4)
+        {
+            // Four source rows at a time: each destination row gets 4 adjacent floats per store.
+            float* s0 = src + (long)j * srcStride, s1 = s0 + srcStride, s2 = s1 + srcStride, s3 = s2 + srcStride;
+            float* column = dst + j;
+            for (int d = 0; d < depth; d++, column += dstStride) Vector128.Create(s0[d], s1[d], s2[d], s3[d]).Store(column);
+        }
+        for (; j < n; j++)
+        {
+            float* sRow = src + (long)j * srcStride;
+            for (int d = 0; d < depth; d++) dst[(long)d * dstStride + j] = sRow[d];
+        }
+        for (int d = 0; d < depth; d++) new Span<float>(dst + (long)d * dstStride + n, dstStride - n).Clear();
+    }
+
+    /// <summary>dst[j, :depth] = src[j, :depth] for j &lt; n, with dst's columns depth..dstStride zeroed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PadRows<TL, TV>(float* dst, int dstStride, float* src, int srcStride, int n, int depth) where TL : struct, ILanes<TV> where TV : struct
+    {
+        for (int j = 0; j < n; j++)
+        {
+            float* dRow = dst + (long)j * dstStride, sRow = src + (long)j * srcStride;
+            int d = 0;
+            for (; d + TL.Count <= depth; d += TL.Count) TL.Store(dRow + d, TL.Load(sRow + d));
+            for (; d < depth; d++) dRow[d] = sRow[d];
+            for (; d < dstStride; d++) dRow[d] = 0;
+        }
+    }
+
+    /// <summary>dst[:n] += src[:n].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddTo<TL, TV>(float* dst, float* src, int n) where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        for (; i + TL.Count <= n; i += TL.Count) TL.Store(dst + i, TL.Add(TL.Load(dst + i), TL.Load(src + i)));
+        for (; i < n; i++) dst[i] += src[i];
+    }
+
+    /// <summary>dst[:n] = src[:n]·factor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScaleTo<TL, TV>(float* dst, float* src, int n, float factor) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV splat = TL.Splat(factor);
+        int i = 0;
+        for (; i + TL.Count <= n; i += TL.Count) TL.Store(dst + i, TL.Mul(TL.Load(src + i), splat));
+        for (; i < n; i++) dst[i] = src[i] * factor;
+    }
+
+    /// <summary>Σ_i a[i]·b[i] over n elements.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot<TL, TV>(float* a, float* b, int n) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV acc = default;
+        int i = 0;
+        for (; i + TL.Count <= n; i += TL.Count) acc = TL.MulAdd(TL.Load(a + i), TL.Load(b + i), acc);
+        float sum = TL.SumAcross(acc);
+        for (; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    /// <summary>
+    /// Per token: [0, batch·seqLen) holds the first position of its segment id at or before it (no valid key lies earlier);
+    /// [batch·seqLen, 2·batch·seqLen) holds 1 where a different segment id occurs between that position and the token, so keys need a per-key check.
+    /// </summary>
+    private static int[] KeyRanges(ReadOnlySpan<int> segments, int batch, int seqLen)
+    {
+        int n = batch * seqLen;
+        int[] ranges = ArrayPool<int>.Shared.Rent(2 * n);
+        for (int b = 0; b < batch; b++)
+        {
+            var seg = segments.Slice(b * seqLen, seqLen);
+            for (int t = 0; t < seqLen; t++)
+            {
+                int i = b * seqLen + t;
+                if (t > 0 && seg[t] == seg[t - 1])
+                {
+                    ranges[i] = ranges[i - 1];
+                    ranges[n + i] = ranges[n + i - 1];
+                    continue;
+                }
+                int first = seg[..t].IndexOf(seg[t]);
+                ranges[i] = first < 0 ? t : first;
+                ranges[n + i] = first < 0 ? 0 : 1;
+            }
+        }
+        return ranges;
+    }
+
+    /// <summary>
+    /// RowBlock consecutive query rows starting at t0 and the union of their key ranges [First, First + Count).
+    /// Rows past the sequence end take the last row's mask and lse (computed, never written).
+    /// </summary>
+    private readonly ref struct RowBlockRange
+    {
+        private readonly int* _segment, _keyStart, _gapped;
+        private readonly int _t0;
+        public readonly int First, Count, Valid;
+
+        public RowBlockRange(in Problem p, int b, int t0)
+        {
+            int T = p.SeqLen, n = p.Batch * T;
+            _segment = p.Segments + (long)b * T;
+            _keyStart = p.KeyRanges + (long)b * T;
+            _gapped = p.KeyRanges + n + (long)b * T;
+            _t0 = t0;
+            Valid = Math.Min(RowBlock, T - t0);
+            int first = int.MaxValue;
+            for (int r = 0; r < Valid; r++) first = Math.Min(first, _keyStart[t0 + r]);
+            First = first;
+            Count = t0 + Valid - first;
+        }
+
+        public int Row(int r) => _t0 + Math.Min(r, Valid - 1);
+
+        /// <summary>Sets to −∞ the scores of row r's keys that are later than the row or belong to another segment.</summary>
+        public void Mask(Span<float> scores, int r)
+        {
+            int t = Row(r), start = _keyStart[t] - First, end = t - First + 1;
+            scores[..start].Fill(float.NegativeInfinity);
+            scores[end..].Fill(float.NegativeInfinity);
+            if (_gapped[t] == 0) return;
+            int id = _segment[t];
+            for (int j = start; j < end; j++)
+                if (_segment[First + j] != id) scores[j] = float.NegativeInfinity;
+        }
+    }
+
+    private readonly struct Problem(int batch, int seqLen, int heads, int kvHeads, int headDim, float* q, float* k, float* v, int* segments, int* keyRanges)
+    {
+        public readonly int Batch = batch, SeqLen = seqLen, Heads = heads, KvHeads = kvHeads, HeadDim = headDim;
+        public readonly float* Q = q, K = k, V = v;
+        public readonly int* Segments = segments, KeyRanges = keyRanges;
+        public float* Output { get; init; }
+        public float* Lse { get; init; }
+        public float* DOutput { get; init; }
+        public float* Dq { get; init; }
+        public float* Dk { get; init; }
+        public float* Dv { get; init; }
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>Key-axis stride of transposed scratch: a vector read starting at any key below seqLen stays inside.</summary>
+    private static int PaddedKeys<TL, TV>(int seqLen) where TL : struct, ILanes<TV> where TV : struct => RoundUp(seqLen, TL.Count) + TL.Count;
+
+    private static int PaddedDim<TL, TV>(int headDim) where TL : struct, ILanes<TV> where TV : struct => RoundUp(headDim, TL.Count);
+
+    private static void ValidateShape(int batch, int seqLen, int heads, int kvHeads, int headDim)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch is {batch}, expected > 0", nameof(batch));
+        if (seqLen <= 0) throw new ArgumentException($"seqLen is {seqLen}, expected > 0", nameof(seqLen));
+        if (headDim <= 0) throw new ArgumentException($"headDim is {headDim}, expected > 0", nameof(headDim));
+        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
+        if (heads <= 0 || heads % kvHeads != 0)
+            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
+    }
+
+    private static void CheckLength(int actual, long expected, string name, string formula)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
+    }
+
+    /// <summary>The few vector operations the kernels use, so one kernel body serves 512-, 256- and 128-bit vectors.</summary>
+    private interface ILanes<TV> where TV : struct
+    {
+        static abstract int Count { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(float* p, TV x);
+        static abstract TV Splat(float x);
+        static abstract TV Add(TV a, TV b);
+        static abstract TV Subtract(TV a, TV b);
+        static abstract TV Mul(TV a, TV b);
+        static abstract TV MulAdd(TV a, TV b, TV addend);
+        static abstract TV Max(TV a, TV b);
+        static abstract float MaxAcross(TV x);
+        static abstract float SumAcross(TV x);
+    }
+
+    private readonly struct Lanes512 : ILanes<Vector512<float>>
+    {
+        public static int Count => Vector512<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> x) => x.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector512<float> x) => Lanes256.MaxAcross(Vector256.Max(x.GetLower(), x.GetUpper()));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector512<float> x) => Vector512.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) => Vector512.FusedMultiplyAdd(a, b, addend);
+    }
+
+    private readonly struct Lanes256 : ILanes<Vector256<float>>
+    {
+        public static int Count => Vector256<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> x) => x.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector256<float> x) => Lanes128.MaxAcross(Vector128.Max(x.GetLower(), x.GetUpper()));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector256<float> x) => Vector256.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Vector256.FusedMultiplyAdd(a, b, addend);
+    }
+
+    private readonly struct Lanes128 : ILanes<Vector128<float>>
+    {
+        public static int Count => Vector128<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> x) => x.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Subtract(Vector128<float> a, Vector128<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector128<float> x) => MathF.Max(MathF.Max(x[0], x[1]), MathF.Max(x[2], x[3]));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector128<float> x) => Vector128.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> addend) => Vector128.FusedMultiplyAdd(a, b, addend);
+    }
+}
