@@ -1,8 +1,3 @@
 namespace Engine.Backends.Cpu;
 public static class CpuMatMul { public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int inDim, int outDim) => throw new NotImplementedException();
 public static void Backward(Span<float> dx, Span<float> dw, Span<float> dbias, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int n, int inDim, int outDim) => throw new NotImplementedException(); }
-public static class CpuAttention { public static void Forward(Span<float> output, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim) => throw new NotImplementedException();
-public static void Backward(Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> output, ReadOnlySpan<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim) => throw new NotImplementedException(); }
-public static class CpuRope { public static float[] InverseFrequencies(int headDim, double theta) => throw new NotImplementedException();
-public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, int n, int heads, int headDim) => throw new NotImplementedException();
-public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, int n, int heads, int headDim) => throw new NotImplementedException(); }
