@@ -1,0 +1,31 @@
+namespace Engine.Kernels;
+
+/// <summary>bfloat16 as its 16 bits in a ushort (the upper half of a float32): host-side conversions.</summary>
+public static class Bf16
+{
+    /// <summary>float32 -> bf16 bits, rounding to nearest, ties to even; NaN stays a (quiet) NaN, overflow rounds to ±infinity.</summary>
+    public static ushort FromFloat(float value)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(value);
+        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x0040);
+        uint roundingBias = 0x7FFFu + ((bits >> 16) & 1u);
+        return (ushort)((bits + roundingBias) >> 16);
+    }
+
+    /// <summary>bf16 bits -> float32 (exact).</summary>
+    public static float ToFloat(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+
+    public static void FromFloat(ReadOnlySpan<float> source, Span<ushort> destination)
+    {
+        if (destination.Length != source.Length)
+            throw new ArgumentException($"destination has {destination.Length} elements, expected {source.Length}", nameof(destination));
+        for (int i = 0; i < source.Length; i++) destination[i] = FromFloat(source[i]);
+    }
+
+    public static void ToFloat(ReadOnlySpan<ushort> source, Span<float> destination)
+    {
+        if (destination.Length != source.Length)
+            throw new ArgumentException($"destination has {destination.Length} elements, expected {source.Length}", nameof(destination));
+        for (int i = 0; i < source.Length; i++) destination[i] = ToFloat(source[i]);
+    }
+}
