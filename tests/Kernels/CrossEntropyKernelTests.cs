@@ -1,0 +1,105 @@
+using Engine.Kernels;
+using Engine.Tests.Support;
+using Xunit;
+
+namespace Engine.Tests.Kernels;
+
+/// <summary>The cross-entropy row kernel on the CPU accelerator against a float64 reference written here (CpuCrossEntropy's row step is private).
+/// Tolerance 1e-5: float32 exponentials and sums over a few hundred logits.</summary>
+[Collection(CpuAcceleratorCollection.Name)]
+public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : IClassFixture<KernelFixture<CrossEntropy>>
+{
+    const double Tolerance = 1e-5;
+    readonly CrossEntropy _crossEntropy = fixture.Launcher;
+
+    /// <summary>float64 reference: loss_r = logsumexp(z_r) − z_r[t_r]; grad_r = s·(softmax(z_r) − onehot(t_r)); a row with t_r &lt; 0 gets 0 and 0.</summary>
+    static (double[] loss, double[] grad) Reference(float[] logits, int[] targets, int m, int vocab, float gradScale)
+    {
+        var (loss, grad) = (new double[m], new double[m * vocab]);
+        for (int r = 0; r < m; r++)
+        {
+            if (targets[r] < 0) continue;
+            double max = double.NegativeInfinity, sum = 0;
+            for (int j = 0; j < vocab; j++) max = Math.Max(max, logits[r * vocab + j]);
+            for (int j = 0; j < vocab; j++) sum += Math.Exp(logits[r * vocab + j] - max);
+            loss[r] = max + Math.Log(sum) - logits[r * vocab + targets[r]];
+            for (int j = 0; j < vocab; j++)
+                grad[r * vocab + j] = gradScale * (Math.Exp(logits[r * vocab + j] - max) / sum - (j == targets[r] ? 1 : 0));
+        }
+        return (loss, grad);
+    }
+
+    // vocab giving a row group of one warp, of several with a ragged end, of the 256-thread maximum; one ignored row (target −1).
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 37)]
+    [InlineData(4, 300)]
+    [InlineData(3, 2100)]
+    public void LossAndGradientMatchFloat64Reference(int m, int vocab)
+    {
+        var logits = TestData.Uniform(m * vocab, 1, 8f);
+        var targets = TestData.Ints(m, 2, vocab);
+        if (m > 2) targets[1] = -1;
+        const float gradScale = 0.25f;
+        var (loss, grad) = Reference(logits, targets, m, vocab, gradScale);
+        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
+        using var gTargets = fixture.Put(targets);
+
+        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, gradScale);
+
+        Check.Close(loss, fixture.Get(gLoss), Tolerance, "row loss");
+        Check.Close(grad, fixture.Get(gLogits), Tolerance, "gradient written over the logits");
+    }
+
+    [Fact]
+    public void WithoutGradientTheLogitsAreLeftAlone()
+    {
+        const int m = 3, vocab = 300;
+        var logits = TestData.Uniform(m * vocab, 1, 8f);
+        var targets = TestData.Ints(m, 2, vocab);
+        var (loss, _) = Reference(logits, targets, m, vocab, 1f);
+        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
+        using var gTargets = fixture.Put(targets);
+
+        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: false, 1f);
+
+        Check.Close(loss, fixture.Get(gLoss), Tolerance, "row loss");
+        Assert.Equal(logits, fixture.Get(gLogits));
+    }
+
+    [Fact]
+    public void LargeLogitsDoNotOverflow()
+    {
+        const int m = 2, vocab = 50;
+        var logits = TestData.Uniform(m * vocab, 1, 1f);
+        logits[7] = 500f;
+        logits[vocab + 3] = -500f;
+        var targets = new[] { 7, 4 };
+        var (loss, grad) = Reference(logits, targets, m, vocab, 1f);
+        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
+        using var gTargets = fixture.Put(targets);
+
+        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, 1f);
+
+        var actualLoss = fixture.Get(gLoss);
+        Check.Close(loss, actualLoss, Tolerance, "row loss");
+        Assert.True(Math.Abs(actualLoss[0] - loss[0]) < 1e-5, $"loss of the confident row {actualLoss[0]}, expected {loss[0]}");
+        Check.Close(grad, fixture.Get(gLogits), Tolerance, "gradient");
+    }
+
+    [Fact]
+    public void RunsAreBitIdentical()
+    {
+        const int m = 2, vocab = 700;
+        var logits = TestData.Uniform(m * vocab, 3, 8f);
+        var targets = TestData.Ints(m, 4, vocab);
+        float[] Run()
+        {
+            using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
+            using var gTargets = fixture.Put(targets);
+            _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, 0.5f);
+            return [.. fixture.Get(gLoss), .. fixture.Get(gLogits)];
+        }
+        Assert.Equal(Run(), Run());
+    }
+}
