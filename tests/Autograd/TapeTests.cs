@@ -24,7 +24,7 @@ public class TapeTests
         using var tape = new Tape(backend);
         var y = tape.Add(tape.Linear(x, w, null), x);
         Assert.True(y.RequiresGrad);
-        backend.Upload(tape.GradOf(y), [1, 1, 1, 1]);
+        backend.Upload(tape.GradOf(y), [1f, 1f, 1f, 1f]);
         tape.Backward();
 
         // dx = dy·W + dy: rows of [1,1]·[[1,0],[2,1]] = [3,1], plus 1.
@@ -41,7 +41,7 @@ public class TapeTests
         for (int pass = 0; pass < 2; pass++)
         {
             var y = tape.Gelu(x);
-            backend.Upload(tape.GradOf(y), [1, 1]);
+            backend.Upload(tape.GradOf(y), [1f, 1f]);
             tape.Backward();
             tape.Reset();
         }

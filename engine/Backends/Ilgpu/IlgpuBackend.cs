@@ -34,6 +34,8 @@ public sealed class IlgpuBackend : IBackend
     readonly Elementwise _elementwise;
     readonly Reduce _reduce;
     readonly Kernels.AdamW _adamW;
+    readonly MatMul _matMul;
+    readonly CrossEntropy _crossEntropy;
 
     /// <summary>A backend on an accelerator the caller owns (and disposes after this backend).</summary>
     public IlgpuBackend(Accelerator accelerator) : this(accelerator, ownedContext: null, ownsAccelerator: false) { }
@@ -49,6 +51,8 @@ public sealed class IlgpuBackend : IBackend
         _elementwise = new Elementwise(accelerator);
         _reduce = new Reduce(accelerator);
         _adamW = new Kernels.AdamW(accelerator);
+        _matMul = new MatMul(accelerator);
+        _crossEntropy = new CrossEntropy(accelerator);
         _sumOfSquares = accelerator.Allocate1D<double>(1);
     }
 
@@ -80,6 +84,9 @@ public sealed class IlgpuBackend : IBackend
     }
 
     public string Name => _accelerator.AcceleratorType == AcceleratorType.Cuda ? "ilgpu-cuda" : "ilgpu-cpu";
+
+    /// <summary>Upper bound on the logits the fused LM head + cross-entropy holds at once.</summary>
+    public int MaxLogitsPerChunk { get; init; } = Cpu.CpuCrossEntropy.MaxLogitsPerChunk;
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _accelerator;
@@ -238,13 +245,42 @@ public sealed class IlgpuBackend : IBackend
     public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
         => _adamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
 
-    #region Ops whose kernels are not wired yet (matmul, attention, RoPE, fused LM-head cross-entropy)
-
     public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim)
-        => throw new NotSupportedException("IlgpuBackend.MatMulForward: kernel not wired yet");
+        => _matMul.Forward(F(y), F(x), F(w), F(bias), n, inDim, outDim);
 
     public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
-        => throw new NotSupportedException("IlgpuBackend.MatMulBackward: kernel not wired yet");
+        => _matMul.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
+
+    /// <summary>
+    /// The LM head fused with cross-entropy, a chunk of rows at a time (at most MaxLogitsPerChunk logits):
+    /// logits = x·Wᵀ, then each row's loss and, in place, gradScale·(softmax − onehot); then dx += dlogits·W, dW += dlogitsᵀ·x.
+    /// Rows with target &lt; 0 get loss 0 and a zero gradient row.
+    /// </summary>
+    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
+    {
+        if (n == 0) return 0;
+        bool wantGrad = dx is not null || dw is not null;
+        int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, n);
+        using var logits = Allocate(DType.F32, chunk, vocab);
+        using var rowLoss = Allocate(DType.F32, n);
+        for (int start = 0; start < n; start += chunk)
+        {
+            int m = Math.Min(chunk, n - start);
+            var xs = F(x).SubView((long)start * c, (long)m * c);
+            var z = F(logits).SubView(0, (long)m * vocab);
+            _matMul.Forward(z, xs, F(w), ArrayView<float>.Empty, m, c, vocab);
+            _crossEntropy.SoftmaxRows(F(rowLoss).SubView(start, m), z, I(targets).SubView(start, m), m, vocab, wantGrad, gradScale);
+            if (wantGrad)
+                _matMul.Backward(dx is null ? ArrayView<float>.Empty : F(dx).SubView((long)start * c, (long)m * c), F(dw), ArrayView<float>.Empty, z, xs, F(w), m, c, vocab);
+        }
+        var losses = new float[n];
+        Download(rowLoss, losses);
+        double loss = 0;
+        foreach (float l in losses) loss += l;
+        return loss;
+    }
+
+    #region Ops whose kernels are not wired yet (attention, RoPE)
 
     public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
         => throw new NotSupportedException("IlgpuBackend.RopeForward: kernel not wired yet");
@@ -257,9 +293,6 @@ public sealed class IlgpuBackend : IBackend
 
     public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
         => throw new NotSupportedException("IlgpuBackend.AttentionBackward: kernel not wired yet");
-
-    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
-        => throw new NotSupportedException("IlgpuBackend.CrossEntropyForwardBackward: kernel not wired yet");
 
     #endregion
 }
