@@ -1,0 +1,256 @@
+using System.Reflection;
+using Engine.Backends.Cpu;
+using Engine.Kernels;
+using Engine.Tests.Support;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+
+namespace Engine.Tests.Kernels;
+
+/// <summary>One CPU accelerator and one attention launcher for the whole class.</summary>
+public sealed class AttentionKernelFixture : IDisposable
+{
+    public Context Context { get; } = Accelerators.CpuContext();
+    public Accelerator Accelerator { get; }
+    public Attention Attention { get; }
+
+    public AttentionKernelFixture()
+    {
+        Accelerator = Accelerators.Cpu(Context);
+        Attention = new Attention(Accelerator);
+    }
+
+    public void Dispose()
+    {
+        Attention.Dispose();
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}
+
+/// <summary>The attention kernels on ILGPU's CPU accelerator against CpuAttention, the oracle, on tiny ragged shapes.</summary>
+public sealed class AttentionKernelTests(AttentionKernelFixture fixture) : IClassFixture<AttentionKernelFixture>
+{
+    private readonly Accelerator _accelerator = fixture.Accelerator;
+    private readonly Attention _attention = fixture.Attention;
+
+    public enum Layout { Single, Packed, Interleaved }
+
+    private sealed record Shape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim)
+    {
+        public int QSize => Batch * SeqLen * Heads * HeadDim;
+        public int KvSize => Batch * SeqLen * KvHeads * HeadDim;
+        public int LseSize => Batch * Heads * SeqLen;
+    }
+
+    private sealed record Inputs(float[] Q, float[] K, float[] V, int[] Segments, float[] DOutput);
+
+    private sealed record Gradients(float[] Dq, float[] Dk, float[] Dv);
+
+    /// <summary>
+    /// Single: one sequence per row. Packed: row 0 holds three segments, row 1 two (ids need not start at 0). Interleaved: ids that come
+    /// back after another segment, so key ranges are not contiguous runs.
+    /// </summary>
+    private static int[] Segments(Shape s, Layout layout)
+    {
+        var ids = new int[s.Batch * s.SeqLen];
+        for (int b = 0; b < s.Batch; b++)
+        for (int t = 0; t < s.SeqLen; t++)
+            ids[b * s.SeqLen + t] = layout switch
+            {
+                Layout.Packed when b % 2 == 0 => 3 * t / s.SeqLen,
+                Layout.Packed => 5 + (2 * t >= s.SeqLen ? 1 : 0),
+                Layout.Interleaved => (t * t + 3 * b) % 5 % 3,
+                _ => 0,
+            };
+        return ids;
+    }
+
+    private static Inputs RandomInputs(Shape s, Layout layout, int seed) => new(
+        TestData.Uniform(s.QSize, seed), TestData.Uniform(s.KvSize, seed + 1), TestData.Uniform(s.KvSize, seed + 2), Segments(s, layout),
+        TestData.Uniform(s.QSize, seed + 3));
+
+    private static (float[] Output, float[] Lse) CpuForward(Inputs x, Shape s)
+    {
+        float[] output = TestData.Poisoned(s.QSize), lse = TestData.Poisoned(s.LseSize);
+        CpuAttention.Forward(output, lse, x.Q, x.K, x.V, x.Segments, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        return (output, lse);
+    }
+
+    private (float[] Output, float[] Lse) DeviceForward(Inputs x, Shape s)
+    {
+        using var output = _accelerator.Allocate1D(TestData.Poisoned(s.QSize));
+        using var lse = _accelerator.Allocate1D(TestData.Poisoned(s.LseSize));
+        using var q = _accelerator.Allocate1D(x.Q);
+        using var k = _accelerator.Allocate1D(x.K);
+        using var v = _accelerator.Allocate1D(x.V);
+        using var segments = _accelerator.Allocate1D(x.Segments);
+        _attention.Forward(output.View, lse.View, q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        _accelerator.Synchronize();
+        return (output.GetAsArray1D(), lse.GetAsArray1D());
+    }
+
+    /// <summary>Runs the device backward into copies of the given starting gradients; a null start passes an empty view (not wanted).</summary>
+    private Gradients DeviceBackward(Inputs x, Shape s, float[] output, float[] lse, float[]? dq, float[]? dk, float[]? dv)
+    {
+        using var dqBuffer = dq == null ? null : _accelerator.Allocate1D(dq);
+        using var dkBuffer = dk == null ? null : _accelerator.Allocate1D(dk);
+        using var dvBuffer = dv == null ? null : _accelerator.Allocate1D(dv);
+        using var dOutput = _accelerator.Allocate1D(x.DOutput);
+        using var outputBuffer = _accelerator.Allocate1D(output);
+        using var lseBuffer = _accelerator.Allocate1D(lse);
+        using var q = _accelerator.Allocate1D(x.Q);
+        using var k = _accelerator.Allocate1D(x.K);
+        using var v = _accelerator.Allocate1D(x.V);
+        using var segments = _accelerator.Allocate1D(x.Segments);
+        _attention.Backward(View(dqBuffer), View(dkBuffer), View(dvBuffer), dOutput.View, outputBuffer.View, lseBuffer.View,
+            q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        _accelerator.Synchronize();
+        return new Gradients(dqBuffer?.GetAsArray1D() ?? [], dkBuffer?.GetAsArray1D() ?? [], dvBuffer?.GetAsArray1D() ?? []);
+    }
+
+    private static ArrayView<float> View(MemoryBuffer1D<float, Stride1D.Dense>? buffer) => buffer == null ? default : buffer.View;
+
+    public static TheoryData<int, int, int, int, int, Layout> Shapes => new()
+    {
+        { 2, 1, 2, 2, 8, Layout.Single },        // one token: every row sees only itself
+        { 2, 5, 4, 2, 16, Layout.Packed },       // GQA 4/2
+        { 2, 19, 3, 1, 20, Layout.Packed },      // MQA 3/1, headDim not a multiple of the 8 lanes
+        { 2, 40, 2, 2, 8, Layout.Packed },       // MHA, seqLen past one forward tile and two backward tiles
+        { 1, 40, 4, 2, 16, Layout.Interleaved },
+        { 1, 70, 2, 1, 8, Layout.Packed },       // the last query tiles skip whole key tiles of earlier segments
+        { 1, 7, 2, 1, 3, Layout.Single },        // headDim below the lanes of a row: some lanes own nothing
+        { 1, 19, 2, 1, AttentionKernels.MaxHeadDim, Layout.Packed },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Forward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout)
+    {
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
+        var x = RandomInputs(s, layout, seqLen * 7 + headDim);
+        var expected = CpuForward(x, s);
+        var actual = DeviceForward(x, s);
+        Check.Close(expected.Output, actual.Output, 1e-5, "output");
+        Check.Close(expected.Lse, actual.Lse, 1e-5, "lse");
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Backward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout)
+    {
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
+        var x = RandomInputs(s, layout, seqLen * 11 + headDim);
+        var (output, lse) = CpuForward(x, s);
+        var expected = new Gradients(new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        CpuAttention.Backward(expected.Dq, expected.Dk, expected.Dv, x.DOutput, output, lse, x.Q, x.K, x.V, x.Segments,
+            s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        var actual = DeviceBackward(x, s, output, lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        CloseOrZero(expected.Dq, actual.Dq, "dq");
+        CloseOrZero(expected.Dk, actual.Dk, "dk");
+        Check.Close(expected.Dv, actual.Dv, 1e-5, "dv");
+    }
+
+    /// <summary>
+    /// Relative comparison, except where the exact gradient is zero (dq and dk when every query sees a single key: the softmax is constant);
+    /// there both float32 results are rounding noise and must stay within 1e-6 of zero.
+    /// </summary>
+    private static void CloseOrZero(float[] expected, float[] actual, string what)
+    {
+        if (expected.Max(Math.Abs) > 1e-5) Check.Close(expected, actual, 1e-5, what);
+        else Assert.True(actual.Max(Math.Abs) <= 1e-6, $"{what}: expected zero, got max |{what}| = {actual.Max(Math.Abs):E3}");
+    }
+
+    [Fact]
+    public void Backward_AccumulatesIntoExistingGradients()
+    {
+        var s = new Shape(2, 19, 4, 2, 16);
+        var x = RandomInputs(s, Layout.Packed, 61);
+        var (output, lse) = DeviceForward(x, s);
+        var fresh = DeviceBackward(x, s, output, lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        float[] dq = TestData.Uniform(s.QSize, 62), dk = TestData.Uniform(s.KvSize, 63), dv = TestData.Uniform(s.KvSize, 64);
+        var accumulated = DeviceBackward(x, s, output, lse, dq, dk, dv);
+        // The kernels add their finished register sums once, so start + fresh is the same float addition, bit for bit.
+        Assert.Equal(dq.Zip(fresh.Dq, (a, b) => a + b), accumulated.Dq);
+        Assert.Equal(dk.Zip(fresh.Dk, (a, b) => a + b), accumulated.Dk);
+        Assert.Equal(dv.Zip(fresh.Dv, (a, b) => a + b), accumulated.Dv);
+    }
+
+    [Fact]
+    public void Backward_SkipsEmptyGradients()
+    {
+        var s = new Shape(1, 19, 4, 2, 8);
+        var x = RandomInputs(s, Layout.Packed, 71);
+        var (output, lse) = DeviceForward(x, s);
+        var all = DeviceBackward(x, s, output, lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        Assert.Equal(all.Dq, DeviceBackward(x, s, output, lse, new float[s.QSize], null, null).Dq);
+        Assert.Equal(all.Dk, DeviceBackward(x, s, output, lse, null, new float[s.KvSize], null).Dk);
+        Assert.Equal(all.Dv, DeviceBackward(x, s, output, lse, null, null, new float[s.KvSize]).Dv);
+        var none = DeviceBackward(x, s, output, lse, null, null, null);
+        Assert.Empty(none.Dq);
+        Assert.Empty(none.Dk);
+        Assert.Empty(none.Dv);
+    }
+
+    [Fact]
+    public void ForwardAndBackward_AreBitIdenticalAcrossRuns()
+    {
+        var s = new Shape(2, 40, 4, 2, 20);
+        var x = RandomInputs(s, Layout.Interleaved, 81);
+        var first = DeviceForward(x, s);
+        var second = DeviceForward(x, s);
+        Assert.Equal(first.Output, second.Output);
+        Assert.Equal(first.Lse, second.Lse);
+        var g1 = DeviceBackward(x, s, first.Output, first.Lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        var g2 = DeviceBackward(x, s, first.Output, first.Lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
+        Assert.Equal(g1.Dq, g2.Dq);
+        Assert.Equal(g1.Dk, g2.Dk);
+        Assert.Equal(g1.Dv, g2.Dv);
+    }
+
+    [Fact]
+    public void RejectsBadShapes()
+    {
+        var s = new Shape(1, 3, 2, 1, AttentionKernels.MaxHeadDim + 2);
+        var x = RandomInputs(s, Layout.Single, 91);
+        var e = Assert.Throws<ArgumentException>(() => DeviceForward(x, s));
+        Assert.Equal("headDim", e.ParamName);
+        s = new Shape(1, 3, 6, 4, 4);
+        x = RandomInputs(s, Layout.Single, 92);
+        e = Assert.Throws<ArgumentException>(() => DeviceForward(x, s));
+        Assert.Equal("heads", e.ParamName);
+    }
+
+    public static TheoryData<string, CudaArchitecture> Kernels => new()
+    {
+        { nameof(AttentionKernels.Forward), CudaArchitecture.SM_80 },
+        { nameof(AttentionKernels.Forward), CudaArchitecture.SM_90 },
+        { nameof(AttentionKernels.BackwardDelta), CudaArchitecture.SM_80 },
+        { nameof(AttentionKernels.BackwardDelta), CudaArchitecture.SM_90 },
+        { nameof(AttentionKernels.BackwardKeyValue), CudaArchitecture.SM_80 },
+        { nameof(AttentionKernels.BackwardKeyValue), CudaArchitecture.SM_90 },
+        { nameof(AttentionKernels.BackwardQuery), CudaArchitecture.SM_80 },
+        { nameof(AttentionKernels.BackwardQuery), CudaArchitecture.SM_90 },
+    };
+
+    /// <summary>Every kernel compiles to PTX, and its register tiles stay in registers (no local-memory stack frame).</summary>
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void Kernel_CompilesToPtx(string name, CudaArchitecture architecture)
+    {
+        MethodInfo kernel = typeof(AttentionKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
+        string ptx = Accelerators.CompileToPtx(fixture.Context, kernel, architecture, CudaInstructionSet.ISA_80);
+        Assert.Contains(".entry", ptx);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
+    [Fact]
+    public void EveryKernelHasAPtxTest()
+    {
+        var tested = Kernels.Select(row => (string)row[0]).ToHashSet();
+        var kernels = typeof(AttentionKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.ReturnType == typeof(void));
+        Assert.All(kernels, m => Assert.Contains(m.Name, tested));
+    }
+}
