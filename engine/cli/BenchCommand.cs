@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Models;
 using Engine.Training;
 
@@ -22,10 +22,11 @@ public static class BenchCommand
         var heads = new Option<int>("--heads") { Description = "attention heads (custom shapes)", DefaultValueFactory = _ => 4 };
         var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
+        var backend = CliOptions.Backend();
         var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
 
         var step = new Command("step", "Time full training steps of a GPT-2-family model")
-            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, json };
+            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, json };
         step.SetAction(r =>
         {
             string? name = r.GetValue(preset);
@@ -38,7 +39,7 @@ public static class BenchCommand
                     var f => throw new ArgumentException($"unknown family '{f}': expected gpt2 or llama"),
                 };
             int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
-            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(json));
+            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(json));
         });
 
         var bench = new Command("bench", "Benchmarks");
@@ -46,9 +47,9 @@ public static class BenchCommand
         return bench;
     }
 
-    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, FileInfo? json)
+    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, FileInfo? json)
     {
-        using var backend = new CpuBackend();
+        using var backend = BackendChoice.Create(backendName);
         using var model = new Transformer(backend, config, seed: 1);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-4f, 0, steps + warmup));
         int seqLen = config.ContextLength, tokens = rows * seqLen;

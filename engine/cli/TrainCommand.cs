@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Data;
 using Engine.Generation;
 using Engine.Models;
@@ -20,19 +20,20 @@ public static class TrainCommand
         var warmup = new Option<int>("--warmup") { Description = "linear warmup steps", DefaultValueFactory = _ => 20 };
         var seed = new Option<int>("--seed") { Description = "seed of the initial weights and the batches", DefaultValueFactory = _ => 1 };
         var logEvery = new Option<int>("--log-every") { Description = "print progress every N steps", DefaultValueFactory = _ => 10 };
+        var backend = CliOptions.Backend();
 
         var command = new Command("train", "Train a tiny model on the built-in corpus (the embedded default main job)")
-            { steps, batch, accumulate, lr, warmup, seed, logEvery };
+            { steps, batch, accumulate, lr, warmup, seed, logEvery, backend };
         command.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate), r.GetValue(lr),
-            r.GetValue(warmup), r.GetValue(seed), r.GetValue(logEvery)));
+            r.GetValue(warmup), r.GetValue(seed), r.GetValue(logEvery), r.GetValue(backend)!));
         return command;
     }
 
-    private static int Run(int steps, int rows, int accumulate, float lr, int warmup, int seed, int logEvery)
+    private static int Run(int steps, int rows, int accumulate, float lr, int warmup, int seed, int logEvery, string backendName)
     {
         var config = Presets.TinyLlama(ByteTokenizer.VocabSize);
         int[] tokens = ByteTokenizer.Encode(TinyCorpus.Generate(stories: 4000));
-        using var backend = new CpuBackend();
+        using var backend = BackendChoice.Create(backendName);
         using var model = new Transformer(backend, config, seed);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Cosine, lr, warmup, steps));
         var batches = new RandomWindows(tokens, rows, config.ContextLength, seed);

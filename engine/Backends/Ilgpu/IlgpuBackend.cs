@@ -36,6 +36,8 @@ public sealed class IlgpuBackend : IBackend
     readonly Kernels.AdamW _adamW;
     readonly MatMul _matMul;
     readonly CrossEntropy _crossEntropy;
+    readonly Attention _attention;
+    readonly Rope _rope;
 
     /// <summary>A backend on an accelerator the caller owns (and disposes after this backend).</summary>
     public IlgpuBackend(Accelerator accelerator) : this(accelerator, ownedContext: null, ownsAccelerator: false) { }
@@ -53,7 +55,23 @@ public sealed class IlgpuBackend : IBackend
         _adamW = new Kernels.AdamW(accelerator);
         _matMul = new MatMul(accelerator);
         _crossEntropy = new CrossEntropy(accelerator);
+        _attention = new Attention(accelerator);
+        _rope = new Rope(accelerator);
         _sumOfSquares = accelerator.Allocate1D<double>(1);
+    }
+
+    /// <summary>Whether a CUDA device (and its driver) is present.</summary>
+    public static bool CudaAvailable()
+    {
+        try
+        {
+            using var context = Context.Create(builder => builder.Cuda());
+            return context.GetCudaDevices().Count > 0;
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or NotSupportedException or InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     /// <summary>A backend that owns its context and accelerator: kind "cuda" (the first CUDA device) or "ilgpu-cpu" (the CPU simulator).</summary>
@@ -130,6 +148,7 @@ public sealed class IlgpuBackend : IBackend
         _accelerator.Synchronize();
         _norms.Dispose();
         _reduce.Dispose();
+        _attention.Dispose();
         _sumOfSquares.Dispose();
         lock (_pool)
         {
@@ -280,19 +299,15 @@ public sealed class IlgpuBackend : IBackend
         return loss;
     }
 
-    #region Ops whose kernels are not wired yet (attention, RoPE)
-
     public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
-        => throw new NotSupportedException("IlgpuBackend.RopeForward: kernel not wired yet");
+        => _rope.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
 
     public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
-        => throw new NotSupportedException("IlgpuBackend.RopeBackward: kernel not wired yet");
+        => _rope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
 
-    public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
-        => throw new NotSupportedException("IlgpuBackend.AttentionForward: kernel not wired yet");
+    public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, Backends.AttentionShape s)
+        => _attention.Forward(F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
 
-    public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
-        => throw new NotSupportedException("IlgpuBackend.AttentionBackward: kernel not wired yet");
-
-    #endregion
+    public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, Backends.AttentionShape s)
+        => _attention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
 }
