@@ -1,3 +1,0 @@
-namespace Engine.Backends.Cpu;
-public static class CpuMatMul { public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int inDim, int outDim) => throw new NotImplementedException();
-public static void Backward(Span<float> dx, Span<float> dw, Span<float> dbias, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int n, int inDim, int outDim) => throw new NotImplementedException(); }
