@@ -44,6 +44,7 @@ public static class BenchCommand
 
         var bench = new Command("bench", "Benchmarks");
         bench.Subcommands.Add(step);
+        bench.Subcommands.Add(KernelBenchCommand.Create());
         return bench;
     }
 

@@ -16,4 +16,12 @@ public static class CliOptions
         option.AcceptOnlyFromAmong(BackendChoice.Names);
         return option;
     }
+
+    /// <summary>The filter of an --only option: op names starting with one of its comma-separated prefixes; null (all ops) when not given.</summary>
+    public static Func<string, bool>? OpFilter(string? only)
+    {
+        if (string.IsNullOrWhiteSpace(only)) return null;
+        var prefixes = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return op => prefixes.Any(p => op.StartsWith(p, StringComparison.OrdinalIgnoreCase));
+    }
 }

@@ -4,6 +4,7 @@ using Engine.Cli;
 var root = new RootCommand("engine: supervised fine-tuning of transformer language models, on the CPU or an NVIDIA GPU");
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(SelftestCommand.Create());
 try
 {
     return root.Parse(args).Invoke();
