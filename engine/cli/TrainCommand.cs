@@ -21,15 +21,16 @@ public static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "seed of the initial weights and the batches", DefaultValueFactory = _ => 1 };
         var logEvery = new Option<int>("--log-every") { Description = "print progress every N steps", DefaultValueFactory = _ => 10 };
         var backend = CliOptions.Backend();
+        var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/train" };
 
         var command = new Command("train", "Train a tiny model on the built-in corpus (the embedded default main job)")
-            { steps, batch, accumulate, lr, warmup, seed, logEvery, backend };
+            { steps, batch, accumulate, lr, warmup, seed, logEvery, backend, output };
         command.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate), r.GetValue(lr),
-            r.GetValue(warmup), r.GetValue(seed), r.GetValue(logEvery), r.GetValue(backend)!));
+            r.GetValue(warmup), r.GetValue(seed), r.GetValue(logEvery), r.GetValue(backend)!, r.GetValue(output)!));
         return command;
     }
 
-    private static int Run(int steps, int rows, int accumulate, float lr, int warmup, int seed, int logEvery, string backendName)
+    private static int Run(int steps, int rows, int accumulate, float lr, int warmup, int seed, int logEvery, string backendName, string outputDir)
     {
         var config = Presets.TinyLlama(ByteTokenizer.VocabSize);
         int[] tokens = ByteTokenizer.Encode(TinyCorpus.Generate(stories: 4000));
@@ -43,16 +44,26 @@ public static class TrainCommand
         const string prompt = "Ada had five apples. Ada gave ";
         Console.WriteLine($"before: {prompt}{Sample(model, prompt)}");
 
+        using var metrics = new MetricsLog(outputDir);
+        bool stopRequested = false;
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stopRequested = true;
+            Console.WriteLine("stopping after this step (Ctrl-C again to abort)");
+        };
+
         var clock = Stopwatch.StartNew();
         long tokensSeen = 0;
         double firstLoss = double.NaN, lastLoss = double.NaN;
-        for (int s = 1; s <= steps; s++)
+        for (int s = 1; s <= steps && !stopRequested; s++)
         {
             var micro = Enumerable.Range(0, accumulate).Select(_ => batches.Next()).ToArray();
             var result = trainer.Step(micro);
             tokensSeen += result.Tokens;
             if (s == 1) firstLoss = result.Loss;
             lastLoss = result.Loss;
+            metrics.Train(result, tokensSeen / clock.Elapsed.TotalSeconds);
             if (s % logEvery == 0 || s == 1 || s == steps)
             {
                 double seconds = clock.Elapsed.TotalSeconds;
@@ -62,7 +73,8 @@ public static class TrainCommand
             }
         }
         Console.WriteLine($"after:  {prompt}{Sample(model, prompt)}");
-        Console.WriteLine($"loss {firstLoss:F4} -> {lastLoss:F4} in {steps} steps, {clock.Elapsed.TotalSeconds:F1} s");
+        Console.WriteLine($"loss {firstLoss:F4} -> {lastLoss:F4} in {trainer.StepCount} steps, {clock.Elapsed.TotalSeconds:F1} s; " +
+                          $"metrics in {outputDir}, curve {metrics.SaveLossCurve("engine train: tiny Llama on the built-in corpus")}");
         return 0;
     }
 
