@@ -4,10 +4,11 @@ using Engine.Training;
 
 namespace Engine.Generation;
 
-/// <summary>Greedy decoding by re-running the whole window each token (no KV cache yet): for demos on tiny models.</summary>
+/// <summary>Greedy decoding by re-running the whole window each token (no KV cache yet): for demos and evals of tiny models.</summary>
 public static class GreedyDecoder
 {
-    public static List<int> Continue(Transformer model, IReadOnlyList<int> prompt, int newTokens)
+    /// <summary>Up to newTokens greedy tokens after the prompt; stops after emitting stopId when one is given.</summary>
+    public static List<int> Continue(Transformer model, IReadOnlyList<int> prompt, int newTokens, int? stopId = null)
     {
         var tokens = prompt.ToList();
         using var tape = new Tape(model.Backend, recordGradients: false);
@@ -18,8 +19,10 @@ public static class GreedyDecoder
             var batch = Batch.Unpacked(1, window.Length, window, new int[window.Length]);
             var all = model.Logits(tape, batch);
             model.Backend.Download(all.Value.View((long)(window.Length - 1) * logits.Length, logits.Length), logits);
-            tokens.Add(Array.IndexOf(logits, logits.Max()));
+            int next = Array.IndexOf(logits, logits.Max());
+            tokens.Add(next);
             tape.Reset();
+            if (next == stopId) break;
         }
         return tokens.Skip(prompt.Count).ToList();
     }

@@ -14,7 +14,7 @@ public static class Presets
     /// <summary>Batch rows of each bench preset: (i) B8, (ii) B4, (iii) B4, each at its full context.</summary>
     public static int BenchBatch(string name) => name == "i" ? 8 : 4;
 
-    /// <summary>The main job's model: bytes in, 4 Llama-style blocks of width 128 with grouped-query attention.</summary>
-    public static ModelConfig TinyLlama(int vocabSize) =>
-        ModelConfig.Llama(vocabSize, contextLength: 128, layers: 4, dim: 128, heads: 4, kvHeads: 2, ffnDim: 352);
+    /// <summary>The main jobs' model: bytes in, 4 Llama-style blocks of width 128 with grouped-query attention.</summary>
+    public static ModelConfig TinyLlama(int vocabSize, int contextLength = 128) =>
+        ModelConfig.Llama(vocabSize, contextLength, layers: 4, dim: 128, heads: 4, kvHeads: 2, ffnDim: 352);
 }

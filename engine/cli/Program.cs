@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Cli;
 
 var root = new RootCommand("engine: supervised fine-tuning of transformer language models, on the CPU or an NVIDIA GPU");
+root.Subcommands.Add(SftCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(SelftestCommand.Create());
@@ -9,7 +10,7 @@ try
 {
     return root.Parse(args).Invoke();
 }
-catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or Engine.Data.DataFormatException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

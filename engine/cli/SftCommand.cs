@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Engine.Backends;
+using Engine.Data;
+using Engine.Eval;
+using Engine.Models;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// `engine sft`: supervised fine-tuning on chat data with the loss on assistant tokens only. With no files it runs the embedded
+/// default: a tiny byte-level Llama-style base model, pretrained here for a few seconds on the built-in corpus, is fine-tuned on
+/// the built-in TinyChat conversations, and answers held-out questions before and after.
+/// </summary>
+public static class SftCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
+        var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or 5% of --data" };
+        var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 250 };
+        var batch = new Option<int>("--batch") { Description = "packed rows per micro-batch", DefaultValueFactory = _ => 8 };
+        var accumulate = new Option<int>("--grad-accum") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
+        var maxLen = new Option<int>("--max-len") { Description = "tokens per packed row; longer examples are truncated (and counted)", DefaultValueFactory = _ => 256 };
+        var lr = new Option<float>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 2e-3f };
+        var warmup = new Option<int>("--warmup") { Description = "linear warmup steps", DefaultValueFactory = _ => 20 };
+        var schedule = new Option<ScheduleKind>("--schedule") { Description = "learning-rate decay after warmup", DefaultValueFactory = _ => ScheduleKind.Cosine };
+        var evalEvery = new Option<int>("--eval-every") { Description = "evaluation loss every N steps", DefaultValueFactory = _ => 50 };
+        var pretrain = new Option<int>("--pretrain-steps") { Description = "steps of pretraining on the built-in corpus that make the embedded base model", DefaultValueFactory = _ => 150 };
+        var trainOnAll = new Option<bool>("--train-on-all") { Description = "loss on every token, not only the assistant's" };
+        var seed = new Option<int>("--seed") { Description = "seed of the weights, the shuffling and the split", DefaultValueFactory = _ => 1 };
+        var backend = CliOptions.Backend();
+        var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/sft" };
+
+        var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
+            { data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, output };
+        command.SetAction(r => Run(new Settings(r.GetValue(data), r.GetValue(evalData), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
+            r.GetValue(maxLen), r.GetValue(lr), r.GetValue(warmup), r.GetValue(schedule), r.GetValue(evalEvery), r.GetValue(pretrain),
+            r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(output)!)));
+        return command;
+    }
+
+    private sealed record Settings(FileInfo? Data, FileInfo? EvalData, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
+        ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, string Output);
+
+    private static int Run(Settings s)
+    {
+        var tokenizer = new ByteChatTokenizer();
+        var template = ChatTemplate.ByName("chatml", tokenizer);
+        var (trainExamples, evalExamples) = LoadData(s);
+        var train = SftDataset.FromExamples(trainExamples, template, s.MaxLen, s.TrainOnAll);
+        var eval = SftDataset.FromExamples(evalExamples, template, s.MaxLen, s.TrainOnAll);
+        Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template chatml, " +
+                          $"loss on {(s.TrainOnAll ? "every token" : "assistant tokens")}, rows of {s.MaxLen} packed best-fit decreasing");
+
+        using var backend = BackendChoice.Create(s.Backend);
+        using var model = new Transformer(backend, Presets.TinyLlama(tokenizer.VocabSize, s.MaxLen), s.Seed);
+        Console.WriteLine($"model: {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
+        Pretrain(model, s);
+
+        var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
+        var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
+        double evalBefore = Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
+
+        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.Lr, s.Warmup, s.Steps));
+        using var metrics = new MetricsLog(s.Output);
+        metrics.Eval(0, evalBefore);
+        Console.WriteLine($"eval loss before: {evalBefore:F4}");
+        bool stopRequested = false;
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopRequested = true; Console.WriteLine("stopping after this step"); };
+
+        var clock = Stopwatch.StartNew();
+        long tokens = 0;
+        using var batches = Forever(train, s).GetEnumerator();
+        for (int step = 1; step <= s.Steps && !stopRequested; step++)
+        {
+            var micro = new List<Batch>();
+            for (int i = 0; i < s.Accumulate && batches.MoveNext(); i++) micro.Add(batches.Current);
+            var result = trainer.Step(micro);
+            tokens += result.Tokens;
+            double tokensPerSecond = tokens / clock.Elapsed.TotalSeconds;
+            metrics.Train(result, tokensPerSecond);
+            bool evalNow = step % s.EvalEvery == 0 || step == s.Steps;
+            double evalLoss = evalNow ? Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)) : double.NaN;
+            if (evalNow) metrics.Eval(step, evalLoss);
+            if (evalNow || step % 10 == 0 || step == 1)
+                Console.WriteLine($"step {step,5}/{s.Steps}  loss {result.Loss,7:F4}  lr {result.LearningRate:E2}  grad-norm {result.GradNorm,6:F3}  " +
+                                  $"{tokensPerSecond,8:N0} tok/s  ETA {TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / step * (s.Steps - step)):m\\:ss}" +
+                                  (evalNow ? $"  eval loss {evalLoss:F4}" : ""));
+        }
+
+        Console.WriteLine();
+        for (int i = 0; i < shown.Count; i++)
+        {
+            var (prompt, reference) = Evaluation.SplitLastAnswer(shown[i]);
+            Console.WriteLine($"user:   {prompt.Last(t => t.Role == ChatRole.User).Content}");
+            Console.WriteLine($"before: {before[i]}");
+            Console.WriteLine($"after:  {Evaluation.Answer(model, template, prompt, 40)}");
+            Console.WriteLine($"wanted: {reference}");
+        }
+        double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(32), 40);
+        Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +
+                          $"metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft: tiny Llama on TinyChat")}");
+        return 0;
+    }
+
+    private static (List<SftExample> Train, List<SftExample> Eval) LoadData(Settings s)
+    {
+        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData.FullName));
+        var all = SftJsonl.Read(s.Data.FullName);
+        if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData.FullName));
+        var (trainPart, evalPart) = DataSplit.ByFraction(all, 0.05, s.Seed);
+        return (trainPart, evalPart);
+    }
+
+    /// <summary>The embedded base model: a few seconds of next-byte prediction on the built-in corpus.</summary>
+    private static void Pretrain(Transformer model, Settings s)
+    {
+        if (s.PretrainSteps <= 0) return;
+        var corpus = new RandomWindows(ByteTokenizer.Encode(TinyCorpus.Generate(stories: 4000)), s.Rows, Math.Min(128, s.MaxLen), s.Seed);
+        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Cosine, 3e-3f, 20, s.PretrainSteps));
+        var clock = Stopwatch.StartNew();
+        double loss = 0;
+        for (int i = 0; i < s.PretrainSteps; i++) loss = trainer.Step([corpus.Next()]).Loss;
+        Console.WriteLine($"base model: pretrained {s.PretrainSteps} steps on the built-in corpus in {clock.Elapsed.TotalSeconds:F1} s (loss {loss:F3})");
+    }
+
+    /// <summary>Epoch after epoch of packed batches, reshuffled each epoch.</summary>
+    private static IEnumerable<Batch> Forever(SftDataset data, Settings s)
+    {
+        for (int epoch = 0; ; epoch++)
+            foreach (var batch in data.Epoch(epoch, s.Rows, s.Seed)) yield return batch;
+    }
+
+    private static string Describe(DatasetStats d) =>
+        $"{d.Examples} examples, {d.Tokens:N0} tokens ({d.TargetTokens:N0} with loss)" +
+        (d.Truncated > 0 ? $", {d.Truncated} truncated ({d.TokensCut:N0} tokens cut)" : "") +
+        (d.DroppedWithoutTargets > 0 ? $", {d.DroppedWithoutTargets} dropped with no target left" : "");
+}
