@@ -48,9 +48,9 @@ internal struct StepFragments
 }
 
 /// <summary>How <see cref="MatMulKernels.Gemm"/> reads its operands and writes C, as one blittable kernel argument (bool is not one).</summary>
-public readonly struct GemmOptions(bool aStoredKM, bool bStoredNK, bool accumulate, bool vectorized)
+public readonly struct GemmOptions(bool aStoredKM, bool bStoredNK, bool accumulate, bool vectorized, bool secondVectorized = false)
 {
-    private readonly int flags = (aStoredKM ? 1 : 0) | (bStoredNK ? 2 : 0) | (accumulate ? 4 : 0) | (vectorized ? 8 : 0);
+    private readonly int flags = (aStoredKM ? 1 : 0) | (bStoredNK ? 2 : 0) | (accumulate ? 4 : 0) | (vectorized ? 8 : 0) | (secondVectorized ? 16 : 0);
 
     /// <summary>A is stored [k, m] (else [m, k]).</summary>
     public bool AStoredKM => (flags & 1) != 0;
@@ -61,8 +61,12 @@ public readonly struct GemmOptions(bool aStoredKM, bool bStoredNK, bool accumula
     /// <summary>C += the product (else C = it).</summary>
     public bool Accumulate => (flags & 4) != 0;
 
-    /// <summary>Every leading dimension and view offset is a multiple of the vector width: 16-byte loads and stores where a vector lies inside the matrix.</summary>
+    /// <summary>Every leading dimension and view offset of C and the first term's operands is a multiple of the vector width: 16-byte loads and
+    /// stores where a vector lies inside the matrix.</summary>
     public bool Vectorized => (flags & 8) != 0;
+
+    /// <summary>The same for the second term's operands (A2, B2).</summary>
+    public bool SecondVectorized => (flags & 16) != 0;
 }
 
 public static class MatMulKernels
@@ -87,37 +91,40 @@ public static class MatMulKernels
     private const int VectorsPerTileK = TileM / 4;
 
     /// <summary>
-    /// C[m, n] = (accumulate ? C : 0) + A[m, k]·B[k, n] + bias[n], A stored [m, k] or [k, m], B stored [k, n] or [n, k], as
-    /// <paramref name="options"/> says; bias.Length == 0: none.
+    /// C[m, n] = (accumulate ? C : 0) + A[m, k]·B[k, n] + scale2·A2[m, k2]·B2[k2, n] + bias[n]: a first term and an optional second
+    /// (k2 = 0: none; e.g. LoRA's low-rank term beside x·Wᵀ, so C is written once), A and A2 stored [m, k] or [k, m], B and B2 [k, n] or [n, k],
+    /// as <paramref name="options"/> says; scale2 multiplies A2's elements as they are loaded; bias.Length == 0: none.
     /// Grid (⌈n/TileN⌉, ⌈m/TileM⌉), group GroupSize: each group one TileM × TileN block of C, each thread an 8 × 8 block of it, every
-    /// element's k-sum in ascending k order.
+    /// element's sum in ascending k order over the first term, then over the second.
     /// </summary>
-    public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias,
-        int m, int n, int k, GemmOptions options)
+    public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> a2, ArrayView<float> b2, ArrayView<float> bias,
+        int m, int n, int k, int k2, float scale2, GemmOptions options)
     {
-        bool aStoredKM = options.AStoredKM, bStoredNK = options.BStoredNK, accumulate = options.Accumulate, vectorized = options.Vectorized;
+        bool aStoredKM = options.AStoredKM, bStoredNK = options.BStoredNK, accumulate = options.Accumulate;
+        bool vectorized = options.Vectorized, secondVectorized = options.SecondVectorized;
         var aShared = SharedMemory.Allocate<Float4>(2 * SharedTileVectors);
         var bShared = SharedMemory.Allocate<Float4>(2 * SharedTileVectors);
         int tid = Group.IdxX;
         int tx = tid % ThreadsAcross, ty = tid / ThreadsAcross;
         int m0 = Grid.IdxY * TileM, n0 = Grid.IdxX * TileN;
+        int firstSlices = (k + TileK - 1) / TileK;
 
-        var aNext = LoadOperandSlice(a, !aStoredKM, vectorized, m, k, m0, 0, tid);
-        var bNext = LoadOperandSlice(b, bStoredNK, vectorized, n, k, n0, 0, tid);
+        var aNext = LoadTermSlice(a, a2, !aStoredKM, vectorized, secondVectorized, m, k, k2, scale2, m0, 0, firstSlices, tid);
+        var bNext = LoadTermSlice(b, b2, bStoredNK, vectorized, secondVectorized, n, k, k2, 1f, n0, 0, firstSlices, tid);
         StoreOperandSlice(aShared, 0, aNext, !aStoredKM, tid);
         StoreOperandSlice(bShared, 0, bNext, bStoredNK, tid);
         Group.Barrier();
 
         Row8 c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
-        int slices = (k + TileK - 1) / TileK;
+        int slices = firstSlices + (k2 + TileK - 1) / TileK;
         for (int slice = 0; slice < slices; slice++)
         {
             int current = (slice & 1) * SharedTileVectors;
             bool more = slice + 1 < slices;
             if (more)
             {
-                aNext = LoadOperandSlice(a, !aStoredKM, vectorized, m, k, m0, (slice + 1) * TileK, tid);
-                bNext = LoadOperandSlice(b, bStoredNK, vectorized, n, k, n0, (slice + 1) * TileK, tid);
+                aNext = LoadTermSlice(a, a2, !aStoredKM, vectorized, secondVectorized, m, k, k2, scale2, m0, slice + 1, firstSlices, tid);
+                bNext = LoadTermSlice(b, b2, bStoredNK, vectorized, secondVectorized, n, k, k2, 1f, n0, slice + 1, firstSlices, tid);
             }
             for (int kk = 0; kk < TileK; kk++)
             {
@@ -280,6 +287,24 @@ public static class MatMulKernels
     }
 
     // ---- fp32 helpers
+
+    /// <summary>This thread's Float4 of k-slice <paramref name="slice"/> of an operand of a two-term product: the first term's (depth k)
+    /// below <paramref name="firstSlices"/>, from there on the second term's (depth k2) times scale2.</summary>
+    private static Float4 LoadTermSlice(ArrayView<float> first, ArrayView<float> second, bool kContiguous, bool vectorized, bool secondVectorized,
+        int rows, int k, int k2, float scale2, int r0, int slice, int firstSlices, int tid)
+    {
+        if (slice < firstSlices) return LoadOperandSlice(first, kContiguous, vectorized, rows, k, r0, slice * TileK, tid);
+        return Scaled(LoadOperandSlice(second, kContiguous, secondVectorized, rows, k2, r0, (slice - firstSlices) * TileK, tid), scale2);
+    }
+
+    private static Float4 Scaled(Float4 v, float s)
+    {
+        v.X *= s;
+        v.Y *= s;
+        v.Z *= s;
+        v.W *= s;
+        return v;
+    }
 
     /// <summary>This thread's Float4 of the TileM × TileK slice at (r0, k0) of an operand stored [rows, depth] (kContiguous) or [depth, rows]; zero outside.</summary>
     private static Float4 LoadOperandSlice(ArrayView<float> source, bool kContiguous, bool vectorized, int rows, int depth, int r0, int k0, int tid)
@@ -543,11 +568,16 @@ public static class MatMulKernels
     }
 }
 
+/// <summary>One term scale·op(A)·op(B) of a <see cref="MatMulKernels.Gemm"/> launch, over depth K (K = 0: no term).</summary>
+internal readonly record struct GemmTerm(ArrayView<float> A, ArrayView<float> B, int K, float Scale = 1f);
+
 /// <summary>Launches the matmul kernels on one accelerator's default stream (no synchronisation), mirroring CpuMatMul.</summary>
 public sealed class MatMul(Accelerator accelerator)
 {
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, GemmOptions> gemm =
-        accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, GemmOptions>(MatMulKernels.Gemm);
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        int, int, int, int, float, GemmOptions> gemm =
+        accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            int, int, int, int, float, GemmOptions>(MatMulKernels.Gemm);
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> columnSum =
         accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(MatMulKernels.ColumnSum);
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 =
@@ -560,7 +590,7 @@ public sealed class MatMul(Accelerator accelerator)
         RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
         RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
         if (bias.Length != 0) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
-        LaunchGemm(y, x, w, bias, n, outDim, inDim, aStoredKM: false, bStoredNK: true, accumulate: false);
+        LaunchGemm(y, new GemmTerm(x, w, inDim), default, bias, n, outDim, aStoredKM: false, bStoredNK: true, accumulate: false);
     }
 
     /// <summary>dx[n, inDim] += dy·w; dw[outDim, inDim] += dyᵀ·x; dbias[outDim] += Σ_rows dy. Each output optional (Length == 0: skipped,
@@ -572,13 +602,13 @@ public sealed class MatMul(Accelerator accelerator)
         {
             RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
             RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-            LaunchGemm(dx, dy, w, default, n, inDim, outDim, aStoredKM: false, bStoredNK: false, accumulate: true);
+            LaunchGemm(dx, new GemmTerm(dy, w, outDim), default, default, n, inDim, aStoredKM: false, bStoredNK: false, accumulate: true);
         }
         if (dw.Length != 0)
         {
             RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
             RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-            LaunchGemm(dw, dy, x, default, outDim, inDim, n, aStoredKM: true, bStoredNK: false, accumulate: true);
+            LaunchGemm(dw, new GemmTerm(dy, x, n), default, default, outDim, inDim, aStoredKM: true, bStoredNK: false, accumulate: true);
         }
         if (dbias.Length != 0)
         {
@@ -601,18 +631,35 @@ public sealed class MatMul(Accelerator accelerator)
         gemmBf16(new KernelConfig(grid, new Index3D(MatMulKernels.Bf16GroupSize, 1, 1)), y, x, w, n, outDim, inDim, options);
     }
 
-    /// <summary>C[m, cols] (+)= op(A)·op(B) + bias through <see cref="MatMulKernels.Gemm"/>; 16-byte accesses when every leading dimension and offset allows.</summary>
-    private void LaunchGemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> bias, int m, int n, int k, bool aStoredKM, bool bStoredNK, bool accumulate)
+    /// <summary>
+    /// C[m, n] (+)= first + second + bias through <see cref="MatMulKernels.Gemm"/>, both terms' operands stored as aStoredKM/bStoredNK say
+    /// (second = default: none); 16-byte accesses for each term whose leading dimensions and offsets allow (and C's). The kernel scales only
+    /// its second term, so a scaled term alone runs as the second after an empty first.
+    /// </summary>
+    internal void LaunchGemm(ArrayView<float> c, GemmTerm first, GemmTerm second, ArrayView<float> bias, int m, int n, bool aStoredKM, bool bStoredNK, bool accumulate)
     {
         if (m == 0 || n == 0) return;
-        bool vectorized = n % 4 == 0 && (aStoredKM ? m : k) % 4 == 0 && (bStoredNK ? k : n) % 4 == 0
-            && OffsetIsMultipleOf(c, 4) && OffsetIsMultipleOf(a, 4) && OffsetIsMultipleOf(b, 4);
-        // A kernel argument must be a view of a real buffer: "no bias" travels as an empty slice of c.
-        var biasOrEmpty = bias.Length != 0 ? bias : c.SubView(0, 0);
+        if (first.K > 0 && first.Scale != 1f)
+        {
+            if (second.K > 0) throw new ArgumentException("only the second of two terms may be scaled", nameof(first));
+            (first, second) = (default, first);
+        }
+        bool vectorized = n % 4 == 0 && OffsetIsMultipleOf(c, 4) && TermIsVectorizable(first, m, n, aStoredKM, bStoredNK);
+        bool secondVectorized = second.K > 0 && TermIsVectorizable(second, m, n, aStoredKM, bStoredNK);
+        // A kernel argument must be a view of a real buffer: "no bias" and an empty term's operands travel as empty slices of c.
+        var none = c.SubView(0, 0);
+        var biasOrNone = bias.Length != 0 ? bias : none;
+        var (a, b) = first.K > 0 ? (first.A, first.B) : (none, none);
+        var (a2, b2) = second.K > 0 ? (second.A, second.B) : (none, none);
         var grid = new Index3D(Ceiling(n, MatMulKernels.TileN), Ceiling(m, MatMulKernels.TileM), 1);
-        var options = new GemmOptions(aStoredKM, bStoredNK, accumulate, vectorized);
-        gemm(new KernelConfig(grid, new Index3D(MatMulKernels.GroupSize, 1, 1)), c, a, b, biasOrEmpty, m, n, k, options);
+        var options = new GemmOptions(aStoredKM, bStoredNK, accumulate, vectorized, secondVectorized);
+        gemm(new KernelConfig(grid, new Index3D(MatMulKernels.GroupSize, 1, 1)), c, a, b, a2, b2, biasOrNone,
+            m, n, first.K, second.K, second.Scale, options);
     }
+
+    /// <summary>Whether a term's operands allow 16-byte loads: the leading dimensions of A and B and their view offsets are multiples of 4.</summary>
+    private static bool TermIsVectorizable(GemmTerm term, int m, int n, bool aStoredKM, bool bStoredNK) =>
+        (aStoredKM ? m : term.K) % 4 == 0 && (bStoredNK ? term.K : n) % 4 == 0 && OffsetIsMultipleOf(term.A, 4) && OffsetIsMultipleOf(term.B, 4);
 
     /// <summary>Whether the view starts a multiple of <paramref name="elements"/> into its buffer (buffers themselves are at least 256-byte aligned).</summary>
     private static bool OffsetIsMultipleOf(IContiguousArrayView view, int elements) => view.Index % elements == 0;

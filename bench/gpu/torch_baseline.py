@@ -210,6 +210,18 @@ def cases(bench, torch, size, device):
 
     n, f = s["tokens"], 4 * s["width"]
     nc, nf, tokens, hidden = n * c, n * f, f"N={n},C={c}", f"N={n},C={f}"
+    lora_rank, lora_scale = 16, 2.0
+    lora_side = lora_rank * c
+    def lora(backward):
+        def setup():
+            x, w = randn(n, c, grad=backward), randn(c, c)
+            a, b_ = randn(lora_rank, c, grad=backward), randn(c, lora_rank, grad=backward)
+            y = lambda: F.linear(x, w) + lora_scale * F.linear(F.linear(x, a), b_)
+            return grad_of(y(), (x, a, b_), randn(n, c)) if backward else y
+        return setup
+    shape = f"n={n},in={c},out={c},r={lora_rank}"
+    bench.run("lora_fwd", shape, 2 * nc * c + 4 * nc * lora_rank, F32 * (2 * nc + c * c + 2 * lora_side + n * lora_rank), lora(False))
+    bench.run("lora_bwd", shape, 2 * nc * c + 8 * nc * lora_rank, F32 * (4 * nc + c * c + 6 * lora_side + n * lora_rank), lora(True))
     def layernorm(backward):
         def setup():
             x, w, b_ = randn(n, c, grad=backward), randn(c, grad=backward), randn(c, grad=backward)

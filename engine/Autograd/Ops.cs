@@ -57,6 +57,26 @@ public static class Ops
         return y;
     }
 
+    /// <summary>
+    /// LoRA (PEFT's layout): y = x·Wᵀ + b + scale·(x·Aᵀ)·Bᵀ, A [rank, in], B [out, rank]; scale is alpha/rank (or alpha/√rank, rsLoRA).
+    /// x·Aᵀ is kept on the tape for the backward; a frozen W or b costs no gradient work.
+    /// </summary>
+    public static Variable Lora(this Tape tape, Variable x, Variable w, Variable? b, Variable loraA, Variable loraB, float scale)
+    {
+        int n = x.Rows, inDim = w.Columns, outDim = w.Rows, rank = loraA.Rows;
+        if (x.Columns != inDim) throw new ArgumentException($"{w.Name} expects {inDim} input features, got {x.Columns}");
+        if (loraA.Columns != inDim) throw new ArgumentException($"{loraA.Name} has {loraA.Columns} columns, expected {inDim} (A is [rank, in])");
+        if (loraB.Rows != outDim || loraB.Columns != rank)
+            throw new ArgumentException($"{loraB.Name} is [{loraB.Rows}, {loraB.Columns}], expected [{outDim}, {rank}] (B is [out, rank])");
+        var y = tape.Result([n, outDim], x, w, b, loraA, loraB);
+        var h = tape.Allocate(DType.F32, n, rank);
+        tape.Backend.LoraForward(y.Value, h, x.Value, w.Value, b?.Value, loraA.Value, loraB.Value, scale, n, inDim, outDim, rank);
+        if (y.RequiresGrad)
+            tape.OnBackward(() => tape.Backend.LoraBackward(tape.GradIfNeeded(x), tape.GradIfNeeded(w), tape.GradIfNeeded(b), tape.GradIfNeeded(loraA),
+                tape.GradIfNeeded(loraB), tape.GradOf(y), x.Value, w.Value, loraA.Value, loraB.Value, h, scale, n, inDim, outDim, rank));
+        return y;
+    }
+
     /// <summary>Rotary position embedding (Hugging Face rotate-half) of each head of x: [n, heads·headDim].</summary>
     public static Variable Rope(this Tape tape, Variable x, Tensor positions, Tensor invFreq, int headDim)
     {

@@ -34,6 +34,16 @@ public interface IBackend : IDisposable
     void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim);
     void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim);
 
+    /// <summary>
+    /// LoRA in PEFT's layout: y = x·Wᵀ + bias + scale·h·loraBᵀ with h = x·loraAᵀ [n, rank] written for the backward;
+    /// W [outDim, inDim], loraA [rank, inDim], loraB [outDim, rank].
+    /// </summary>
+    void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank);
+
+    /// <summary>dLoraB += scale·dyᵀ·h; dh = scale·dy·loraB; dLoraA += dhᵀ·x; dx += dy·W + dh·loraA; dw += dyᵀ·x; dbias += Σ dy (a frozen W: no matmul for it).</summary>
+    void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+        float scale, int n, int inDim, int outDim, int rank);
+
     void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
     void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
 

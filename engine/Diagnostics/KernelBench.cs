@@ -219,6 +219,23 @@ public static class KernelBench
                 return () => kernels.SoftmaxRows(IlgpuBackend.F(loss), IlgpuBackend.F(z), IlgpuBackend.I(targets), r, v, wantGrad: true, 1f / r);
             });
 
+        // LoRA on a frozen C × C weight (the usual fine-tune): forward x·Wᵀ, x·Aᵀ, h·Bᵀ; backward dB, dh, dA and dx = dy·W + dh·A.
+        const int loraRank = 16;
+        const float loraScale = 2f;
+        double loraSide = (double)loraRank * c;
+        string lora = $"n={n},in={c},out={c},r={loraRank}";
+        yield return new("lora_fwd", lora, 2 * nc * c + 4 * nc * loraRank, Float * (2 * nc + (double)c * c + 2 * loraSide + (double)n * loraRank), t =>
+        {
+            var (x, w, loraA, loraB, y, h) = (t.Uniform(n, c), t.Uniform(c, c), t.Uniform(loraRank, c), t.Uniform(c, loraRank), t.Uniform(n, c), t.Uniform(n, loraRank));
+            return () => t.Backend.LoraForward(y, h, x, w, null, loraA, loraB, loraScale, n, c, c, loraRank);
+        });
+        yield return new("lora_bwd", lora, 2 * nc * c + 8 * nc * loraRank, Float * (4 * nc + (double)c * c + 6 * loraSide + (double)n * loraRank), t =>
+        {
+            var (x, w, loraA, loraB, h) = (t.Uniform(n, c), t.Uniform(c, c), t.Uniform(loraRank, c), t.Uniform(c, loraRank), t.Uniform(n, loraRank));
+            var (dy, dx, dLoraA, dLoraB) = (t.Uniform(n, c), t.Uniform(n, c), t.Uniform(loraRank, c), t.Uniform(c, loraRank));
+            return () => t.Backend.LoraBackward(dx, null, null, dLoraA, dLoraB, dy, x, w, loraA, loraB, h, loraScale, n, c, c, loraRank);
+        });
+
         yield return new("layernorm_fwd", tokens, 0, Float * (2 * nc + 2 * c + 2 * n), t =>
         {
             var (x, w, b, y, mean, rstd) = (t.Uniform(n, c), t.Uniform(c), t.Uniform(c), t.Uniform(n, c), t.Uniform(n), t.Uniform(n));

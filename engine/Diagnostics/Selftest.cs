@@ -62,6 +62,9 @@ public static class Selftest
 
     private sealed record Output(string Name, float[] Values, double Tolerance);
 
+    /// <summary>The LoRA ranks checked at the matmul shapes, in turn: a ragged one (no 16-byte loads of the low-rank operands) and a typical one.</summary>
+    private static readonly int[] LoraRanks = [3, 16];
+
     /// <summary>One op family at one shape: draws its inputs from the scope, runs forward and backward, returns the outputs to compare.</summary>
     private sealed record OpCheck(string Op, string Shape, Func<TensorScope, Output[]> Run);
 
@@ -197,6 +200,27 @@ public static class Selftest
                 t.Backend.MatMulBackward(dx, dw, db, dy, x, w, m, inDim, outDim);
                 return [new("fwd y", t.Read(y), LongSum), new("bwd dx", t.Read(dx), LongSum), new("bwd dw", t.Read(dw), LongSum), new("bwd db", t.Read(db), LongSum)];
             });
+
+        // LoRA at each matmul shape, W and bias trainable so that every gradient is compared.
+        for (int i = 0; i < s.MatMuls.Length; i++)
+        {
+            var (m, inDim, outDim) = s.MatMuls[i];
+            int rank = LoraRanks[i % LoraRanks.Length];
+            yield return new("lora", $"n={m} in={inDim} out={outDim} r={rank}", t =>
+            {
+                var (x, w, bias, loraA, loraB, dy) = (t.Uniform(m, inDim), t.Uniform(outDim, inDim), t.Uniform(outDim), t.Uniform(rank, inDim),
+                    t.Uniform(outDim, rank), t.Uniform(m, outDim));
+                var (y, h) = (t.Poisoned(m, outDim), t.Poisoned(m, rank));
+                var (dx, dw, dbias) = (t.Scaled(GradientStart, m, inDim), t.Scaled(GradientStart, outDim, inDim), t.Scaled(GradientStart, outDim));
+                var (dLoraA, dLoraB) = (t.Scaled(GradientStart, rank, inDim), t.Scaled(GradientStart, outDim, rank));
+                float scale = 2f / MathF.Sqrt(rank);
+                t.Backend.LoraForward(y, h, x, w, bias, loraA, loraB, scale, m, inDim, outDim, rank);
+                t.Backend.LoraBackward(dx, dw, dbias, dLoraA, dLoraB, dy, x, w, loraA, loraB, h, scale, m, inDim, outDim, rank);
+                return [new("fwd y", t.Read(y), LongSum), new("fwd h", t.Read(h), LongSum), new("bwd dx", t.Read(dx), LongSum),
+                    new("bwd dw", t.Read(dw), LongSum), new("bwd dbias", t.Read(dbias), LongSum), new("bwd dA", t.Read(dLoraA), LongSum),
+                    new("bwd dB", t.Read(dLoraB), LongSum)];
+            });
+        }
 
         yield return new("rope", $"n={n} heads={s.Heads} headDim={s.HeadDim}", t =>
         {

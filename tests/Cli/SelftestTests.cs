@@ -21,7 +21,7 @@ public class SelftestTests(SelftestTests.BackendFixture fixture) : IClassFixture
     }
 
     static readonly string[] Families =
-        ["embedding", "layernorm", "rmsnorm", "matmul", "rope", "attention", "gelu", "swiglu", "elementwise", "adamw", "cross-entropy", "matmul bf16"];
+        ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "gelu", "swiglu", "elementwise", "adamw", "cross-entropy", "matmul bf16"];
 
     [Fact]
     public void EveryOpOfTheIlgpuBackendMatchesTheCpuBackend()
@@ -68,7 +68,8 @@ public class SelftestTests(SelftestTests.BackendFixture fixture) : IClassFixture
         var results = root.GetProperty("results").EnumerateArray().ToArray();
         string[] expectedOps =
         [
-            "copy", "matmul_fp32_fwd", "matmul_fp32_bwd", "attention_fwd", "attention_bwd", "cross_entropy_fused", "layernorm_fwd", "layernorm_bwd",
+            "copy", "matmul_fp32_fwd", "matmul_fp32_bwd", "attention_fwd", "attention_bwd", "cross_entropy_fused", "lora_fwd", "lora_bwd",
+            "layernorm_fwd", "layernorm_bwd",
             "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "swiglu_fwd", "swiglu_bwd", "rope_fwd", "rope_bwd", "embedding_fwd", "embedding_bwd",
             "add", "accumulate", "scale", "sum_of_squares", "adamw", "gpt2_step",
         ];
@@ -110,6 +111,11 @@ public class SelftestTests(SelftestTests.BackendFixture fixture) : IClassFixture
         public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c) => inner.RmsNormBackward(dx, dw, dy, x, w, rstd, n, c);
         public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim) => inner.MatMulForward(y, x, w, bias, n, inDim, outDim);
         public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim) => inner.MatMulBackward(dx, dw, dbias, dy, x, w, n, inDim, outDim);
+        public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
+            => inner.LoraForward(y, h, x, w, bias, loraA, loraB, scale, n, inDim, outDim, rank);
+        public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+            float scale, int n, int inDim, int outDim, int rank)
+            => inner.LoraBackward(dx, dw, dbias, dLoraA, dLoraB, dy, x, w, loraA, loraB, h, scale, n, inDim, outDim, rank);
         public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim) => inner.RopeForward(y, x, positions, invFreq, n, heads, headDim);
         public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim) => inner.RopeBackward(dx, dy, positions, invFreq, n, heads, headDim);
         public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape) => inner.AttentionForward(output, lse, q, k, v, segments, shape);

@@ -49,7 +49,7 @@ public static unsafe class CpuMatMul
         {
             var a = new Operand(px, inDim, 1);
             var b = new Operand(pw, 1, inDim);
-            Gemm(a, b, py, n, outDim, inDim, bias.IsEmpty ? null : pb, accumulate: false);
+            Gemm(a, b, py, n, outDim, inDim, bias.IsEmpty ? null : pb, accumulate: false, scale: 1f);
         }
     }
 
@@ -65,14 +65,30 @@ public static unsafe class CpuMatMul
         if (!dw.IsEmpty) RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
         if (!dbias.IsEmpty) RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
 
+        WeightAndInputGradients(dx, dw, dy, x, w, 1f, n, inDim, outDim);
+        if (!dbias.IsEmpty) AddColumnSums(dbias, dy, n, outDim);
+    }
+
+    // y[n, outDim] += scale · x[n, inDim] · w[outDim, inDim]ᵀ: a second product accumulated into a forward's output (LoRA's
+    // low-rank term), y read and written once. Sizes are the caller's to check.
+    internal static void ForwardAccumulate(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, float scale, int n, int inDim, int outDim)
+    {
+        fixed (float* py = y, px = x, pw = w)
+            Gemm(new Operand(px, inDim, 1), new Operand(pw, 1, inDim), py, n, outDim, inDim, bias: null, accumulate: true, scale);
+    }
+
+    // dx[n, inDim] += scale · dy · w ;  dw[outDim, inDim] += scale · dyᵀ · x   (dy is [n, outDim]; empty gradient = skipped).
+    // Backward's products with dy scaled as it is packed; sizes are the caller's to check.
+    internal static void WeightAndInputGradients(Span<float> dx, Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        float scale, int n, int inDim, int outDim)
+    {
         fixed (float* pdx = dx, pdw = dw, pdy = dy, px = x, pw = w)
         {
             if (!dx.IsEmpty)
-                Gemm(new Operand(pdy, outDim, 1), new Operand(pw, inDim, 1), pdx, n, inDim, outDim, bias: null, accumulate: true);
+                Gemm(new Operand(pdy, outDim, 1), new Operand(pw, inDim, 1), pdx, n, inDim, outDim, bias: null, accumulate: true, scale);
             if (!dw.IsEmpty)
-                Gemm(new Operand(pdy, 1, outDim), new Operand(px, inDim, 1), pdw, outDim, inDim, n, bias: null, accumulate: true);
+                Gemm(new Operand(pdy, 1, outDim), new Operand(px, inDim, 1), pdw, outDim, inDim, n, bias: null, accumulate: true, scale);
         }
-        if (!dbias.IsEmpty) AddColumnSums(dbias, dy, n, outDim);
     }
 
     /// <summary>dbias += Σ_i dy[i, :], summed row by row into a zeroed buffer first (fixed order), then added once.</summary>
@@ -95,10 +111,10 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>
-    /// C[m, n] = init + A[m, k] · B[k, n], C row-major with n columns; init is C itself when accumulating,
-    /// else bias broadcast over rows, else zero.
+    /// C[m, n] = init + (scale·A[m, k]) · B[k, n], C row-major with n columns; init is C itself when accumulating,
+    /// else bias broadcast over rows, else zero. A is scaled as it is packed (scale 1 leaves it untouched).
     /// </summary>
-    private static void Gemm(Operand a, Operand b, float* c, int m, int n, int k, float* bias, bool accumulate)
+    private static void Gemm(Operand a, Operand b, float* c, int m, int n, int k, float* bias, bool accumulate, float scale)
     {
         if (m == 0 || n == 0) return;
         if (k == 0)
@@ -106,7 +122,7 @@ public static unsafe class CpuMatMul
             if (!accumulate) FillRows(c, m, n, bias);
             return;
         }
-        var job = new GemmJob(a, b, c, n, k, bias, accumulate);
+        var job = new GemmJob(a, b, c, n, k, bias, accumulate, scale);
         if ((long)m * n * k < SerialWork || Environment.ProcessorCount == 1)
         {
             float[] scratch = ArrayPool<float>.Shared.Rent(ScratchFloats);
@@ -181,7 +197,7 @@ public static unsafe class CpuMatMul
         }
     }
 
-    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, float* bias, bool accumulate)
+    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, float* bias, bool accumulate, float scale)
     {
         /// <summary>Computes C[m0..m1, n0..n1]: per column block and depth block, pack B once, then sweep the rows.</summary>
         public void RunRange(int m0, int m1, int n0, int n1, float[] scratch)
@@ -207,7 +223,7 @@ public static unsafe class CpuMatMul
                         for (int i0 = m0; i0 < m1; i0 += RowBlock)
                         {
                             int rows = Math.Min(RowBlock, m1 - i0);
-                            PackA(a, i0, rows, p0, kc, aPanel, out nint aRowStride, out nint aDepthStride);
+                            PackA(a, i0, rows, p0, kc, scale, aPanel, out nint aRowStride, out nint aDepthStride);
                             if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
                             for (int panel = 0; panel < panels; panel++)
                             {
@@ -345,12 +361,13 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>
-    /// Packs A[i0..i0+rows, p0..p0+kc] into a RowBlock-row micro-panel (zero rows past <paramref name="rows"/>) in whichever
+    /// Packs scale·A[i0..i0+rows, p0..p0+kc] into a RowBlock-row micro-panel (zero rows past <paramref name="rows"/>) in whichever
     /// layout copies contiguously from the source; element (r, kk) lands at dst[r·rowStride + kk·depthStride].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(Operand a, int i0, int rows, int p0, int kc, float* dst, out nint rowStride, out nint depthStride)
+    private static void PackA(Operand a, int i0, int rows, int p0, int kc, float scale, float* dst, out nint rowStride, out nint depthStride)
     {
+        var panel = new Span<float>(dst, RowBlock * kc);
         float* src = a.Data + (nint)i0 * a.RowStride + (nint)p0 * a.ColStride;
         if (a.ColStride == 1)
         {
@@ -370,6 +387,7 @@ public static unsafe class CpuMatMul
                     for (int r = 0; r < RowBlock; r++) dst[r] = r < rows ? column[r * a.RowStride] : 0;
             }
         }
+        if (scale != 1f) TensorPrimitives.Multiply(panel, scale, panel);
     }
 
     /// <summary>Asks for the next A micro-panel's source lines while the current one is being multiplied.</summary>

@@ -35,6 +35,7 @@ public sealed class IlgpuBackend : IBackend
     readonly Reduce _reduce;
     readonly Kernels.AdamW _adamW;
     readonly MatMul _matMul;
+    readonly Lora _lora;
     readonly CrossEntropy _crossEntropy;
     readonly Attention _attention;
     readonly Rope _rope;
@@ -54,6 +55,7 @@ public sealed class IlgpuBackend : IBackend
         _reduce = new Reduce(accelerator);
         _adamW = new Kernels.AdamW(accelerator);
         _matMul = new MatMul(accelerator);
+        _lora = new Lora(accelerator);
         _crossEntropy = new CrossEntropy(accelerator);
         _attention = new Attention(accelerator);
         _rope = new Rope(accelerator);
@@ -149,6 +151,7 @@ public sealed class IlgpuBackend : IBackend
         _norms.Dispose();
         _reduce.Dispose();
         _attention.Dispose();
+        _lora.Dispose();
         _sumOfSquares.Dispose();
         lock (_pool)
         {
@@ -269,6 +272,13 @@ public sealed class IlgpuBackend : IBackend
 
     public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
         => _matMul.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
+
+    public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
+        => _lora.Forward(F(y), F(h), F(x), F(w), F(bias), F(loraA), F(loraB), scale, n, inDim, outDim, rank);
+
+    public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+        float scale, int n, int inDim, int outDim, int rank)
+        => _lora.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
 
     /// <summary>
     /// The LM head fused with cross-entropy, a chunk of rows at a time (at most MaxLogitsPerChunk logits):

@@ -1,0 +1,70 @@
+using System.Buffers;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>
+/// The LoRA linear layer in PEFT's layout: an nn.Linear weight W [outDim, inDim] (usually frozen) plus the low-rank update
+/// scale·B·A with A [rank, inDim], B [outDim, rank] (scale = alpha/rank, or alpha/√rank for rsLoRA). Every product is one call
+/// of <see cref="CpuMatMul"/>'s GEMM core, so the results are as deterministic as its.
+/// </summary>
+public static class CpuLora
+{
+    // y[n, outDim] = x·wᵀ + bias + scale·h·loraBᵀ, and h[n, rank] = x·loraAᵀ (kept for the backward). Overwrites y and h.
+    // x [n, inDim], w [outDim, inDim], bias [outDim] (empty = none), loraA [rank, inDim], loraB [outDim, rank]; all row-major.
+    public static void Forward(Span<float> y, Span<float> h, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias,
+        ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB, float scale, int n, int inDim, int outDim, int rank)
+    {
+        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        if (!bias.IsEmpty) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+
+        CpuMatMul.Forward(y, x, w, bias, n, inDim, outDim);
+        CpuMatMul.Forward(h, x, loraA, default, n, inDim, rank);
+        CpuMatMul.ForwardAccumulate(y, h, loraB, scale, n, rank, outDim);
+    }
+
+    // dLoraB += scale·dyᵀ·h ;  dh = scale·dy·loraB ;  dLoraA += dhᵀ·x ;  dx += dy·w + dh·loraA ;  dw += dyᵀ·x ;  dbias += Σ_rows dy.
+    // dy [n, outDim], h the forward's [n, rank]; each gradient optional (empty = skipped: a frozen w or bias costs nothing).
+    public static void Backward(Span<float> dx, Span<float> dw, Span<float> dbias, Span<float> dLoraA, Span<float> dLoraB,
+        ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB,
+        ReadOnlySpan<float> h, float scale, int n, int inDim, int outDim, int rank)
+    {
+        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        if (!dx.IsEmpty) RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+        if (!dw.IsEmpty) RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+        if (!dbias.IsEmpty) RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+        if (!dLoraA.IsEmpty) RequireLength(dLoraA.Length, (long)rank * inDim, nameof(dLoraA), "rank*inDim");
+        if (!dLoraB.IsEmpty) RequireLength(dLoraB.Length, (long)outDim * rank, nameof(dLoraB), "outDim*rank");
+
+        bool needDh = !dx.IsEmpty || !dLoraA.IsEmpty;
+        float[]? rented = needDh ? ArrayPool<float>.Shared.Rent(n * rank) : null;
+        var dh = needDh ? rented.AsSpan(0, n * rank) : default;
+        dh.Clear();
+
+        CpuMatMul.WeightAndInputGradients(dh, dLoraB, dy, h, loraB, scale, n, rank, outDim);
+        CpuMatMul.Backward(dx, dw, dbias, dy, x, w, n, inDim, outDim);
+        if (needDh) CpuMatMul.Backward(dx, dLoraA, default, dh, x, loraA, n, inDim, rank);
+
+        if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+    }
+
+    private static void RequireShapes(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB,
+        ReadOnlySpan<float> h, int n, int inDim, int outDim, int rank)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be non-negative");
+        if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
+        if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
+        if (rank < 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "must be non-negative");
+        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
+        RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
+        RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
+    }
+
+    private static void RequireLength(int length, long expected, string name, string formula)
+    {
+        if (length != expected) throw new ArgumentException($"{name} has {length} elements, expected {formula} = {expected}", name);
+    }
+}
