@@ -1,3 +1,5 @@
+using Engine.Backends.Cpu;
+
 namespace Engine.Models;
 
 public enum ModelFamily
@@ -26,6 +28,9 @@ public sealed record ModelConfig
     public bool QkvBias { get; init; }
     public bool TiedEmbeddings { get; init; } = true;
 
+    /// <summary>Llama 3.1-style scaling of the RoPE frequencies; null for plain RoPE.</summary>
+    public Llama3RopeScaling? RopeScaling { get; init; }
+
     /// <summary>GPT-2 puts a bias on every linear layer; Llama on none (Qwen2 on q, k, v only: <see cref="QkvBias"/>).</summary>
     public bool LinearBias => Family == ModelFamily.Gpt2;
 
@@ -41,6 +46,13 @@ public sealed record ModelConfig
         Heads = heads, KvHeads = kvHeads, HeadDim = dim / heads, FfnDim = ffnDim, NormEps = 1e-6f,
     };
 
+    /// <summary>The RoPE inverse-frequency table [HeadDim/2]: θ^(−2i/HeadDim), scaled by <see cref="RopeScaling"/> when set.</summary>
+    public float[] RopeInverseFrequencies()
+    {
+        var invFreq = CpuRope.InverseFrequencies(HeadDim, RopeTheta);
+        return RopeScaling is null ? invFreq : RopeScaling.Scale(invFreq);
+    }
+
     /// <summary>Throws with the offending field named when the shape is inconsistent.</summary>
     public void Validate()
     {
@@ -50,6 +62,7 @@ public sealed record ModelConfig
         if (Heads % KvHeads != 0) throw new ArgumentException($"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads})");
         if (Family == ModelFamily.Gpt2 && KvHeads != Heads) throw new ArgumentException("GPT-2 has no grouped-query attention: KvHeads must equal Heads");
         if (Family == ModelFamily.Llama && HeadDim % 2 != 0) throw new ArgumentException($"RoPE needs an even HeadDim, got {HeadDim}");
+        RopeScaling?.Validate();
     }
 
     private static void Positive(int value, string name)

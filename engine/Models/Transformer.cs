@@ -1,6 +1,5 @@
 using Engine.Autograd;
 using Engine.Backends;
-using Engine.Backends.Cpu;
 using Engine.Tensors;
 using Engine.Training;
 
@@ -25,12 +24,14 @@ public sealed class Transformer : IDisposable
     private readonly Tensor? _ropeInvFreq;
 
     /// <summary>A freshly initialised model: N(0, 0.02) weights, residual projections scaled by 1/√(2·layers), zero biases, unit norms.</summary>
-    public Transformer(IBackend backend, ModelConfig config, int seed)
+    public Transformer(IBackend backend, ModelConfig config, int seed) : this(backend, config, new Random(seed)) { }
+
+    /// <summary>Weights drawn from rng, or, without one, zero weights and unit norms.</summary>
+    private Transformer(IBackend backend, ModelConfig config, Random? rng)
     {
         config.Validate();
         Backend = backend;
         Config = config;
-        var rng = new Random(seed);
         int c = config.Dim, qDim = config.Heads * config.HeadDim, kvDim = config.KvHeads * config.HeadDim;
         float residualStd = 0.02f / MathF.Sqrt(2 * config.Layers);
         bool gpt2 = config.Family == ModelFamily.Gpt2;
@@ -58,9 +59,12 @@ public sealed class Transformer : IDisposable
         if (!gpt2)
         {
             _ropeInvFreq = backend.Allocate(DType.F32, config.HeadDim / 2);
-            backend.Upload(_ropeInvFreq, CpuRope.InverseFrequencies(config.HeadDim, config.RopeTheta));
+            backend.Upload(_ropeInvFreq, config.RopeInverseFrequencies());
         }
     }
+
+    /// <summary>A model with zero weights and unit norms and no random draws: the shell a checkpoint loader fills.</summary>
+    public static Transformer Empty(IBackend backend, ModelConfig config) => new(backend, config, rng: null);
 
     public IBackend Backend { get; }
     public ModelConfig Config { get; }
@@ -133,7 +137,7 @@ public sealed class Transformer : IDisposable
         return (Ints(batch.Ids), Ints(batch.Positions), Ints(batch.Segments), Ints(batch.Targets));
     }
 
-    private Linear NewLinear(string name, Random rng, float std, int outDim, int inDim, bool bias)
+    private Linear NewLinear(string name, Random? rng, float std, int outDim, int inDim, bool bias)
         => new(Parameter(name + ".weight", rng, std, outDim, inDim), bias ? Parameter(name + ".bias", null, 0, outDim) : null);
 
     private Norm NewNorm(string name, int c)

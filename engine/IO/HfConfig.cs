@@ -1,0 +1,283 @@
+using System.Globalization;
+using System.Text.Json;
+using Engine.Models;
+
+namespace Engine.IO;
+
+/// <summary>
+/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2") and GPT-2 ("gpt2") to and from <see cref="ModelConfig"/>.
+/// A Llama-family config with q/k/v bias is Qwen2; anything the engine's model cannot run (another activation, o_proj bias,
+/// sliding-window attention, a RoPE scaling other than llama3, quantization) is refused with the field named.
+/// </summary>
+public static class HfConfig
+{
+    public const string FileName = "config.json";
+
+    public static ModelConfig Read(string path)
+    {
+        if (!File.Exists(path)) throw new CheckpointFormatException($"{path}: not found");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses config.json text; source names the file in error messages.</summary>
+    public static ModelConfig Parse(string json, string source)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException($"{source}: not valid JSON: {e.Message}", e);
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointFormatException($"{source}: not a JSON object");
+            var fields = new Fields(document.RootElement, source);
+            string modelType = fields.String("model_type") ?? throw fields.Error("no model_type");
+            if (fields.Has("quantization_config")) throw fields.Error("quantized checkpoints (quantization_config) are not supported");
+            string? dtype = fields.String("torch_dtype", "dtype");
+            if (dtype is not (null or "float32" or "float16" or "bfloat16" or "float64"))
+                throw fields.Error($"torch_dtype '{dtype}' is not supported: float32, float16 or bfloat16");
+            var config = modelType switch
+            {
+                "llama" => LlamaFamily(fields, qwen2: false),
+                "qwen2" => LlamaFamily(fields, qwen2: true),
+                "gpt2" => Gpt2(fields),
+                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2 or gpt2"),
+            };
+            try
+            {
+                config.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                throw new CheckpointFormatException($"{source}: {e.Message}", e);
+            }
+            return config;
+        }
+    }
+
+    /// <summary>The model_type a config is written as: gpt2, qwen2 (Llama family with q/k/v bias) or llama.</summary>
+    public static string ModelType(ModelConfig config) =>
+        config.Family == ModelFamily.Gpt2 ? "gpt2" : config.QkvBias ? "qwen2" : "llama";
+
+    /// <summary>Writes config.json (atomically) that transformers loads as the same model; weightsDType sets torch_dtype.</summary>
+    public static void Write(ModelConfig config, string path, SafeTensorsDType weightsDType = SafeTensorsDType.F32)
+    {
+        string json = ToJson(config, weightsDType);
+        AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(json)));
+    }
+
+    public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32)
+    {
+        config.Validate();
+        string torchDtype = weightsDType switch
+        {
+            SafeTensorsDType.F32 => "float32",
+            SafeTensorsDType.F16 => "float16",
+            SafeTensorsDType.BF16 => "bfloat16",
+            _ => throw new ArgumentException($"weights are written as F32, F16 or BF16, not {weightsDType}", nameof(weightsDType)),
+        };
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            if (config.Family == ModelFamily.Gpt2) WriteGpt2(w, config);
+            else WriteLlamaFamily(w, config);
+            w.WriteString("torch_dtype", torchDtype);
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    private static ModelConfig LlamaFamily(Fields f, bool qwen2)
+    {
+        int dim = f.RequiredInt("hidden_size"), heads = f.RequiredInt("num_attention_heads");
+        string activation = f.String("hidden_act") ?? "silu";
+        if (activation != "silu") throw f.Error($"hidden_act '{activation}' is not supported for {(qwen2 ? "qwen2" : "llama")}: only silu");
+        if (!qwen2 && f.Bool("attention_bias") == true)
+            throw f.Error("attention_bias true (a bias on q, k, v and o_proj) is not supported; Qwen2's q/k/v-only bias is");
+        if (f.Bool("mlp_bias") == true) throw f.Error("mlp_bias true is not supported");
+        if (qwen2 && f.Bool("use_sliding_window") == true) throw f.Error("use_sliding_window true (sliding-window attention) is not supported");
+        var (theta, scaling) = Rope(f);
+        int? headDim = f.Int("head_dim");
+        if (headDim is null && dim % heads != 0) throw f.Error($"hidden_size {dim} is not a multiple of num_attention_heads {heads}, and there is no head_dim");
+        return new ModelConfig
+        {
+            Family = ModelFamily.Llama,
+            VocabSize = f.RequiredInt("vocab_size"),
+            ContextLength = f.Int("max_position_embeddings") ?? (qwen2 ? 32768 : 2048),
+            Layers = f.RequiredInt("num_hidden_layers"),
+            Dim = dim,
+            Heads = heads,
+            KvHeads = f.Int("num_key_value_heads") ?? heads,
+            HeadDim = headDim ?? dim / heads,
+            FfnDim = f.RequiredInt("intermediate_size"),
+            NormEps = (float)(f.Double("rms_norm_eps") ?? 1e-6),
+            RopeTheta = theta,
+            RopeScaling = scaling,
+            QkvBias = qwen2,
+            TiedEmbeddings = f.Bool("tie_word_embeddings") ?? false,
+        };
+    }
+
+    /// <summary>rope_theta and rope_scaling, or the newer rope_parameters object that holds both.</summary>
+    private static (double Theta, Llama3RopeScaling? Scaling) Rope(Fields f)
+    {
+        var parameters = f.Object("rope_parameters");
+        var scaling = parameters ?? f.Object("rope_scaling");
+        double theta = (parameters ?? f).Double("rope_theta") ?? 10000;
+        if (scaling is null) return (theta, null);
+        string type = scaling.String("rope_type", "type") ?? "default";
+        if (type == "default") return (theta, null);
+        if (type != "llama3") throw f.Error($"rope scaling type '{type}' is not supported: only llama3");
+        return (theta, new Llama3RopeScaling(
+            scaling.RequiredDouble("factor"), scaling.RequiredDouble("low_freq_factor"), scaling.RequiredDouble("high_freq_factor"),
+            scaling.RequiredInt("original_max_position_embeddings")));
+    }
+
+    private static ModelConfig Gpt2(Fields f)
+    {
+        int dim = f.RequiredInt("n_embd", "hidden_size"), heads = f.RequiredInt("n_head", "num_attention_heads");
+        if (dim % heads != 0) throw f.Error($"n_embd {dim} is not a multiple of n_head {heads}");
+        string activation = f.String("activation_function", "hidden_act") ?? "gelu_new";
+        if (activation is not ("gelu_new" or "gelu_pytorch_tanh"))
+            throw f.Error($"activation_function '{activation}' is not supported for gpt2: gelu_new or gelu_pytorch_tanh (the tanh approximation)");
+        if (f.Bool("scale_attn_weights") == false) throw f.Error("scale_attn_weights false is not supported");
+        if (f.Bool("scale_attn_by_inverse_layer_idx") == true) throw f.Error("scale_attn_by_inverse_layer_idx true is not supported");
+        if (f.Bool("add_cross_attention") == true) throw f.Error("add_cross_attention true is not supported");
+        var config = ModelConfig.Gpt2(f.RequiredInt("vocab_size"), f.Int("n_positions", "max_position_embeddings") ?? 1024,
+            f.RequiredInt("n_layer", "num_hidden_layers"), dim, heads);
+        return config with
+        {
+            FfnDim = f.Int("n_inner") ?? 4 * dim,
+            NormEps = (float)(f.Double("layer_norm_epsilon") ?? 1e-5),
+            TiedEmbeddings = f.Bool("tie_word_embeddings") ?? true,
+        };
+    }
+
+    private static void WriteLlamaFamily(Utf8JsonWriter w, ModelConfig c)
+    {
+        bool qwen2 = c.QkvBias;
+        w.WriteStartArray("architectures");
+        w.WriteStringValue(qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        w.WriteEndArray();
+        w.WriteString("model_type", qwen2 ? "qwen2" : "llama");
+        w.WriteNumber("vocab_size", c.VocabSize);
+        w.WriteNumber("hidden_size", c.Dim);
+        w.WriteNumber("intermediate_size", c.FfnDim);
+        w.WriteNumber("num_hidden_layers", c.Layers);
+        w.WriteNumber("num_attention_heads", c.Heads);
+        w.WriteNumber("num_key_value_heads", c.KvHeads);
+        w.WriteNumber("head_dim", c.HeadDim);
+        w.WriteNumber("max_position_embeddings", c.ContextLength);
+        WriteFloat(w, "rms_norm_eps", Widen(c.NormEps));
+        WriteFloat(w, "rope_theta", c.RopeTheta);
+        if (c.RopeScaling is { } s)
+        {
+            w.WriteStartObject("rope_scaling");
+            w.WriteString("rope_type", "llama3");
+            WriteFloat(w, "factor", s.Factor);
+            WriteFloat(w, "low_freq_factor", s.LowFreqFactor);
+            WriteFloat(w, "high_freq_factor", s.HighFreqFactor);
+            w.WriteNumber("original_max_position_embeddings", s.OriginalContextLength);
+            w.WriteEndObject();
+        }
+        else
+        {
+            w.WriteNull("rope_scaling");
+        }
+        w.WriteString("hidden_act", "silu");
+        w.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
+        if (qwen2)
+        {
+            w.WriteBoolean("use_sliding_window", false);
+        }
+        else
+        {
+            w.WriteBoolean("attention_bias", false);
+            w.WriteBoolean("mlp_bias", false);
+        }
+    }
+
+    private static void WriteGpt2(Utf8JsonWriter w, ModelConfig c)
+    {
+        if (c.HeadDim * c.Heads != c.Dim) throw new ArgumentException($"GPT-2 needs HeadDim × Heads = Dim, got {c.HeadDim} × {c.Heads} ≠ {c.Dim}");
+        w.WriteStartArray("architectures");
+        w.WriteStringValue("GPT2LMHeadModel");
+        w.WriteEndArray();
+        w.WriteString("model_type", "gpt2");
+        w.WriteNumber("vocab_size", c.VocabSize);
+        w.WriteNumber("n_embd", c.Dim);
+        w.WriteNumber("n_layer", c.Layers);
+        w.WriteNumber("n_head", c.Heads);
+        if (c.FfnDim == 4 * c.Dim) w.WriteNull("n_inner");
+        else w.WriteNumber("n_inner", c.FfnDim);
+        w.WriteNumber("n_positions", c.ContextLength);
+        w.WriteNumber("n_ctx", c.ContextLength);
+        WriteFloat(w, "layer_norm_epsilon", Widen(c.NormEps));
+        w.WriteString("activation_function", "gelu_new");
+        w.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
+    }
+
+    /// <summary>The double with the float's shortest decimal form (1e-6f → 1E-06, not 9.99999997E-07), so it reads back to the same float.</summary>
+    private static double Widen(float x) => double.Parse(x.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
+    /// <summary>A number that Python reads as a float: with a decimal point or an exponent (8 → 8.0).</summary>
+    private static void WriteFloat(Utf8JsonWriter w, string name, double value)
+    {
+        if (!double.IsFinite(value)) throw new ArgumentException($"{name} is {value}, which JSON cannot hold");
+        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        if (!text.Contains('.') && !text.Contains('E')) text += ".0";
+        w.WritePropertyName(name);
+        w.WriteRawValue(text);
+    }
+
+    /// <summary>Typed access to one JSON object's fields, a missing field and a JSON null alike reading as absent.</summary>
+    private sealed class Fields(JsonElement obj, string source)
+    {
+        public CheckpointFormatException Error(string message) => new($"{source}: {message}");
+
+        public bool Has(string key) => Get(key) is not null;
+
+        public Fields? Object(string key)
+        {
+            var value = Get(key);
+            if (value is null) return null;
+            if (value.Value.ValueKind != JsonValueKind.Object) throw Error($"'{key}' is {value.Value.GetRawText()}, expected an object");
+            return new Fields(value.Value, source);
+        }
+
+        public string? String(params string[] keys) => First<string>(keys, JsonValueKind.String, "a string", v => v.GetString());
+
+        public bool? Bool(string key) => First<bool?>([key], JsonValueKind.True, "true or false", v => v.GetBoolean());
+
+        public int? Int(params string[] keys) => First<int?>(keys, JsonValueKind.Number, "a 32-bit integer", v => v.TryGetInt32(out int i) ? i : (int?)null);
+
+        public double? Double(params string[] keys) => First<double?>(keys, JsonValueKind.Number, "a number", v => v.GetDouble());
+
+        public int RequiredInt(params string[] keys) => Int(keys) ?? throw Missing(keys);
+
+        public double RequiredDouble(params string[] keys) => Double(keys) ?? throw Missing(keys);
+
+        private CheckpointFormatException Missing(string[] keys) => Error($"no {string.Join(" or ", keys.Select(k => $"'{k}'"))}");
+
+        private JsonElement? Get(string key) =>
+            obj.TryGetProperty(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+        /// <summary>The first of keys that is present, which must be of the kind (true stands for both booleans) and convert.</summary>
+        private T? First<T>(string[] keys, JsonValueKind kind, string what, Func<JsonElement, T?> convert)
+        {
+            foreach (var key in keys)
+            {
+                if (Get(key) is not { } value) continue;
+                bool kindMatches = kind == JsonValueKind.True ? value.ValueKind is JsonValueKind.True or JsonValueKind.False : value.ValueKind == kind;
+                T? result = kindMatches ? convert(value) : default;
+                return result ?? throw Error($"'{key}' is {value.GetRawText()}, expected {what}");
+            }
+            return default;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+using System.Text.Json;
+using Engine.Backends.Cpu;
+using Engine.IO;
+using Engine.Models;
+using Engine.Tests.Models;
+using Xunit;
+
+namespace Engine.Tests.IO;
+
+public class HfConfigTests
+{
+    /// <summary>The fields of Llama 3.1 8B's config.json.</summary>
+    private const string Llama31 = """
+        {
+          "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 128000,
+          "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+          "intermediate_size": 14336, "max_position_embeddings": 131072, "mlp_bias": false, "model_type": "llama",
+          "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+          "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+          "rope_theta": 500000.0, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.43.0.dev0",
+          "use_cache": true, "vocab_size": 128256
+        }
+        """;
+
+    /// <summary>The fields of Qwen2.5 0.5B's config.json.</summary>
+    private const string Qwen25 = """
+        {
+          "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151643,
+          "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02, "intermediate_size": 4864, "max_position_embeddings": 32768,
+          "max_window_layers": 24, "model_type": "qwen2", "num_attention_heads": 14, "num_hidden_layers": 24, "num_key_value_heads": 2,
+          "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+          "transformers_version": "4.40.1", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936
+        }
+        """;
+
+    /// <summary>The fields of GPT-2 small's config.json.</summary>
+    private const string Gpt2 = """
+        {
+          "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1, "bos_token_id": 50256,
+          "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02, "layer_norm_epsilon": 1e-05, "model_type": "gpt2",
+          "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024, "resid_pdrop": 0.1,
+          "summary_activation": null, "summary_first_dropout": 0.1, "summary_proj_to_labels": true, "summary_type": "cls_index",
+          "summary_use_proj": true, "task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}}, "vocab_size": 50257
+        }
+        """;
+
+    [Fact]
+    public void ReadsLlama31()
+    {
+        var c = HfConfig.Parse(Llama31, "config.json");
+        Assert.Equal(ModelConfig.Llama(128256, 131072, 32, 4096, 32, 8, 14336) with
+        {
+            NormEps = 1e-5f, RopeTheta = 500000, TiedEmbeddings = false, RopeScaling = new Llama3RopeScaling(8, 1, 4, 8192),
+        }, c);
+        Assert.Equal(128, c.HeadDim);
+    }
+
+    [Fact]
+    public void ReadsQwen25AsLlamaFamilyWithQkvBias()
+    {
+        var c = HfConfig.Parse(Qwen25, "config.json");
+        Assert.Equal(ModelConfig.Llama(151936, 32768, 24, 896, 14, 2, 4864) with
+        {
+            RopeTheta = 1_000_000, QkvBias = true, TiedEmbeddings = true,
+        }, c);
+        Assert.Equal(64, c.HeadDim);
+    }
+
+    [Fact]
+    public void ReadsGpt2()
+    {
+        var c = HfConfig.Parse(Gpt2, "config.json");
+        Assert.Equal(ModelConfig.Gpt2(50257, 1024, 12, 768, 12), c);
+        Assert.Equal(3072, c.FfnDim);
+        Assert.Equal(1e-5f, c.NormEps);
+    }
+
+    public static TheoryData<string> RoundTripConfigs() => new()
+    {
+        "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim",
+    };
+
+    private static ModelConfig Config(string name) => name switch
+    {
+        "llama-tiny" => TinyModels.Llama() with { QkvBias = false },
+        "qwen2-tiny" => TinyModels.Llama(),
+        "gpt2-tiny" => TinyModels.Gpt2(),
+        "llama31" => HfConfig.Parse(Llama31, "config.json"),
+        "qwen25" => HfConfig.Parse(Qwen25, "config.json"),
+        "gpt2" => HfConfig.Parse(Gpt2, "config.json"),
+        "gpt2-inner" => TinyModels.Gpt2() with { FfnDim = 20, NormEps = 1e-6f, TiedEmbeddings = false },
+        _ => TinyModels.Llama() with { HeadDim = 6, NormEps = 3e-7f, RopeTheta = 12345.5 },
+    };
+
+    [Theory]
+    [MemberData(nameof(RoundTripConfigs))]
+    public void WriteThenReadGivesTheSameConfig(string name)
+    {
+        using var dir = new TempDirectory();
+        var config = Config(name);
+        string path = dir.File(HfConfig.FileName);
+        HfConfig.Write(config, path, SafeTensorsDType.BF16);
+        Assert.Equal(config, HfConfig.Read(path));
+
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        var root = json.RootElement;
+        string type = root.GetProperty("model_type").GetString()!;
+        Assert.Equal(config.Family == ModelFamily.Gpt2 ? "gpt2" : config.QkvBias ? "qwen2" : "llama", type);
+        Assert.Equal(type switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" },
+            root.GetProperty("architectures")[0].GetString());
+        Assert.Equal("bfloat16", root.GetProperty("torch_dtype").GetString());
+        if (type != "gpt2")
+        {
+            Assert.Equal("silu", root.GetProperty("hidden_act").GetString());
+            Assert.Contains(".", root.GetProperty("rope_theta").GetRawText()); // a Python float
+        }
+        else
+        {
+            Assert.Equal("gelu_new", root.GetProperty("activation_function").GetString());
+        }
+    }
+
+    [Fact]
+    public void RmsNormEpsIsWrittenInItsShortestForm()
+    {
+        string json = HfConfig.ToJson(TinyModels.Llama());
+        Assert.Contains("\"rms_norm_eps\": 1E-06", json);
+    }
+
+    [Fact]
+    public void NewerRopeParametersAndNullFieldsAreRead()
+    {
+        string json = Llama31.Replace("\"rope_scaling\": {", "\"rope_scaling\": null, \"head_dim\": null, \"rope_parameters\": {\"rope_theta\": 250000.0, ")
+            .Replace("\"rope_theta\": 500000.0,", "");
+        var c = HfConfig.Parse(json, "config.json");
+        Assert.Equal(250000, c.RopeTheta);
+        Assert.Equal(new Llama3RopeScaling(8, 1, 4, 8192), c.RopeScaling);
+        Assert.Equal(128, c.HeadDim);
+        Assert.Null(HfConfig.Parse(Llama31.Replace("\"rope_type\": \"llama3\"", "\"rope_type\": \"default\""), "c").RopeScaling);
+    }
+
+    public static TheoryData<string, string, string> BadConfigs() => new()
+    {
+        { Llama31.Replace("\"llama\"", "\"mistral\""), "model_type 'mistral' is not supported", "config.json" },
+        { Llama31.Replace("\"model_type\": \"llama\",", ""), "no model_type", "config.json" },
+        { Llama31.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for llama", "config.json" },
+        { Gpt2.Replace("\"gelu_new\"", "\"relu\""), "activation_function 'relu' is not supported for gpt2", "config.json" },
+        { Llama31.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true", "config.json" },
+        { Qwen25.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window", "config.json" },
+        { Llama31.Replace("\"llama3\"", "\"yarn\""), "rope scaling type 'yarn' is not supported", "config.json" },
+        { Llama31.Replace("\"low_freq_factor\": 1.0,", ""), "no 'low_freq_factor'", "config.json" },
+        { Llama31.Replace("\"hidden_size\": 4096,", ""), "no 'hidden_size'", "config.json" },
+        { Gpt2.Replace("\"n_embd\": 768,", ""), "no 'n_embd' or 'hidden_size'", "config.json" },
+        { Llama31.Replace("\"hidden_size\": 4096", "\"hidden_size\": \"big\""), "'hidden_size' is \"big\", expected a 32-bit integer", "config.json" },
+        { Llama31.Replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": 0"), "'tie_word_embeddings' is 0, expected true or false", "config.json" },
+        { Llama31.Replace("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5"), "multiple of KvHeads", "config.json" },
+        { Llama31.Replace("\"bfloat16\"", "\"int8\""), "torch_dtype 'int8'", "config.json" },
+        { Llama31[..100], "not valid JSON", "config.json" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadConfigs))]
+    public void UnsupportedOrMalformedConfigsFailWithTheFieldNamed(string json, string expected, string source)
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() => HfConfig.Parse(json, source));
+        Assert.StartsWith(source + ":", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    /// <summary>
+    /// Llama 3.1's scaling against transformers' _compute_llama3_parameters evaluated in float64 here: wavelen = 2π/f; f/factor above
+    /// the low-frequency wavelength, f below the high-frequency one, and between them (1 − s)·f/factor + s·f with
+    /// s = (original/wavelen − low)/(high − low). The engine follows PyTorch's float32 steps, so it matches to float32 rounding.
+    /// </summary>
+    [Fact]
+    public void Llama3RopeScalingMatchesTheTransformersFormula()
+    {
+        var config = HfConfig.Parse(Llama31, "config.json");
+        float[] plain = CpuRope.InverseFrequencies(128, 500000);
+        float[] scaled = config.RopeInverseFrequencies();
+        Assert.Equal(64, scaled.Length);
+
+        double factor = 8, low = 1, high = 4, original = 8192;
+        int kept = 0, divided = 0, smoothed = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            double f = plain[i], wavelen = 2 * Math.PI / f, expected;
+            if (wavelen < original / high)
+            {
+                expected = f;
+                kept++;
+                Assert.Equal(plain[i], scaled[i]);
+            }
+            else if (wavelen > original / low)
+            {
+                expected = f / factor;
+                divided++;
+                Assert.Equal(plain[i] / 8f, scaled[i]);
+            }
+            else
+            {
+                double s = (original / wavelen - low) / (high - low);
+                expected = (1 - s) * f / factor + s * f;
+                smoothed++;
+            }
+            Assert.True(Math.Abs(scaled[i] - expected) <= 1e-6 * expected, $"invFreq[{i}]: expected {expected:E9}, got {scaled[i]:E9}");
+        }
+        Assert.True(kept > 0 && divided > 0 && smoothed > 0, $"regimes: {kept} kept, {divided} divided, {smoothed} smoothed");
+        Assert.Equal(CpuRope.InverseFrequencies(128, 500000), (config with { RopeScaling = null }).RopeInverseFrequencies());
+    }
+
+    [Fact]
+    public void TransformerUsesTheScaledTable()
+    {
+        using var backend = new CpuBackend();
+        var plainConfig = TinyModels.Llama() with { RopeTheta = 500000 };
+        var batch = TinyModels.PackedBatch(plainConfig.VocabSize);
+        float[] Logits(ModelConfig config)
+        {
+            using var model = new Transformer(backend, config, seed: 9);
+            using var tape = new Engine.Autograd.Tape(backend, recordGradients: false);
+            return CpuBackend.F(model.Logits(tape, batch).Value).ToArray();
+        }
+        // With headDim 4 and original context 16, the second frequency (wavelength ≈ 4443) is divided by 1000 and the first smoothed: positions 1..5 see both.
+        var scaled = Logits(plainConfig with { RopeScaling = new Llama3RopeScaling(1000, 1, 4, 16) });
+        Assert.NotEqual(Logits(plainConfig), scaled);
+    }
+}
