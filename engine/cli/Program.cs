@@ -8,9 +8,9 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(SelftestCommand.Create());
 try
 {
-    return root.Parse(args).Invoke();
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or Engine.Data.DataFormatException)
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or Engine.Data.DataFormatException or Engine.IO.CheckpointFormatException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;

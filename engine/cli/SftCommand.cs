@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Engine.Backends;
 using Engine.Data;
 using Engine.Eval;
+using Engine.IO;
 using Engine.Models;
 using Engine.Tokenizers;
 using Engine.Training;
@@ -18,6 +19,8 @@ public static class SftCommand
 {
     public static Command Create()
     {
+        var modelDir = new Option<DirectoryInfo?>("--model") { Description = "Hugging Face model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny byte-level model" };
+        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
         var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
         var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or 5% of --data" };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 250 };
@@ -35,30 +38,33 @@ public static class SftCommand
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/sft" };
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
-            { data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, output };
-        command.SetAction(r => Run(new Settings(r.GetValue(data), r.GetValue(evalData), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
+            { modelDir, chatTemplate, data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, output };
+        command.SetAction(r => Run(new Settings(r.GetValue(modelDir), r.GetValue(chatTemplate), r.GetValue(data), r.GetValue(evalData), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
             r.GetValue(maxLen), r.GetValue(lr), r.GetValue(warmup), r.GetValue(schedule), r.GetValue(evalEvery), r.GetValue(pretrain),
             r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(output)!)));
         return command;
     }
 
-    private sealed record Settings(FileInfo? Data, FileInfo? EvalData, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
+    private sealed record Settings(DirectoryInfo? Model, string? ChatTemplate, FileInfo? Data, FileInfo? EvalData, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
         ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, string Output);
 
     private static int Run(Settings s)
     {
-        var tokenizer = new ByteChatTokenizer();
-        var template = ChatTemplate.ByName("chatml", tokenizer);
+        using var backend = BackendChoice.Create(s.Backend);
+        using var model = s.Model is null
+            ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
+            : HfCheckpoint.Load(s.Model.FullName, backend);
+        var template = s.Model is null ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer()) : PretrainedTemplate(s, model);
+        if (s.MaxLen > model.Config.ContextLength)
+            throw new ArgumentException($"--max-len {s.MaxLen} exceeds the model's context of {model.Config.ContextLength}");
         var (trainExamples, evalExamples) = LoadData(s);
         var train = SftDataset.FromExamples(trainExamples, template, s.MaxLen, s.TrainOnAll);
         var eval = SftDataset.FromExamples(evalExamples, template, s.MaxLen, s.TrainOnAll);
-        Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template chatml, " +
+        Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template {template.Kind}, " +
                           $"loss on {(s.TrainOnAll ? "every token" : "assistant tokens")}, rows of {s.MaxLen} packed best-fit decreasing");
 
-        using var backend = BackendChoice.Create(s.Backend);
-        using var model = new Transformer(backend, Presets.TinyLlama(tokenizer.VocabSize, s.MaxLen), s.Seed);
-        Console.WriteLine($"model: {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
-        Pretrain(model, s);
+        Console.WriteLine($"model: {s.Model?.FullName ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
+        if (s.Model is null) Pretrain(model, s);
 
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
@@ -101,9 +107,25 @@ public static class SftCommand
             Console.WriteLine($"wanted: {reference}");
         }
         double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(32), 40);
+        string saved = Path.Combine(s.Output, "model");
+        HfCheckpoint.Save(model, saved);
+        if (s.Model is not null)
+            foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(s.Model.FullName, f))))
+                File.Copy(Path.Combine(s.Model.FullName, file), Path.Combine(saved, file), overwrite: true);
         Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +
-                          $"metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft: tiny Llama on TinyChat")}");
+                          $"model saved to {saved}; metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft")}");
         return 0;
+    }
+
+    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja"];
+
+    /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
+    private static ChatTemplate PretrainedTemplate(Settings s, Transformer model)
+    {
+        var pretrained = TokenizerLoader.FromDirectory(s.Model!.FullName);
+        if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
+            throw new ArgumentException($"the tokenizer in {s.Model.FullName} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+        return ChatTemplate.Resolve(s.ChatTemplate, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
     }
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(Settings s)
