@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Engine.Tokenizers;
 
@@ -53,4 +55,48 @@ public sealed class ByteChatTokenizer : ITextTokenizer
     }
 
     public int? TokenToId(string token) => SpecialTokens.TryGetValue(token, out int id) ? id : null;
+
+    /// <summary>
+    /// Writes tokenizer.json (byte-level BPE: the 256 byte symbols as ids 0..255, no merges, the specials as added tokens) and
+    /// tokenizer_config.json (a ChatML chat_template), so a model directory saved with this tokenizer loads like any other.
+    /// </summary>
+    public void WriteHfFiles(string directory)
+    {
+        var vocab = new JsonObject();
+        var byteSymbols = ByteLevelSymbols();
+        for (int b = 0; b < 256; b++) vocab[byteSymbols[b].ToString()] = b;
+        var added = new JsonArray();
+        for (int s = 0; s < SpecialTexts.Length; s++)
+            added.Add(new JsonObject { ["id"] = ImStart + s, ["content"] = SpecialTexts[s], ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true });
+        var tokenizer = new JsonObject
+        {
+            ["version"] = "1.0", ["added_tokens"] = added, ["normalizer"] = null,
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true },
+            ["decoder"] = new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = true, ["trim_offsets"] = true, ["use_regex"] = true },
+            ["model"] = new JsonObject { ["type"] = "BPE", ["vocab"] = vocab, ["merges"] = new JsonArray() },
+        };
+        var config = new JsonObject
+        {
+            ["tokenizer_class"] = "PreTrainedTokenizerFast", ["eos_token"] = "<|im_end|>", ["pad_token"] = "<|endoftext|>",
+            ["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
+                                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}",
+        };
+        Directory.CreateDirectory(directory);
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        File.WriteAllText(Path.Combine(directory, "tokenizer.json"), tokenizer.ToJsonString(indented));
+        File.WriteAllText(Path.Combine(directory, "tokenizer_config.json"), config.ToJsonString(indented));
+    }
+
+    /// <summary>GPT-2's bytes_to_unicode: printable bytes stand for themselves, the others for 256, 257, … in byte order.</summary>
+    private static char[] ByteLevelSymbols()
+    {
+        var symbols = new char[256];
+        int next = 256;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
+            symbols[b] = (char)(printable ? b : next++);
+        }
+        return symbols;
+    }
 }

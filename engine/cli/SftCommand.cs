@@ -109,7 +109,8 @@ public static class SftCommand
         double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(32), 40);
         string saved = Path.Combine(s.Output, "model");
         HfCheckpoint.Save(model, saved);
-        if (s.Model is not null)
+        if (s.Model is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(saved);
+        else
             foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(s.Model.FullName, f))))
                 File.Copy(Path.Combine(s.Model.FullName, file), Path.Combine(saved, file), overwrite: true);
         Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +

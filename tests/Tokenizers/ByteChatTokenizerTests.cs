@@ -16,4 +16,27 @@ public class ByteChatTokenizerTests
         Assert.Null(tokenizer.TokenToId("a"));
         Assert.Equal(259, tokenizer.VocabSize);
     }
+
+    /// <summary>The written tokenizer.json loads through the Hugging Face path and gives exactly this tokenizer's ids; its config names ChatML.</summary>
+    [Fact]
+    public void HfFilesReproduceTheSameIds()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "engine-bytechat-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var bytes = new ByteChatTokenizer();
+            bytes.WriteHfFiles(dir);
+            var loaded = TokenizerLoader.FromDirectory(dir);
+            foreach (var text in new[] { "<|im_start|>user\nHi there, 2+2?<|im_end|>\n", "héllo wörld ✓ \t tabs", "<|endoftext|>" })
+            {
+                Assert.Equal(bytes.Encode(text), loaded.Tokenizer.Encode(text));
+                Assert.Equal(text, loaded.Tokenizer.Decode(bytes.Encode(text)));
+            }
+            Assert.Equal(Engine.Data.ChatTemplateKind.ChatMl, Engine.Data.ChatTemplate.Recognise(loaded.Config.ChatTemplate));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
 }
