@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Backends;
+using Engine.Diagnostics;
 using Engine.Models;
 using Engine.Training;
 
@@ -23,10 +24,11 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
         var backend = CliOptions.Backend();
+        var profile = new Option<bool>("--profile") { Description = "also print the time of the timed steps by op (exact on the CPU backend)" };
         var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
 
         var step = new Command("step", "Time full training steps of a GPT-2-family model")
-            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, json };
+            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, profile, json };
         step.SetAction(r =>
         {
             string? name = r.GetValue(preset);
@@ -39,7 +41,7 @@ public static class BenchCommand
                     var f => throw new ArgumentException($"unknown family '{f}': expected gpt2 or llama"),
                 };
             int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
-            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(json));
+            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json));
         });
 
         var bench = new Command("bench", "Benchmarks");
@@ -48,9 +50,9 @@ public static class BenchCommand
         return bench;
     }
 
-    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, FileInfo? json)
+    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, bool profile, FileInfo? json)
     {
-        using var backend = BackendChoice.Create(backendName);
+        using var backend = profile ? new ProfilingBackend(BackendChoice.Create(backendName)) : BackendChoice.Create(backendName);
         using var model = new Transformer(backend, config, seed: 1);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-4f, 0, steps + warmup));
         int seqLen = config.ContextLength, tokens = rows * seqLen;
@@ -59,6 +61,7 @@ public static class BenchCommand
         Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads}, " +
                           $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads");
         for (int i = 0; i < warmup; i++) trainer.Step([batch]);
+        (backend as ProfilingBackend)?.Reset();
         var times = new List<double>();
         for (int i = 0; i < steps; i++)
         {
@@ -68,6 +71,15 @@ public static class BenchCommand
             Console.WriteLine($"step {i + 1,3}: {times[^1],9:F1} ms  loss {result.Loss:F4}");
         }
         double median = Median(times);
+        if (backend is ProfilingBackend profiler)
+        {
+            double total = times.Sum();
+            Console.WriteLine($"{"op",-24} {"ms/step",9} {"share",6} {"calls/step",10}");
+            foreach (var (op, ms, calls) in profiler.Totals)
+                Console.WriteLine($"{op,-24} {ms / steps,9:F1} {ms / total,6:P0} {calls / steps,10}");
+            double inOps = profiler.Totals.Sum(t => t.Ms);
+            Console.WriteLine($"{"(outside backend ops)",-24} {(total - inOps) / steps,9:F1} {(total - inOps) / total,6:P0}");
+        }
         double tokensPerSecond = tokens / (median / 1000);
         if (json is not null)
             File.WriteAllText(json.FullName, JsonSerializer.Serialize(new
