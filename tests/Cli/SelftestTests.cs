@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Engine.Backends;
 using Engine.Backends.Cpu;
-using Engine.Backends.Ilgpu;
 using Engine.Diagnostics;
 using Engine.Tensors;
 using Engine.Tests.Kernels;
@@ -12,14 +11,8 @@ namespace Engine.Tests.Cli;
 /// <summary>The logic of `engine selftest` and `engine bench kernels`, in process: the self-test passes ILGPU's CPU simulator, fails a
 /// backend with one wrong op, and the kernel benchmark's JSON has the keys bench/gpu/compare.py reads.</summary>
 [Collection(CpuAcceleratorCollection.Name)]
-public class SelftestTests(SelftestTests.BackendFixture fixture) : IClassFixture<SelftestTests.BackendFixture>
+public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<IlgpuCpuBackendFixture>
 {
-    public sealed class BackendFixture : IDisposable
-    {
-        public IlgpuBackend Backend { get; } = IlgpuBackend.Create("ilgpu-cpu");
-        public void Dispose() => Backend.Dispose();
-    }
-
     static readonly string[] Families =
         ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "gelu", "swiglu", "elementwise", "adamw", "cross-entropy", "matmul bf16"];
 

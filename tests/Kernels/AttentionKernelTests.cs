@@ -1,40 +1,14 @@
-using System.Reflection;
 using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tests.Support;
-using ILGPU;
-using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using Xunit;
 
 namespace Engine.Tests.Kernels;
 
-/// <summary>One CPU accelerator and one attention launcher for the whole class.</summary>
-public sealed class AttentionKernelFixture : IDisposable
-{
-    public Context Context { get; } = Accelerators.CpuContext();
-    public Accelerator Accelerator { get; }
-    public Attention Attention { get; }
-
-    public AttentionKernelFixture()
-    {
-        Accelerator = Accelerators.Cpu(Context);
-        Attention = new Attention(Accelerator);
-    }
-
-    public void Dispose()
-    {
-        Attention.Dispose();
-        Accelerator.Dispose();
-        Context.Dispose();
-    }
-}
-
 /// <summary>The attention kernels on ILGPU's CPU accelerator against CpuAttention, the oracle, on tiny ragged shapes.</summary>
-public sealed class AttentionKernelTests(AttentionKernelFixture fixture) : IClassFixture<AttentionKernelFixture>
+public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : IClassFixture<KernelFixture<Attention>>
 {
-    private readonly Accelerator _accelerator = fixture.Accelerator;
-    private readonly Attention _attention = fixture.Attention;
+    private readonly Attention _attention = fixture.Launcher;
 
     public enum Layout { Single, Packed, Interleaved }
 
@@ -81,37 +55,24 @@ public sealed class AttentionKernelTests(AttentionKernelFixture fixture) : IClas
 
     private (float[] Output, float[] Lse) DeviceForward(Inputs x, Shape s)
     {
-        using var output = _accelerator.Allocate1D(TestData.Poisoned(s.QSize));
-        using var lse = _accelerator.Allocate1D(TestData.Poisoned(s.LseSize));
-        using var q = _accelerator.Allocate1D(x.Q);
-        using var k = _accelerator.Allocate1D(x.K);
-        using var v = _accelerator.Allocate1D(x.V);
-        using var segments = _accelerator.Allocate1D(x.Segments);
+        using DeviceArray<float> output = fixture.Put(TestData.Poisoned(s.QSize)), lse = fixture.Put(TestData.Poisoned(s.LseSize));
+        using DeviceArray<float> q = fixture.Put(x.Q), k = fixture.Put(x.K), v = fixture.Put(x.V);
+        using var segments = fixture.Put(x.Segments);
         _attention.Forward(output.View, lse.View, q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
-        _accelerator.Synchronize();
-        return (output.GetAsArray1D(), lse.GetAsArray1D());
+        return (fixture.Get(output), fixture.Get(lse));
     }
 
     /// <summary>Runs the device backward into copies of the given starting gradients; a null start passes an empty view (not wanted).</summary>
     private Gradients DeviceBackward(Inputs x, Shape s, float[] output, float[] lse, float[]? dq, float[]? dk, float[]? dv)
     {
-        using var dqBuffer = dq == null ? null : _accelerator.Allocate1D(dq);
-        using var dkBuffer = dk == null ? null : _accelerator.Allocate1D(dk);
-        using var dvBuffer = dv == null ? null : _accelerator.Allocate1D(dv);
-        using var dOutput = _accelerator.Allocate1D(x.DOutput);
-        using var outputBuffer = _accelerator.Allocate1D(output);
-        using var lseBuffer = _accelerator.Allocate1D(lse);
-        using var q = _accelerator.Allocate1D(x.Q);
-        using var k = _accelerator.Allocate1D(x.K);
-        using var v = _accelerator.Allocate1D(x.V);
-        using var segments = _accelerator.Allocate1D(x.Segments);
-        _attention.Backward(View(dqBuffer), View(dkBuffer), View(dvBuffer), dOutput.View, outputBuffer.View, lseBuffer.View,
+        using DeviceArray<float> dqBuffer = fixture.Put(dq ?? []), dkBuffer = fixture.Put(dk ?? []), dvBuffer = fixture.Put(dv ?? []);
+        using DeviceArray<float> dOutput = fixture.Put(x.DOutput), outputBuffer = fixture.Put(output), lseBuffer = fixture.Put(lse);
+        using DeviceArray<float> q = fixture.Put(x.Q), k = fixture.Put(x.K), v = fixture.Put(x.V);
+        using var segments = fixture.Put(x.Segments);
+        _attention.Backward(dqBuffer.View, dkBuffer.View, dvBuffer.View, dOutput.View, outputBuffer.View, lseBuffer.View,
             q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
-        _accelerator.Synchronize();
-        return new Gradients(dqBuffer?.GetAsArray1D() ?? [], dkBuffer?.GetAsArray1D() ?? [], dvBuffer?.GetAsArray1D() ?? []);
+        return new Gradients(fixture.Get(dqBuffer), fixture.Get(dkBuffer), fixture.Get(dvBuffer));
     }
-
-    private static ArrayView<float> View(MemoryBuffer1D<float, Stride1D.Dense>? buffer) => buffer == null ? default : buffer.View;
 
     public static TheoryData<int, int, int, int, int, Layout> Shapes => new()
     {
@@ -221,36 +182,5 @@ public sealed class AttentionKernelTests(AttentionKernelFixture fixture) : IClas
         x = RandomInputs(s, Layout.Single, 92);
         e = Assert.Throws<ArgumentException>(() => DeviceForward(x, s));
         Assert.Equal("heads", e.ParamName);
-    }
-
-    public static TheoryData<string, CudaArchitecture> Kernels => new()
-    {
-        { nameof(AttentionKernels.Forward), CudaArchitecture.SM_80 },
-        { nameof(AttentionKernels.Forward), CudaArchitecture.SM_90 },
-        { nameof(AttentionKernels.BackwardDelta), CudaArchitecture.SM_80 },
-        { nameof(AttentionKernels.BackwardDelta), CudaArchitecture.SM_90 },
-        { nameof(AttentionKernels.BackwardKeyValue), CudaArchitecture.SM_80 },
-        { nameof(AttentionKernels.BackwardKeyValue), CudaArchitecture.SM_90 },
-        { nameof(AttentionKernels.BackwardQuery), CudaArchitecture.SM_80 },
-        { nameof(AttentionKernels.BackwardQuery), CudaArchitecture.SM_90 },
-    };
-
-    /// <summary>Every kernel compiles to PTX, and its register tiles stay in registers (no local-memory stack frame).</summary>
-    [Theory]
-    [MemberData(nameof(Kernels))]
-    public void Kernel_CompilesToPtx(string name, CudaArchitecture architecture)
-    {
-        MethodInfo kernel = typeof(AttentionKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
-        string ptx = Accelerators.CompileToPtx(fixture.Context, kernel, architecture, CudaInstructionSet.ISA_80);
-        Assert.Contains(".entry", ptx);
-        Assert.DoesNotContain(".local", ptx);
-    }
-
-    [Fact]
-    public void EveryKernelHasAPtxTest()
-    {
-        var tested = Kernels.Select(row => (string)row[0]).ToHashSet();
-        var kernels = typeof(AttentionKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Where(m => m.ReturnType == typeof(void));
-        Assert.All(kernels, m => Assert.Contains(m.Name, tested));
     }
 }

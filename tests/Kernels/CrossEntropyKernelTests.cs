@@ -42,13 +42,11 @@ public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : ICla
         if (m > 2) targets[1] = -1;
         const float gradScale = 0.25f;
         var (loss, grad) = Reference(logits, targets, m, vocab, gradScale);
-        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
-        using var gTargets = fixture.Put(targets);
 
-        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, gradScale);
+        var (actualLoss, actualGrad) = DeviceSoftmaxRows(logits, targets, m, vocab, wantGrad: true, gradScale);
 
-        Check.Close(loss, fixture.Get(gLoss), Tolerance, "row loss");
-        Check.Close(grad, fixture.Get(gLogits), Tolerance, "gradient written over the logits");
+        Check.Close(loss, actualLoss, Tolerance, "row loss");
+        Check.Close(grad, actualGrad, Tolerance, "gradient written over the logits");
     }
 
     [Fact]
@@ -58,13 +56,11 @@ public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : ICla
         var logits = TestData.Uniform(m * vocab, 1, 8f);
         var targets = TestData.Ints(m, 2, vocab);
         var (loss, _) = Reference(logits, targets, m, vocab, 1f);
-        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
-        using var gTargets = fixture.Put(targets);
 
-        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: false, 1f);
+        var (actualLoss, logitsAfter) = DeviceSoftmaxRows(logits, targets, m, vocab, wantGrad: false, 1f);
 
-        Check.Close(loss, fixture.Get(gLoss), Tolerance, "row loss");
-        Assert.Equal(logits, fixture.Get(gLogits));
+        Check.Close(loss, actualLoss, Tolerance, "row loss");
+        Assert.Equal(logits, logitsAfter);
     }
 
     [Fact]
@@ -76,15 +72,12 @@ public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : ICla
         logits[vocab + 3] = -500f;
         var targets = new[] { 7, 4 };
         var (loss, grad) = Reference(logits, targets, m, vocab, 1f);
-        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
-        using var gTargets = fixture.Put(targets);
 
-        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, 1f);
+        var (actualLoss, actualGrad) = DeviceSoftmaxRows(logits, targets, m, vocab, wantGrad: true, 1f);
 
-        var actualLoss = fixture.Get(gLoss);
         Check.Close(loss, actualLoss, Tolerance, "row loss");
         Assert.True(Math.Abs(actualLoss[0] - loss[0]) < 1e-5, $"loss of the confident row {actualLoss[0]}, expected {loss[0]}");
-        Check.Close(grad, fixture.Get(gLogits), Tolerance, "gradient");
+        Check.Close(grad, actualGrad, Tolerance, "gradient");
     }
 
     [Fact]
@@ -95,11 +88,19 @@ public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : ICla
         var targets = TestData.Ints(m, 4, vocab);
         float[] Run()
         {
-            using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
-            using var gTargets = fixture.Put(targets);
-            _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad: true, 0.5f);
-            return [.. fixture.Get(gLoss), .. fixture.Get(gLogits)];
+            var (loss, grad) = DeviceSoftmaxRows(logits, targets, m, vocab, wantGrad: true, 0.5f);
+            return [.. loss, .. grad];
         }
         Assert.Equal(Run(), Run());
+    }
+
+    /// <summary>The kernel on device copies of the logits and targets: the row losses (into a NaN-poisoned buffer) and the logits buffer
+    /// after it (the gradient when wanted).</summary>
+    (float[] loss, float[] logitsAfter) DeviceSoftmaxRows(float[] logits, int[] targets, int m, int vocab, bool wantGrad, float gradScale)
+    {
+        using DeviceArray<float> gLogits = fixture.Put(logits), gLoss = fixture.Put(TestData.Poisoned(m));
+        using var gTargets = fixture.Put(targets);
+        _crossEntropy.SoftmaxRows(gLoss.View, gLogits.View, gTargets.View, m, vocab, wantGrad, gradScale);
+        return (fixture.Get(gLoss), fixture.Get(gLogits));
     }
 }

@@ -10,14 +10,8 @@ namespace Engine.Tests.Kernels;
 /// <summary>IlgpuBackend on the CPU simulator ("ilgpu-cpu"): memory (allocation, pool, views, copies) and a few ops through
 /// the IBackend interface against CpuBackend.</summary>
 [Collection(CpuAcceleratorCollection.Name)]
-public class IlgpuBackendTests(IlgpuBackendTests.BackendFixture fixture) : IClassFixture<IlgpuBackendTests.BackendFixture>
+public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<IlgpuCpuBackendFixture>
 {
-    public sealed class BackendFixture : IDisposable
-    {
-        public IlgpuBackend Backend { get; } = IlgpuBackend.Create("ilgpu-cpu");
-        public void Dispose() => Backend.Dispose();
-    }
-
     readonly IlgpuBackend _backend = fixture.Backend;
 
     float[] Read(IBackend backend, Tensor t)

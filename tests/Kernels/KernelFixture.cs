@@ -28,11 +28,14 @@ public sealed class KernelFixture<TLauncher> : IDisposable where TLauncher : cla
     }
 
     /// <summary>Waits for the queued kernels, then copies the array back to the host.</summary>
-    public T[] Get<T>(DeviceArray<T> array) where T : unmanaged
+    public T[] Get<T>(DeviceArray<T> array) where T : unmanaged => Get(array.View);
+
+    /// <summary>Waits for the queued kernels, then copies the view back to the host.</summary>
+    public T[] Get<T>(ArrayView<T> view) where T : unmanaged
     {
         Accelerator.Synchronize();
-        var data = new T[array.Length];
-        if (data.Length > 0) array.View.CopyToCPU(data);
+        var data = new T[view.Length];
+        if (data.Length > 0) view.CopyToCPU(data);
         return data;
     }
 

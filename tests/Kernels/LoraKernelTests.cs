@@ -1,5 +1,6 @@
 using Engine.Backends.Cpu;
 using Engine.Kernels;
+using Engine.Tests.Ops;
 using Engine.Tests.Support;
 using ILGPU;
 using Xunit;
@@ -15,16 +16,8 @@ public class LoraKernelTests(KernelFixture<Lora> fixture) : IClassFixture<Kernel
     // Float32 against float32 in another summation order, sums of at most ~70 terms: a few ulps of the largest value.
     const double Tolerance = 1e-5;
 
-    /// <summary>Inputs of one layer: x [n, in], W [out, in], bias [out], A [rank, in], B [out, rank], dy [n, out].</summary>
-    sealed record Case(int N, int InDim, int OutDim, int Rank, float Scale, float[] X, float[] W, float[] Bias, float[] A, float[] B, float[] Dy)
-    {
-        public static Case Random(int n, int inDim, int outDim, int rank, int seed) => new(n, inDim, outDim, rank, 2f / MathF.Sqrt(rank),
-            TestData.Uniform(n * inDim, seed), TestData.Uniform(outDim * inDim, seed + 1), TestData.Uniform(outDim, seed + 2),
-            TestData.Uniform(rank * inDim, seed + 3), TestData.Uniform(outDim * rank, seed + 4), TestData.Uniform(n * outDim, seed + 5));
-    }
-
     /// <summary>The operands on the device.</summary>
-    sealed class DeviceCase(KernelFixture<Lora> f, Case c) : IDisposable
+    sealed class DeviceCase(KernelFixture<Lora> f, LoraCase c) : IDisposable
     {
         public DeviceArray<float> X { get; } = f.Put(c.X);
         public DeviceArray<float> W { get; } = f.Put(c.W);
@@ -39,6 +32,23 @@ public class LoraKernelTests(KernelFixture<Lora> fixture) : IClassFixture<Kernel
         }
     }
 
+    /// <summary>The kernel backward on device copies of the starting gradients (order of <see cref="LoraCase.GradientNames"/>; null: an empty
+    /// view, not wanted); returns them all (an empty array for each not wanted).</summary>
+    float[][] DeviceBackward(LoraCase c, DeviceCase d, DeviceArray<float> h, float[]?[] starts)
+    {
+        var g = starts.Select(start => fixture.Put(start ?? [])).ToArray();
+        try
+        {
+            lora.Backward(g[0].View, g[1].View, g[2].View, g[3].View, g[4].View, d.Dy.View, d.X.View, d.W.View, d.A.View, d.B.View, h.View, c.Scale,
+                c.N, c.InDim, c.OutDim, c.Rank);
+            return [.. g.Select(fixture.Get)];
+        }
+        finally
+        {
+            foreach (var array in g) array.Dispose();
+        }
+    }
+
     // Ragged against the 128 × 128 × 8 tile and the 16-byte loads (rank 1 and 3 take the scalar path for the low-rank term, rank 8 the vector
     // one; in 40/32 every leading dimension of the first term is a multiple of 4); 132 columns and 130 rows span two tiles.
     public static TheoryData<int, int, int, int> Shapes => new()
@@ -50,7 +60,7 @@ public class LoraKernelTests(KernelFixture<Lora> fixture) : IClassFixture<Kernel
     [MemberData(nameof(Shapes))]
     public void ForwardMatchesTheCpuOp(int n, int inDim, int outDim, int rank)
     {
-        var c = Case.Random(n, inDim, outDim, rank, seed: 1);
+        var c = LoraCase.Random(n, inDim, outDim, rank, seed: 1);
         using var d = new DeviceCase(fixture, c);
         using var y = fixture.Put(TestData.Poisoned(n * outDim));
         using var h = fixture.Put(TestData.Poisoned(n * rank));
@@ -72,7 +82,7 @@ public class LoraKernelTests(KernelFixture<Lora> fixture) : IClassFixture<Kernel
     [Fact]
     public void WithZeroBTheOutputIsThePlainMatMulBitForBit()
     {
-        var c = Case.Random(33, 40, 65, 8, seed: 2) with { B = new float[65 * 8] };
+        var c = LoraCase.Random(33, 40, 65, 8, seed: 2) with { B = new float[65 * 8] };
         using var d = new DeviceCase(fixture, c);
         using var y = fixture.Put(TestData.Poisoned(c.N * c.OutDim));
         using var h = fixture.Put(TestData.Poisoned(c.N * c.Rank));
@@ -89,77 +99,53 @@ public class LoraKernelTests(KernelFixture<Lora> fixture) : IClassFixture<Kernel
     [MemberData(nameof(Shapes))]
     public void BackwardAccumulatesLikeTheCpuOp(int n, int inDim, int outDim, int rank)
     {
-        var c = Case.Random(n, inDim, outDim, rank, seed: 3);
-        var h = new float[n * rank];
-        CpuLora.Forward(new float[n * outDim], h, c.X, c.W, c.Bias, c.A, c.B, c.Scale, n, inDim, outDim, rank);
-        float[][] starts = [TestData.Uniform(n * inDim, 30), TestData.Uniform(outDim * inDim, 31), TestData.Uniform(outDim, 32),
-            TestData.Uniform(rank * inDim, 33), TestData.Uniform(outDim * rank, 34)];
+        var c = LoraCase.Random(n, inDim, outDim, rank, seed: 3);
+        var h = c.H();
+        var starts = c.RandomGradients(seed: 30);
         using var d = new DeviceCase(fixture, c);
         using var hd = fixture.Put(h);
-        var grads = starts.Select(fixture.Put).ToArray();
-        try
-        {
-            lora.Backward(grads[0].View, grads[1].View, grads[2].View, grads[3].View, grads[4].View, d.Dy.View, d.X.View, d.W.View, d.A.View, d.B.View,
-                hd.View, c.Scale, n, inDim, outDim, rank);
 
-            var expected = starts.Select(s => s.ToArray()).ToArray();
-            CpuLora.Backward(expected[0], expected[1], expected[2], expected[3], expected[4], c.Dy, c.X, c.W, c.A, c.B, h, c.Scale, n, inDim, outDim, rank);
-            string[] names = ["dx", "dw", "dbias", "dA", "dB"];
-            for (int i = 0; i < names.Length; i++) Check.Close(expected[i], fixture.Get(grads[i]), Tolerance, names[i]);
-        }
-        finally
-        {
-            foreach (var g in grads) g.Dispose();
-        }
+        var actual = DeviceBackward(c, d, hd, starts);
+
+        var expected = starts.Select(s => s.ToArray()).ToArray();
+        CpuLora.Backward(expected[0], expected[1], expected[2], expected[3], expected[4], c.Dy, c.X, c.W, c.A, c.B, h, c.Scale, n, inDim, outDim, rank);
+        for (int i = 0; i < actual.Length; i++) Check.Close(expected[i], actual[i], Tolerance, LoraCase.GradientNames[i]);
     }
 
     /// <summary>A frozen W and bias pass empty views: nothing is launched for them and the other gradients are as in a full backward.</summary>
     [Fact]
     public void FrozenWeightAndBiasAreSkipped()
     {
-        var c = Case.Random(20, 40, 32, 8, seed: 4);
+        var c = LoraCase.Random(20, 40, 32, 8, seed: 4);
         var (n, inDim, outDim, rank) = (c.N, c.InDim, c.OutDim, c.Rank);
-        var h = new float[n * rank];
-        CpuLora.Forward(new float[n * outDim], h, c.X, c.W, c.Bias, c.A, c.B, c.Scale, n, inDim, outDim, rank);
+        var h = c.H();
         using var d = new DeviceCase(fixture, c);
         using var hd = fixture.Put(h);
-        using var dx = fixture.Put(new float[n * inDim]);
-        using var da = fixture.Put(new float[rank * inDim]);
-        using var db = fixture.Put(new float[outDim * rank]);
-        var empty = ArrayView<float>.Empty;
 
-        lora.Backward(dx.View, empty, empty, da.View, db.View, d.Dy.View, d.X.View, d.W.View, d.A.View, d.B.View, hd.View, c.Scale, n, inDim, outDim, rank);
+        var frozen = DeviceBackward(c, d, hd, [new float[n * inDim], null, null, new float[rank * inDim], new float[outDim * rank]]);
 
         var (dxExpected, daExpected, dbExpected) = (new float[n * inDim], new float[rank * inDim], new float[outDim * rank]);
         CpuLora.Backward(dxExpected, default, default, daExpected, dbExpected, c.Dy, c.X, c.W, c.A, c.B, h, c.Scale, n, inDim, outDim, rank);
-        Check.Close(dxExpected, fixture.Get(dx), Tolerance, "dx");
-        Check.Close(daExpected, fixture.Get(da), Tolerance, "dA");
-        Check.Close(dbExpected, fixture.Get(db), Tolerance, "dB");
+        Check.Close(dxExpected, frozen[0], Tolerance, "dx");
+        Check.Close(daExpected, frozen[3], Tolerance, "dA");
+        Check.Close(dbExpected, frozen[4], Tolerance, "dB");
 
-        using var dbAlone = fixture.Put(new float[outDim * rank]);
-        lora.Backward(empty, empty, empty, empty, dbAlone.View, d.Dy.View, d.X.View, d.W.View, d.A.View, d.B.View, hd.View, c.Scale, n, inDim, outDim, rank);
-        Assert.Equal(fixture.Get(db), fixture.Get(dbAlone));
+        var dbAlone = DeviceBackward(c, d, hd, [null, null, null, null, new float[outDim * rank]]);
+        Assert.Equal(frozen[4], dbAlone[4]);
     }
 
     [Fact]
     public void ResultsAreBitIdenticalRunToRun()
     {
-        var c = Case.Random(33, 17, 65, 3, seed: 5);
+        var c = LoraCase.Random(33, 17, 65, 3, seed: 5);
         var (n, inDim, outDim, rank) = (c.N, c.InDim, c.OutDim, c.Rank);
         using var d = new DeviceCase(fixture, c);
 
         float[][] Run()
         {
-            using var y = fixture.Put(new float[n * outDim]);
-            using var h = fixture.Put(new float[n * rank]);
-            using var dx = fixture.Put(new float[n * inDim]);
-            using var dw = fixture.Put(new float[outDim * inDim]);
-            using var dbias = fixture.Put(new float[outDim]);
-            using var da = fixture.Put(new float[rank * inDim]);
-            using var db = fixture.Put(new float[outDim * rank]);
+            using DeviceArray<float> y = fixture.Put(new float[n * outDim]), h = fixture.Put(new float[n * rank]);
             lora.Forward(y.View, h.View, d.X.View, d.W.View, d.Bias.View, d.A.View, d.B.View, c.Scale, n, inDim, outDim, rank);
-            lora.Backward(dx.View, dw.View, dbias.View, da.View, db.View, d.Dy.View, d.X.View, d.W.View, d.A.View, d.B.View, h.View, c.Scale, n, inDim, outDim, rank);
-            return [fixture.Get(y), fixture.Get(h), fixture.Get(dx), fixture.Get(dw), fixture.Get(dbias), fixture.Get(da), fixture.Get(db)];
+            return [fixture.Get(y), fixture.Get(h), .. DeviceBackward(c, d, h, c.ZeroGradients())];
         }
 
         var first = Run();

@@ -1,63 +1,32 @@
-using System.Reflection;
 using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tests.Support;
-using ILGPU;
-using ILGPU.Runtime;
-using ILGPU.Runtime.Cuda;
 using Xunit;
 
 namespace Engine.Tests.Kernels;
 
-/// <summary>One CPU accelerator and one RoPE launcher for the whole class.</summary>
-public sealed class RopeKernelFixture : IDisposable
-{
-    public Context Context { get; } = Accelerators.CpuContext();
-    public Accelerator Accelerator { get; }
-    public Rope Rope { get; }
-
-    public RopeKernelFixture()
-    {
-        Accelerator = Accelerators.Cpu(Context);
-        Rope = new Rope(Accelerator);
-    }
-
-    public void Dispose()
-    {
-        Accelerator.Dispose();
-        Context.Dispose();
-    }
-}
-
 /// <summary>The RoPE kernels on ILGPU's CPU accelerator against CpuRope, the oracle.</summary>
-public sealed class RopeKernelTests(RopeKernelFixture fixture) : IClassFixture<RopeKernelFixture>
+public sealed class RopeKernelTests(KernelFixture<Rope> fixture) : IClassFixture<KernelFixture<Rope>>
 {
-    private readonly Accelerator _accelerator = fixture.Accelerator;
-    private readonly Rope _rope = fixture.Rope;
+    private readonly Rope _rope = fixture.Launcher;
 
     /// <summary>Packed rows restart at 0 per segment; offset shifts every position (large angles test the range reduction).</summary>
     private static int[] Positions(int n, int offset) => [.. Enumerable.Range(0, n).Select(r => offset + (r < 2 * n / 3 ? r : r - 2 * n / 3))];
 
     private float[] DeviceForward(float[] x, int[] positions, float[] invFreq, int n, int heads, int headDim)
     {
-        using var y = _accelerator.Allocate1D(TestData.Poisoned(x.Length));
-        using var xBuffer = _accelerator.Allocate1D(x);
-        using var positionBuffer = _accelerator.Allocate1D(positions);
-        using var freqBuffer = _accelerator.Allocate1D(invFreq);
+        using DeviceArray<float> y = fixture.Put(TestData.Poisoned(x.Length)), xBuffer = fixture.Put(x), freqBuffer = fixture.Put(invFreq);
+        using var positionBuffer = fixture.Put(positions);
         _rope.Forward(y.View, xBuffer.View, positionBuffer.View, freqBuffer.View, n, heads, headDim);
-        _accelerator.Synchronize();
-        return y.GetAsArray1D();
+        return fixture.Get(y);
     }
 
     private float[] DeviceBackward(float[] dxStart, float[] dy, int[] positions, float[] invFreq, int n, int heads, int headDim)
     {
-        using var dx = _accelerator.Allocate1D(dxStart);
-        using var dyBuffer = _accelerator.Allocate1D(dy);
-        using var positionBuffer = _accelerator.Allocate1D(positions);
-        using var freqBuffer = _accelerator.Allocate1D(invFreq);
+        using DeviceArray<float> dx = fixture.Put(dxStart), dyBuffer = fixture.Put(dy), freqBuffer = fixture.Put(invFreq);
+        using var positionBuffer = fixture.Put(positions);
         _rope.Backward(dx.View, dyBuffer.View, positionBuffer.View, freqBuffer.View, n, heads, headDim);
-        _accelerator.Synchronize();
-        return dx.GetAsArray1D();
+        return fixture.Get(dx);
     }
 
     [Theory]
@@ -100,12 +69,10 @@ public sealed class RopeKernelTests(RopeKernelFixture fixture) : IClassFixture<R
         const int n = 11, heads = 2, headDim = 16;
         float[] x = TestData.Uniform(n * heads * headDim, 5), invFreq = CpuRope.InverseFrequencies(headDim, 10000);
         int[] positions = Positions(n, 3);
-        using var buffer = _accelerator.Allocate1D(x);
-        using var positionBuffer = _accelerator.Allocate1D(positions);
-        using var freqBuffer = _accelerator.Allocate1D(invFreq);
+        using DeviceArray<float> buffer = fixture.Put(x), freqBuffer = fixture.Put(invFreq);
+        using var positionBuffer = fixture.Put(positions);
         _rope.Forward(buffer.View, buffer.View, positionBuffer.View, freqBuffer.View, n, heads, headDim);
-        _accelerator.Synchronize();
-        float[] rotated = buffer.GetAsArray1D();
+        float[] rotated = fixture.Get(buffer);
         Assert.Equal(DeviceForward(x, positions, invFreq, n, heads, headDim), rotated);
         Check.Close(x, DeviceBackward(new float[x.Length], rotated, positions, invFreq, n, heads, headDim), 1e-6, "Rᵀ·R·x");
     }
@@ -114,33 +81,13 @@ public sealed class RopeKernelTests(RopeKernelFixture fixture) : IClassFixture<R
     public void Backward_SkipsEmptyDx_AndRejectsBadShapes()
     {
         const int n = 3, heads = 1, headDim = 4;
-        using var dy = _accelerator.Allocate1D(TestData.Uniform(n * heads * headDim, 1));
-        using var positions = _accelerator.Allocate1D(Positions(n, 0));
-        using var invFreq = _accelerator.Allocate1D(CpuRope.InverseFrequencies(headDim, 10000));
+        using DeviceArray<float> dy = fixture.Put(TestData.Uniform(n * heads * headDim, 1));
+        using DeviceArray<float> invFreq = fixture.Put(CpuRope.InverseFrequencies(headDim, 10000));
+        using var positions = fixture.Put(Positions(n, 0));
         _rope.Backward(default, dy.View, positions.View, invFreq.View, n, heads, headDim);
         var e = Assert.Throws<ArgumentException>(() => _rope.Forward(dy.View, dy.View, positions.View, invFreq.View, n, heads, 3));
         Assert.Equal("headDim", e.ParamName);
         e = Assert.Throws<ArgumentException>(() => _rope.Forward(dy.View, dy.View, positions.View, invFreq.View, n + 1, heads, headDim));
         Assert.Equal("y", e.ParamName);
-    }
-
-    public static TheoryData<string, CudaArchitecture> Kernels => new()
-    {
-        { nameof(RopeKernels.Forward), CudaArchitecture.SM_80 },
-        { nameof(RopeKernels.Forward), CudaArchitecture.SM_90 },
-        { nameof(RopeKernels.Backward), CudaArchitecture.SM_80 },
-        { nameof(RopeKernels.Backward), CudaArchitecture.SM_90 },
-    };
-
-    [Theory]
-    [MemberData(nameof(Kernels))]
-    public void Kernel_CompilesToPtx(string name, CudaArchitecture architecture)
-    {
-        MethodInfo kernel = typeof(RopeKernels).GetMethod(name, BindingFlags.Public | BindingFlags.Static)!;
-        string ptx = Accelerators.CompileToPtx(fixture.Context, kernel, architecture, CudaInstructionSet.ISA_80);
-        Assert.Contains(".entry", ptx);
-        // Accurate trigonometry: no approximate float sine or cosine instruction.
-        Assert.DoesNotContain("sin.approx", ptx);
-        Assert.DoesNotContain("cos.approx", ptx);
     }
 }

@@ -25,12 +25,14 @@ public class ActivationTests
 
     static double[] Map(double[] x, Func<double, double> f) => x.Select(f).ToArray();
 
+    /// <summary>Ragged lengths around the vector widths, and one past 64K elements: the parallel path.</summary>
+    public static TheoryData<int> ForwardLengths => [1, 7, 33, 100, 70_001];
+
+    /// <summary>Ragged lengths small enough for element-wise finite differences.</summary>
+    public static TheoryData<int> FiniteDifferenceLengths => [1, 7, 33, 100];
+
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(33)]
-    [InlineData(100)]
-    [InlineData(70_001)] // > 64K: the parallel path
+    [MemberData(nameof(ForwardLengths))]
     public void GeluForwardMatchesFloat64Reference(int length)
     {
         var x = TestData.Uniform(length, 1, 4f);
@@ -40,10 +42,7 @@ public class ActivationTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(33)]
-    [InlineData(100)]
+    [MemberData(nameof(FiniteDifferenceLengths))]
     public void GeluBackwardMatchesFiniteDifferences(int length)
     {
         var x = TestData.Uniform(length, 2, 4f);
@@ -112,11 +111,7 @@ public class ActivationTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(33)]
-    [InlineData(100)]
-    [InlineData(70_001)] // > 64K: the parallel path
+    [MemberData(nameof(ForwardLengths))]
     public void SwiGluForwardMatchesFloat64Reference(int length)
     {
         var gate = TestData.Uniform(length, 10, 6f);
@@ -129,10 +124,7 @@ public class ActivationTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(7)]
-    [InlineData(33)]
-    [InlineData(100)]
+    [MemberData(nameof(FiniteDifferenceLengths))]
     public void SwiGluBackwardMatchesFiniteDifferences(int length)
     {
         var gate = TestData.Uniform(length, 12, 6f);

@@ -1,45 +1,12 @@
 using Engine.Backends.Cpu;
 using Engine.Tests.Support;
 using Xunit;
+using static Engine.Tests.Ops.MatMulReference;
 
 namespace Engine.Tests.Ops;
 
 public class MatMulTests
 {
-    /// <summary>float64 reference: y[i, o] = Σ_k x[i, k]·w[o, k] + b[o]  (b null = no bias).</summary>
-    static double[] Forward64(double[] x, double[] w, double[]? b, int n, int inDim, int outDim)
-    {
-        var y = new double[n * outDim];
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < outDim; o++)
-            {
-                double s = b?[o] ?? 0;
-                for (int k = 0; k < inDim; k++) s += x[i * inDim + k] * w[o * inDim + k];
-                y[i * outDim + o] = s;
-            }
-        return y;
-    }
-
-    /// <summary>Exact gradients of L = Σ y·dy: dx = dy·w, dw = dyᵀ·x, db = Σ_rows dy, in float64.</summary>
-    static (double[] dx, double[] dw, double[] db) Backward64(double[] dy, double[] x, double[] w, int n, int inDim, int outDim)
-    {
-        var dx = new double[n * inDim];
-        var dw = new double[outDim * inDim];
-        var db = new double[outDim];
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < outDim; o++)
-            {
-                double g = dy[i * outDim + o];
-                db[o] += g;
-                for (int k = 0; k < inDim; k++)
-                {
-                    dx[i * inDim + k] += g * w[o * inDim + k];
-                    dw[o * inDim + k] += g * x[i * inDim + k];
-                }
-            }
-        return (dx, dw, db);
-    }
-
     // Ragged sizes around the kernel's 8-row × 32-column tile, the inner-dimension blocks (inner dimensions past 256 are cut
     // into equal blocks, not all multiples of the 16×16 transpose) and the 256-column B tile;
     // the larger shapes (n·in·out ≥ 2^21) run multi-threaded.
@@ -53,19 +20,15 @@ public class MatMulTests
     [MemberData(nameof(ForwardShapes))]
     public void ForwardMatchesFloat64Reference(int n, int inDim, int outDim)
     {
-        var x = TestData.Uniform(n * inDim, 1);
-        var w = TestData.Uniform(outDim * inDim, 2);
-        var b = TestData.Uniform(outDim, 3);
-        var x64 = TestData.ToDouble(x);
-        var w64 = TestData.ToDouble(w);
+        var c = MatMulCase.Random(n, inDim, outDim, seed: 1);
 
         var y = TestData.Poisoned(n * outDim);
-        CpuMatMul.Forward(y, x, w, default, n, inDim, outDim);
-        Check.Close(Forward64(x64, w64, null, n, inDim, outDim), y, 1e-5, "y without bias");
+        CpuMatMul.Forward(y, c.X, c.W, default, n, inDim, outDim);
+        Check.Close(c.Forward64(withBias: false), y, 1e-5, "y without bias");
 
         y = TestData.Poisoned(n * outDim);
-        CpuMatMul.Forward(y, x, w, b, n, inDim, outDim);
-        Check.Close(Forward64(x64, w64, TestData.ToDouble(b), n, inDim, outDim), y, 1e-5, "y with bias");
+        CpuMatMul.Forward(y, c.X, c.W, c.Bias, n, inDim, outDim);
+        Check.Close(c.Forward64(withBias: true), y, 1e-5, "y with bias");
     }
 
     [Fact]
@@ -87,26 +50,12 @@ public class MatMulTests
     [InlineData(9, 7, 33)]
     public void BackwardMatchesFiniteDifferences(int n, int inDim, int outDim)
     {
-        var x = TestData.Uniform(n * inDim, 5);
-        var w = TestData.Uniform(outDim * inDim, 6);
-        var b = TestData.Uniform(outDim, 7);
-        var r = TestData.Uniform(n * outDim, 8);
-        var x64 = TestData.ToDouble(x);
-        var w64 = TestData.ToDouble(w);
-        var b64 = TestData.ToDouble(b);
+        var c = MatMulCase.Random(n, inDim, outDim, seed: 5);
+        var (dx, dw, db) = c.ZeroGradients();
 
-        var gx = FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(v, w64, b64, n, inDim, outDim), r), x64);
-        var gw = FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(x64, v, b64, n, inDim, outDim), r), w64);
-        var gb = FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(x64, w64, v, n, inDim, outDim), r), b64);
+        CpuMatMul.Backward(dx, dw, db, c.Dy, c.X, c.W, n, inDim, outDim);
 
-        var dx = new float[n * inDim];
-        var dw = new float[outDim * inDim];
-        var db = new float[outDim];
-        CpuMatMul.Backward(dx, dw, db, r, x, w, n, inDim, outDim);
-
-        Check.Close(gx, dx, 1e-5, "dx");
-        Check.Close(gw, dw, 1e-5, "dw");
-        Check.Close(gb, db, 1e-5, "db");
+        CheckGradients(c.FiniteDifferenceGradients(), (dx, dw, db), 1e-5);
     }
 
     // 70×130×97 stays on one thread; 300×130×270 is multi-threaded and has inner dimensions past one 256-deep block
@@ -117,53 +66,38 @@ public class MatMulTests
     [InlineData(7, 290, 3)]
     public void EachGradientAloneMatchesFloat64Formulas(int n, int inDim, int outDim)
     {
-        var x = TestData.Uniform(n * inDim, 9);
-        var w = TestData.Uniform(outDim * inDim, 10);
-        var dy = TestData.Uniform(n * outDim, 11);
-        var (dx64, dw64, db64) = Backward64(TestData.ToDouble(dy), TestData.ToDouble(x), TestData.ToDouble(w), n, inDim, outDim);
+        var c = MatMulCase.Random(n, inDim, outDim, seed: 9);
+        var (dx64, dw64, db64) = c.Backward64();
+        var (dx, dw, db) = c.ZeroGradients();
 
-        var dx = new float[n * inDim];
-        CpuMatMul.Backward(dx, default, default, dy, x, w, n, inDim, outDim);
+        CpuMatMul.Backward(dx, default, default, c.Dy, c.X, c.W, n, inDim, outDim);
         Check.Close(dx64, dx, 1e-5, "dx");
 
-        var dw = new float[outDim * inDim];
-        CpuMatMul.Backward(default, dw, default, dy, x, w, n, inDim, outDim);
+        CpuMatMul.Backward(default, dw, default, c.Dy, c.X, c.W, n, inDim, outDim);
         Check.Close(dw64, dw, 1e-5, "dw");
 
-        var db = new float[outDim];
-        CpuMatMul.Backward(default, default, db, dy, x, w, n, inDim, outDim);
+        CpuMatMul.Backward(default, default, db, c.Dy, c.X, c.W, n, inDim, outDim);
         Check.Close(db64, db, 1e-5, "db");
     }
 
     [Fact]
     public void BackwardAccumulatesIntoExistingGradients()
     {
-        const int n = 33, inDim = 40, outDim = 45;
-        var x = TestData.Uniform(n * inDim, 12);
-        var w = TestData.Uniform(outDim * inDim, 13);
-        var dy = TestData.Uniform(n * outDim, 14);
-        var dx = TestData.Uniform(n * inDim, 15);
-        var dw = TestData.Uniform(outDim * inDim, 16);
-        var db = TestData.Uniform(outDim, 17);
-        var (dx0, dw0, db0) = (TestData.ToDouble(dx), TestData.ToDouble(dw), TestData.ToDouble(db));
-        var (dx64, dw64, db64) = Backward64(TestData.ToDouble(dy), TestData.ToDouble(x), TestData.ToDouble(w), n, inDim, outDim);
+        var c = MatMulCase.Random(33, 40, 45, seed: 12);
+        var start = c.RandomGradients(seed: 16);
+        var (dx, dw, db) = (start.dx.ToArray(), start.dw.ToArray(), start.dbias.ToArray());
 
-        CpuMatMul.Backward(dx, dw, db, dy, x, w, n, inDim, outDim);
-        CpuMatMul.Backward(dx, dw, db, dy, x, w, n, inDim, outDim);
+        CpuMatMul.Backward(dx, dw, db, c.Dy, c.X, c.W, c.N, c.InDim, c.OutDim);
+        CpuMatMul.Backward(dx, dw, db, c.Dy, c.X, c.W, c.N, c.InDim, c.OutDim);
 
-        Check.Close(dx0.Zip(dx64, (g0, g) => g0 + 2 * g).ToArray(), dx, 1e-5, "dx after two calls");
-        Check.Close(dw0.Zip(dw64, (g0, g) => g0 + 2 * g).ToArray(), dw, 1e-5, "dw after two calls");
-        Check.Close(db0.Zip(db64, (g0, g) => g0 + 2 * g).ToArray(), db, 1e-5, "db after two calls");
+        CheckGradients(TwiceAddedTo(start, c.Backward64()), (dx, dw, db), 1e-5, " after two calls");
     }
 
     [Fact]
     public void ResultsAreBitIdenticalAcrossRunsAndPartitions()
     {
         const int n = 200, inDim = 300, outDim = 330;
-        var x = TestData.Uniform(n * inDim, 21);
-        var w = TestData.Uniform(outDim * inDim, 22);
-        var b = TestData.Uniform(outDim, 23);
-        var dy = TestData.Uniform(n * outDim, 24);
+        var (_, _, _, x, w, b, dy) = MatMulCase.Random(n, inDim, outDim, seed: 21);
 
         float[] RunForward() { var y = new float[n * outDim]; CpuMatMul.Forward(y, x, w, b, n, inDim, outDim); return y; }
         float[] RunDx() { var dx = new float[n * inDim]; CpuMatMul.Backward(dx, default, default, dy, x, w, n, inDim, outDim); return dx; }

@@ -16,11 +16,16 @@ public static class Accelerators
 
     public static Accelerator Cpu(Context context) => context.CreateCPUAccelerator(0);
 
-    /// <summary>Compiles an explicitly grouped kernel method to PTX for the given architecture and returns the PTX text.</summary>
-    public static string CompileToPtx(Context context, MethodInfo kernel, CudaArchitecture architecture, CudaInstructionSet instructionSet)
+    /// <summary>Compiles a kernel method to PTX for the given architecture and returns the PTX text: explicitly grouped (LoadStreamKernel),
+    /// or implicitly grouped (LoadAutoGroupedStreamKernel, the first parameter an index).</summary>
+    public static string CompileToPtx(Context context, MethodInfo kernel, CudaArchitecture architecture, CudaInstructionSet instructionSet,
+        bool implicitlyGrouped = false)
     {
         using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, instructionSet, null);
-        var compiled = backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(kernel), KernelSpecialization.Empty);
+        var entryPoint = implicitlyGrouped
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel)
+            : EntryPointDescription.FromExplicitlyGroupedKernel(kernel);
+        var compiled = backend.Compile(entryPoint, KernelSpecialization.Empty);
         return ((PTXCompiledKernel)compiled).PTXAssembly;
     }
 }
