@@ -23,14 +23,14 @@ public static class SftCommand
         var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
         var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
         var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or 5% of --data" };
-        var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 250 };
+        var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 500 };
         var batch = new Option<int>("--batch") { Description = "packed rows per micro-batch", DefaultValueFactory = _ => 8 };
         var accumulate = new Option<int>("--grad-accum") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var maxLen = new Option<int>("--max-len") { Description = "tokens per packed row; longer examples are truncated (and counted)", DefaultValueFactory = _ => 256 };
         var lr = new Option<float>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 2e-3f };
         var warmup = new Option<int>("--warmup") { Description = "linear warmup steps", DefaultValueFactory = _ => 20 };
         var schedule = new Option<ScheduleKind>("--schedule") { Description = "learning-rate decay after warmup", DefaultValueFactory = _ => ScheduleKind.Cosine };
-        var evalEvery = new Option<int>("--eval-every") { Description = "evaluation loss every N steps", DefaultValueFactory = _ => 50 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "evaluation loss every N steps", DefaultValueFactory = _ => 100 };
         var pretrain = new Option<int>("--pretrain-steps") { Description = "steps of pretraining on the built-in corpus that make the embedded base model", DefaultValueFactory = _ => 150 };
         var trainOnAll = new Option<bool>("--train-on-all") { Description = "loss on every token, not only the assistant's" };
         var seed = new Option<int>("--seed") { Description = "seed of the weights, the shuffling and the split", DefaultValueFactory = _ => 1 };
