@@ -38,6 +38,17 @@ public sealed class Trainer : IDisposable
     /// <summary>Optimizer steps taken so far.</summary>
     public int StepCount { get; private set; }
 
+    /// <summary>Each trainable parameter with its AdamW moments (m, v): what a checkpoint saves besides the weights.</summary>
+    public IEnumerable<(Variable Parameter, Tensor M, Tensor V)> OptimizerState =>
+        _trainable.Select((p, i) => (p, _m[i], _v[i]));
+
+    /// <summary>Continues a run from a checkpoint whose moments were loaded into <see cref="OptimizerState"/>.</summary>
+    public void RestoreStepCount(int stepCount)
+    {
+        if (stepCount < 0) throw new ArgumentException($"step count {stepCount} is negative");
+        StepCount = stepCount;
+    }
+
     public StepResult Step(IReadOnlyList<Batch> microBatches)
     {
         IBackend backend = _model.Backend;

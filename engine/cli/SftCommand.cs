@@ -35,26 +35,38 @@ public static class SftCommand
         var trainOnAll = new Option<bool>("--train-on-all") { Description = "loss on every token, not only the assistant's" };
         var seed = new Option<int>("--seed") { Description = "seed of the weights, the shuffling and the split", DefaultValueFactory = _ => 1 };
         var backend = CliOptions.Backend();
+        var saveEvery = new Option<int>("--save-every") { Description = "write a resumable checkpoint every N steps (0: only when stopped early)", DefaultValueFactory = _ => 100 };
+        var saveLimit = new Option<int>("--save-limit") { Description = "keep this many newest checkpoints", DefaultValueFactory = _ => 2 };
+        var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue a run exactly from a checkpoint-N directory, or from the newest one in a run's --out directory" };
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/sft" };
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
-            { modelDir, chatTemplate, data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, output };
+            { modelDir, chatTemplate, data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output };
         command.SetAction(r => Run(new Settings(r.GetValue(modelDir), r.GetValue(chatTemplate), r.GetValue(data), r.GetValue(evalData), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
             r.GetValue(maxLen), r.GetValue(lr), r.GetValue(warmup), r.GetValue(schedule), r.GetValue(evalEvery), r.GetValue(pretrain),
-            r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(output)!)));
+            r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(saveEvery), r.GetValue(saveLimit), r.GetValue(resume), r.GetValue(output)!)));
         return command;
     }
 
     private sealed record Settings(DirectoryInfo? Model, string? ChatTemplate, FileInfo? Data, FileInfo? EvalData, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
-        ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, string Output);
+        ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, int SaveEvery, int SaveLimit, DirectoryInfo? Resume, string Output);
 
     private static int Run(Settings s)
     {
+        string? checkpoint = s.Resume is null ? null : TrainingCheckpoint.Find(s.Resume.FullName);
+        string? modelDir = checkpoint ?? s.Model?.FullName;
         using var backend = BackendChoice.Create(s.Backend);
-        using var model = s.Model is null
+        using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
-            : HfCheckpoint.Load(s.Model.FullName, backend);
-        var template = s.Model is null ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer()) : PretrainedTemplate(s, model);
+            : HfCheckpoint.Load(modelDir, backend);
+        var template = modelDir is null ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer()) : PretrainedTemplate(modelDir, s.ChatTemplate, model);
+        void WriteTokenizer(string dir)
+        {
+            if (modelDir is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(dir);
+            else
+                foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(modelDir, f))))
+                    File.Copy(Path.Combine(modelDir, file), Path.Combine(dir, file), overwrite: true);
+        }
         if (s.MaxLen > model.Config.ContextLength)
             throw new ArgumentException($"--max-len {s.MaxLen} exceeds the model's context of {model.Config.ContextLength}");
         var (trainExamples, evalExamples) = LoadData(s);
@@ -63,27 +75,38 @@ public static class SftCommand
         Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template {template.Kind}, " +
                           $"loss on {(s.TrainOnAll ? "every token" : "assistant tokens")}, rows of {s.MaxLen} packed best-fit decreasing");
 
-        Console.WriteLine($"model: {s.Model?.FullName ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
-        if (s.Model is null) Pretrain(model, s);
+        Console.WriteLine($"model: {modelDir ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
+        if (modelDir is null) Pretrain(model, s);
 
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
         double evalBefore = Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
 
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.Lr, s.Warmup, s.Steps));
-        using var metrics = new MetricsLog(s.Output);
-        metrics.Eval(0, evalBefore);
+        long consumed = checkpoint is null ? 0 : TrainingCheckpoint.Restore(checkpoint, trainer, backend).MicroBatchesConsumed;
+        if (checkpoint is not null) Console.WriteLine($"resuming {checkpoint}: step {trainer.StepCount}, {consumed} micro-batches consumed");
+        using var metrics = new MetricsLog(s.Output, resume: checkpoint is not null);
+        if (checkpoint is null) metrics.Eval(0, evalBefore);
+        void SaveCheckpoint()
+        {
+            string saved = TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), WriteTokenizer);
+            foreach (var old in Directory.GetDirectories(s.Output, TrainingCheckpoint.Prefix + "*")
+                         .OrderByDescending(d => int.TryParse(Path.GetFileName(d)[TrainingCheckpoint.Prefix.Length..], out int n) ? n : -1).Skip(s.SaveLimit))
+                Directory.Delete(old, recursive: true);
+            Console.WriteLine($"checkpoint: {saved}");
+        }
         Console.WriteLine($"eval loss before: {evalBefore:F4}");
         bool stopRequested = false;
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopRequested = true; Console.WriteLine("stopping after this step"); };
 
         var clock = Stopwatch.StartNew();
         long tokens = 0;
-        using var batches = Forever(train, s).GetEnumerator();
-        for (int step = 1; step <= s.Steps && !stopRequested; step++)
+        using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
+        for (int step = trainer.StepCount + 1; step <= s.Steps && !stopRequested; step++)
         {
             var micro = new List<Batch>();
             for (int i = 0; i < s.Accumulate && batches.MoveNext(); i++) micro.Add(batches.Current);
+            consumed += micro.Count;
             var result = trainer.Step(micro);
             tokens += result.Tokens;
             double tokensPerSecond = tokens / clock.Elapsed.TotalSeconds;
@@ -95,6 +118,7 @@ public static class SftCommand
                 Console.WriteLine($"step {step,5}/{s.Steps}  loss {result.Loss,7:F4}  lr {result.LearningRate:E2}  grad-norm {result.GradNorm,6:F3}  " +
                                   $"{tokensPerSecond,8:N0} tok/s  ETA {TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / step * (s.Steps - step)):m\\:ss}" +
                                   (evalNow ? $"  eval loss {evalLoss:F4}" : ""));
+            if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || stopRequested) SaveCheckpoint();
         }
 
         Console.WriteLine();
@@ -109,10 +133,7 @@ public static class SftCommand
         double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(32), 40);
         string saved = Path.Combine(s.Output, "model");
         HfCheckpoint.Save(model, saved);
-        if (s.Model is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(saved);
-        else
-            foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(s.Model.FullName, f))))
-                File.Copy(Path.Combine(s.Model.FullName, file), Path.Combine(saved, file), overwrite: true);
+        WriteTokenizer(saved);
         Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +
                           $"model saved to {saved}; metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft")}");
         return 0;
@@ -121,12 +142,12 @@ public static class SftCommand
     private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja"];
 
     /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
-    private static ChatTemplate PretrainedTemplate(Settings s, Transformer model)
+    private static ChatTemplate PretrainedTemplate(string modelDir, string? templateName, Transformer model)
     {
-        var pretrained = TokenizerLoader.FromDirectory(s.Model!.FullName);
+        var pretrained = TokenizerLoader.FromDirectory(modelDir);
         if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
-            throw new ArgumentException($"the tokenizer in {s.Model.FullName} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
-        return ChatTemplate.Resolve(s.ChatTemplate, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
+            throw new ArgumentException($"the tokenizer in {modelDir} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+        return ChatTemplate.Resolve(templateName, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
     }
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(Settings s)

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Engine.Backends;
+using Engine.IO;
+using Engine.Models;
+
+namespace Engine.Training;
+
+/// <summary>Where a run was: optimizer steps taken, micro-batches consumed, and the seed that orders the data.</summary>
+public sealed record TrainingState(int Step, long MicroBatchesConsumed, int Seed);
+
+/// <summary>
+/// A resumable checkpoint, a directory `checkpoint-{step}`: the model as a Hugging Face directory (config.json, model.safetensors),
+/// the AdamW moments (optimizer.safetensors: `{name}.exp_avg`, `{name}.exp_avg_sq`) and trainer_state.json. It is written whole
+/// into a temporary directory and renamed into place, so a crash leaves the previous checkpoint intact, never a partial one.
+/// </summary>
+public static class TrainingCheckpoint
+{
+    public const string Prefix = "checkpoint-";
+    private const string OptimizerFile = "optimizer.safetensors", StateFile = "trainer_state.json";
+
+    /// <summary>Writes {runDirectory}/checkpoint-{step} and returns its path; extraFiles (e.g. tokenizer files) are written into it first.</summary>
+    public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, Action<string>? extraFiles = null)
+    {
+        string final = Path.Combine(runDirectory, $"{Prefix}{state.Step}");
+        string temp = Path.Combine(runDirectory, $".{Prefix}{state.Step}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            HfCheckpoint.Save(model, temp);
+            extraFiles?.Invoke(temp);
+            var moments = new List<NamedTensor>();
+            foreach (var (parameter, m, v) in trainer.OptimizerState)
+            {
+                moments.Add(NamedTensor.Of(parameter.Name + ".exp_avg", parameter.Value.Shape, Download(model.Backend, m)));
+                moments.Add(NamedTensor.Of(parameter.Name + ".exp_avg_sq", parameter.Value.Shape, Download(model.Backend, v)));
+            }
+            SafeTensors.Write(Path.Combine(temp, OptimizerFile), moments);
+            File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            Directory.Move(temp, final);
+            return final;
+        }
+        catch
+        {
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>The checkpoint directory itself, or the newest checkpoint-N inside a run directory.</summary>
+    public static string Find(string path)
+    {
+        if (File.Exists(Path.Combine(path, StateFile))) return path;
+        var newest = Directory.Exists(path)
+            ? Directory.GetDirectories(path, Prefix + "*")
+                .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out int s) ? s : -1))
+                .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, StateFile)))
+                .OrderByDescending(c => c.Step).FirstOrDefault().Dir
+            : null;
+        return newest ?? throw new IOException($"{path} is neither a checkpoint (no {StateFile}) nor a run directory holding {Prefix}N checkpoints");
+    }
+
+    /// <summary>Loads the model of a checkpoint (see <see cref="Find"/>).</summary>
+    public static Transformer LoadModel(string checkpoint, IBackend backend) => HfCheckpoint.Load(checkpoint, backend);
+
+    /// <summary>Loads the AdamW moments into the trainer, sets its step count, and returns where the run was.</summary>
+    public static TrainingState Restore(string checkpoint, Trainer trainer, IBackend backend)
+    {
+        var state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(Path.Combine(checkpoint, StateFile)))
+                    ?? throw new IOException($"{Path.Combine(checkpoint, StateFile)} is empty");
+        using var moments = SafeTensors.Open(Path.Combine(checkpoint, OptimizerFile));
+        foreach (var (parameter, m, v) in trainer.OptimizerState)
+        {
+            backend.Upload(m, Read(moments, parameter.Name + ".exp_avg", m.Length));
+            backend.Upload(v, Read(moments, parameter.Name + ".exp_avg_sq", v.Length));
+        }
+        trainer.RestoreStepCount(state.Step);
+        return state;
+    }
+
+    private static float[] Read(SafeTensorsFile file, string name, long length)
+    {
+        if (!file.Tensors.ContainsKey(name)) throw new CheckpointFormatException($"{file.Path}: no tensor {name}");
+        var values = file.ReadFloats(name);
+        if (values.Length != length) throw new CheckpointFormatException($"{file.Path}: {name} has {values.Length} values, the parameter {length}");
+        return values;
+    }
+
+    private static float[] Download(IBackend backend, Tensors.Tensor t)
+    {
+        var values = new float[t.Length];
+        backend.Download(t, values);
+        return values;
+    }
+}
