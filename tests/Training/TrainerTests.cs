@@ -113,4 +113,21 @@ public class TrainerTests
         Assert.Equal(0.55f, linear.At(60), 5);
         Assert.Equal(1f, (s with { Kind = ScheduleKind.Constant }).At(100), 6);
     }
+
+    /// <summary>A non-finite loss stops the step with its number, before AdamW touches any weight.</summary>
+    [Fact]
+    public void NonFiniteLossStopsBeforeTheUpdateAndNamesTheStep()
+    {
+        using var backend = new CpuBackend();
+        using var model = new Transformer(backend, TinyModels.Gpt2(), seed: 1);
+        using var trainer = NewTrainer(model);
+        var batch = TinyModels.PackedBatch(11);
+        trainer.Step([batch]);
+        CpuBackend.F(model.Parameters[0].Value)[3] = float.PositiveInfinity;
+        var before = model.Parameters.Select(p => CpuBackend.F(p.Value).ToArray()).ToArray();
+        var e = Assert.Throws<InvalidOperationException>(() => trainer.Step([batch]));
+        Assert.Contains("step 2", e.Message);
+        Assert.Equal(1, trainer.StepCount);
+        for (int i = 0; i < before.Length; i++) Assert.Equal(before[i], CpuBackend.F(model.Parameters[i].Value).ToArray());
+    }
 }
