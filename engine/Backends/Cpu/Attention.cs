@@ -22,12 +22,12 @@ public static unsafe class CpuAttention
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
 
         int[] keyRanges = KeyRanges(segments, batch, seqLen);
         try
@@ -60,16 +60,16 @@ public static unsafe class CpuAttention
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        if (!dq.IsEmpty) CheckLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
-        if (!dk.IsEmpty) CheckLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
-        if (!dv.IsEmpty) CheckLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
-        CheckLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        if (!dq.IsEmpty) Arguments.RequireLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
+        if (!dk.IsEmpty) Arguments.RequireLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
+        if (!dv.IsEmpty) Arguments.RequireLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         if (dq.IsEmpty && dk.IsEmpty && dv.IsEmpty) return;
 
         int[] keyRanges = KeyRanges(segments, batch, seqLen);
@@ -555,11 +555,6 @@ public static unsafe class CpuAttention
         if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
         if (heads <= 0 || heads % kvHeads != 0)
             throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
-    }
-
-    private static void CheckLength(int actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
     }
 
     /// <summary>The few vector operations the kernels use, so one kernel body serves 512-, 256- and 128-bit vectors.</summary>

@@ -9,8 +9,8 @@ public static unsafe class CpuEmbedding
     /// An empty wpe means no learned positions (y[r,:] = wte[ids[r],:]) and positions is then ignored.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, ReadOnlySpan<float> wte, ReadOnlySpan<float> wpe, int n, int c)
     {
-        RequireShape(n, c);
-        Require(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
         RequireIndices(ids, n, TableRows(wte, c, nameof(wte)), nameof(ids), nameof(wte));
         bool hasPositions = !wpe.IsEmpty;
         if (hasPositions) RequireIndices(positions, n, TableRows(wpe, c, nameof(wpe)), nameof(positions), nameof(wpe));
@@ -27,8 +27,8 @@ public static unsafe class CpuEmbedding
     /// (column blocks in parallel, never atomics), so repeated ids give bit-identical results. Accumulates; an empty dwte or dwpe is skipped.</summary>
     public static void Backward(Span<float> dwte, Span<float> dwpe, ReadOnlySpan<float> dy, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, int n, int c)
     {
-        RequireShape(n, c);
-        Require(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
         if (!dwte.IsEmpty) RequireIndices(ids, n, TableRows(dwte, c, nameof(dwte)), nameof(ids), nameof(dwte));
         if (!dwpe.IsEmpty) RequireIndices(positions, n, TableRows(dwpe, c, nameof(dwpe)), nameof(positions), nameof(dwpe));
         if (dwte.IsEmpty && dwpe.IsEmpty) return;
@@ -83,16 +83,5 @@ public static unsafe class CpuEmbedding
         for (int r = 0; r < n; r++)
             if ((uint)indices[r] >= (uint)tableRows)
                 throw new ArgumentException($"{name}[{r}] = {indices[r]} (row {r}) is outside {table}, which has {tableRows} rows", name);
-    }
-
-    static void RequireShape(int n, int c)
-    {
-        if (n < 0) throw new ArgumentException($"n = {n} must not be negative", nameof(n));
-        if (c <= 0) throw new ArgumentException($"c = {c} must be positive", nameof(c));
-    }
-
-    static void Require(int actual, long expected, string name, string what)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {what} = {expected}", name);
     }
 }

@@ -9,13 +9,13 @@ public static unsafe class CpuLayerNorm
     /// Statistics in float32, fixed order, two passes (mean, then Σ(x − mean)²); mean[n] and rstd[n] are saved for Backward.</summary>
     public static void Forward(Span<float> y, Span<float> mean, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, int n, int c, float eps)
     {
-        RequireShape(n, c);
-        Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Require(y.Length, (long)n * c, nameof(y), "n*c");
-        Require(mean.Length, n, nameof(mean), "n");
-        Require(rstd.Length, n, nameof(rstd), "n");
-        Require(w.Length, c, nameof(w), "c");
-        Require(b.Length, c, nameof(b), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(b.Length, c, nameof(b), "c");
         fixed (float* py = y, pMean = mean, pRstd = rstd, px = x, pw = w, pb = b)
         {
             float* yp = py, meanp = pMean, rstdp = pRstd, xp = px, wp = pw, bp = pb;
@@ -27,15 +27,15 @@ public static unsafe class CpuLayerNorm
     /// Accumulates; an empty dx, dw or db is skipped. dw and db are reduced over rows in row order per column (column blocks in parallel).</summary>
     public static void Backward(Span<float> dx, Span<float> dw, Span<float> db, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int n, int c)
     {
-        RequireShape(n, c);
-        Require(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Require(w.Length, c, nameof(w), "c");
-        Require(mean.Length, n, nameof(mean), "n");
-        Require(rstd.Length, n, nameof(rstd), "n");
-        if (!dx.IsEmpty) Require(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (!dw.IsEmpty) Require(dw.Length, c, nameof(dw), "c");
-        if (!db.IsEmpty) Require(db.Length, c, nameof(db), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
+        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        if (!db.IsEmpty) Arguments.RequireLength(db.Length, c, nameof(db), "c");
         fixed (float* pdx = dx, pdw = dw, pdb = db, pdy = dy, px = x, pw = w, pMean = mean, pRstd = rstd)
         {
             float* dxp = pdx, dwp = pdw, dbp = pdb, dyp = pdy, xp = px, wp = pw, meanp = pMean, rstdp = pRstd;
@@ -222,16 +222,5 @@ public static unsafe class CpuLayerNorm
             sum += d * d;
         }
         return sum;
-    }
-
-    static void RequireShape(int n, int c)
-    {
-        if (n < 0) throw new ArgumentException($"n = {n} must not be negative", nameof(n));
-        if (c <= 0) throw new ArgumentException($"c = {c} must be positive", nameof(c));
-    }
-
-    static void Require(int actual, long expected, string name, string what)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {what} = {expected}", name);
     }
 }

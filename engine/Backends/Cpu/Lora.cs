@@ -15,8 +15,8 @@ public static class CpuLora
         ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB, float scale, int n, int inDim, int outDim, int rank)
     {
         RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        if (!bias.IsEmpty) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        if (!bias.IsEmpty) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
 
         CpuMatMul.Forward(y, x, w, bias, n, inDim, outDim);
         CpuMatMul.Forward(h, x, loraA, default, n, inDim, rank);
@@ -30,12 +30,12 @@ public static class CpuLora
         ReadOnlySpan<float> h, float scale, int n, int inDim, int outDim, int rank)
     {
         RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
-        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
-        if (!dx.IsEmpty) RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
-        if (!dw.IsEmpty) RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
-        if (!dbias.IsEmpty) RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
-        if (!dLoraA.IsEmpty) RequireLength(dLoraA.Length, (long)rank * inDim, nameof(dLoraA), "rank*inDim");
-        if (!dLoraB.IsEmpty) RequireLength(dLoraB.Length, (long)outDim * rank, nameof(dLoraB), "outDim*rank");
+        Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+        if (!dbias.IsEmpty) Arguments.RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+        if (!dLoraA.IsEmpty) Arguments.RequireLength(dLoraA.Length, (long)rank * inDim, nameof(dLoraA), "rank*inDim");
+        if (!dLoraB.IsEmpty) Arguments.RequireLength(dLoraB.Length, (long)outDim * rank, nameof(dLoraB), "outDim*rank");
 
         bool needDh = !dx.IsEmpty || !dLoraA.IsEmpty;
         float[]? rented = needDh ? ArrayPool<float>.Shared.Rent(n * rank) : null;
@@ -56,15 +56,10 @@ public static class CpuLora
         if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
         if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
         if (rank < 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "must be non-negative");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
-        RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
-        RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
-    }
-
-    private static void RequireLength(int length, long expected, string name, string formula)
-    {
-        if (length != expected) throw new ArgumentException($"{name} has {length} elements, expected {formula} = {expected}", name);
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Arguments.RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
+        Arguments.RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
+        Arguments.RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
     }
 }

@@ -40,10 +40,10 @@ public static unsafe class CpuMatMul
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int inDim, int outDim)
     {
         RequireDims(n, inDim, outDim);
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        if (!bias.IsEmpty) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        if (!bias.IsEmpty) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
 
         fixed (float* py = y, px = x, pw = w, pb = bias)
         {
@@ -58,12 +58,12 @@ public static unsafe class CpuMatMul
     public static void Backward(Span<float> dx, Span<float> dw, Span<float> dbias, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int n, int inDim, int outDim)
     {
         RequireDims(n, inDim, outDim);
-        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        if (!dx.IsEmpty) RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
-        if (!dw.IsEmpty) RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
-        if (!dbias.IsEmpty) RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+        Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+        if (!dbias.IsEmpty) Arguments.RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
 
         WeightAndInputGradients(dx, dw, dy, x, w, 1f, n, inDim, outDim);
         if (!dbias.IsEmpty) AddColumnSums(dbias, dy, n, outDim);
@@ -506,10 +506,5 @@ public static unsafe class CpuMatMul
         if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be non-negative");
         if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
         if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
-    }
-
-    private static void RequireLength(int length, long expected, string name, string formula)
-    {
-        if (length != expected) throw new ArgumentException($"{name} has {length} elements, expected {formula} = {expected}", name);
     }
 }

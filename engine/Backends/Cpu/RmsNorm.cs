@@ -9,11 +9,11 @@ public static unsafe class CpuRmsNorm
     /// Σx² in float32, fixed order; rstd[n] is saved for Backward.</summary>
     public static void Forward(Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int n, int c, float eps)
     {
-        RequireShape(n, c);
-        Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Require(y.Length, (long)n * c, nameof(y), "n*c");
-        Require(rstd.Length, n, nameof(rstd), "n");
-        Require(w.Length, c, nameof(w), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
         fixed (float* py = y, pRstd = rstd, px = x, pw = w)
         {
             float* yp = py, rstdp = pRstd, xp = px, wp = pw;
@@ -25,13 +25,13 @@ public static unsafe class CpuRmsNorm
     /// Accumulates; an empty dx or dw is skipped. dw is reduced over rows in row order per column (column blocks in parallel).</summary>
     public static void Backward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> rstd, int n, int c)
     {
-        RequireShape(n, c);
-        Require(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Require(w.Length, c, nameof(w), "c");
-        Require(rstd.Length, n, nameof(rstd), "n");
-        if (!dx.IsEmpty) Require(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (!dw.IsEmpty) Require(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
+        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
         fixed (float* pdx = dx, pdw = dw, pdy = dy, px = x, pw = w, pRstd = rstd)
         {
             float* dxp = pdx, dwp = pdw, dyp = pdy, xp = px, wp = pw, rstdp = pRstd;
@@ -158,16 +158,5 @@ public static unsafe class CpuRmsNorm
         }
         for (; i < c; i++) sum += x[i] * x[i];
         return sum;
-    }
-
-    static void RequireShape(int n, int c)
-    {
-        if (n < 0) throw new ArgumentException($"n = {n} must not be negative", nameof(n));
-        if (c <= 0) throw new ArgumentException($"c = {c} must be positive", nameof(c));
-    }
-
-    static void Require(int actual, long expected, string name, string what)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {what} = {expected}", name);
     }
 }
