@@ -23,6 +23,7 @@ public static class GenerationCommands
     /// <summary>
     /// An interactive conversation: reads user lines until end of input or "/exit" (blank lines are skipped), answers each with the
     /// whole conversation so far (after the system prompt, when given) as the prompt, and writes "assistant: " and the reply.
+    /// Reply n (from 0) samples with Seed + n, so a seed reproduces the whole conversation.
     /// </summary>
     public static void Chat(GenerationModel model, ChatTemplate template, string? system, SamplingOptions options, TextReader input, TextWriter output)
     {
