@@ -26,21 +26,25 @@ public static class Evaluation
 
     /// <summary>The greedy answer to a conversation's turns up to (not including) its last assistant turn.</summary>
     public static string Answer(Transformer model, ChatTemplate template, IReadOnlyList<ChatTurn> promptTurns, int maxNewTokens)
+        => Answers(model, template, [promptTurns], maxNewTokens)[0];
+
+    /// <summary>The greedy answers to several conversations, generated as one batch, trimmed and without the end-of-turn token.</summary>
+    public static string[] Answers(Transformer model, ChatTemplate template, IReadOnlyList<IReadOnlyList<ChatTurn>> promptTurns, int maxNewTokens)
     {
-        var prompt = template.RenderPrompt(promptTurns);
-        var ids = GreedyDecoder.Continue(model, prompt, maxNewTokens, template.EndOfTurnId);
-        return template.Tokenizer.Decode(ids.Where(id => id != template.EndOfTurnId)).Trim();
+        var prompts = promptTurns.Select(turns => (IReadOnlyList<int>)template.RenderPrompt(turns)).ToList();
+        var completions = Generator.Generate(model, prompts, new SamplingOptions(MaxNewTokens: maxNewTokens), [template.EndOfTurnId]);
+        return completions.Select(ids => template.Tokenizer.Decode(ids.Where(id => id != template.EndOfTurnId)).Trim()).ToArray();
     }
 
-    /// <summary>Fraction of examples whose greedy answer equals the reference last assistant turn exactly.</summary>
+    /// <summary>Fraction of examples whose greedy answer equals the reference last assistant turn exactly (answered 8 at a time).</summary>
     public static double ExactMatch(Transformer model, ChatTemplate template, IEnumerable<SftExample> examples, int maxNewTokens)
     {
         int total = 0, correct = 0;
-        foreach (var example in examples)
+        foreach (var chunk in examples.Select(SplitLastAnswer).Chunk(8))
         {
-            var (prompt, reference) = SplitLastAnswer(example);
-            total++;
-            if (Answer(model, template, prompt, maxNewTokens) == reference.Trim()) correct++;
+            var answers = Answers(model, template, chunk.Select(c => c.Prompt).ToList(), maxNewTokens);
+            total += chunk.Length;
+            correct += chunk.Zip(answers).Count(pair => pair.Second == pair.First.Reference.Trim());
         }
         return total == 0 ? double.NaN : (double)correct / total;
     }

@@ -79,5 +79,5 @@ public static class TrainCommand
     }
 
     private static string Sample(Transformer model, string prompt)
-        => ByteTokenizer.Decode(GreedyDecoder.Continue(model, ByteTokenizer.Encode(prompt), 60)).Split('\n')[0];
+        => ByteTokenizer.Decode(Generator.Generate(model, ByteTokenizer.Encode(prompt), new SamplingOptions(MaxNewTokens: 60))).Split('\n')[0];
 }

@@ -1,0 +1,66 @@
+using Engine.Backends;
+using Engine.Data;
+using Engine.IO;
+using Engine.Models;
+using Engine.Tokenizers;
+
+namespace Engine.Generation;
+
+/// <summary>A Hugging Face model directory loaded for generation: the weights, the tokenizer, and the end-of-sequence token.</summary>
+public sealed class GenerationModel : IDisposable
+{
+    private GenerationModel(Transformer model, PretrainedTokenizer tokenizer)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        EosId = tokenizer.Config.EosToken is { } eos ? tokenizer.Tokenizer.TokenToId(eos) : null;
+    }
+
+    public Transformer Model { get; }
+
+    public PretrainedTokenizer Tokenizer { get; }
+
+    /// <summary>The id of tokenizer_config.json's eos_token, when it names one the tokenizer knows: it ends every completion.</summary>
+    public int? EosId { get; }
+
+    /// <summary>config.json, the weights and the tokenizer of a directory; the tokenizer's ids must fit the model's embedding.</summary>
+    public static GenerationModel Load(string directory, IBackend backend)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"model directory {directory} does not exist");
+        var tokenizer = TokenizerLoader.FromDirectory(directory);
+        var model = HfCheckpoint.Load(directory, backend);
+        if (tokenizer.Tokenizer.VocabSize > model.Config.VocabSize)
+        {
+            model.Dispose();
+            throw new ArgumentException($"the tokenizer in {directory} has {tokenizer.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+        }
+        return new GenerationModel(model, tokenizer);
+    }
+
+    /// <summary>The named chat template (chatml, llama3), else the model's own when it is one of those.</summary>
+    public ChatTemplate ChatTemplate(string? name) => Data.ChatTemplate.Resolve(name, Tokenizer.Config.ChatTemplate, Tokenizer.Tokenizer);
+
+    /// <summary>Raw-text continuations of the prompts, generated as one batch, ending at eos.</summary>
+    public string[] Complete(IReadOnlyList<string> prompts, SamplingOptions options)
+    {
+        var ids = prompts.Select(p => (IReadOnlyList<int>)Tokenizer.Tokenizer.Encode(p)).ToList();
+        return Decode(Generator.Generate(Model, ids, options, StopIds(null)), StopIds(null));
+    }
+
+    /// <summary>The assistant's next turn in each conversation, generated as one batch, ending at end-of-turn or eos.</summary>
+    public string[] Reply(ChatTemplate template, IReadOnlyList<IReadOnlyList<ChatTurn>> conversations, SamplingOptions options)
+    {
+        var ids = conversations.Select(c => (IReadOnlyList<int>)template.RenderPrompt(c)).ToList();
+        var stops = StopIds(template);
+        return Decode(Generator.Generate(Model, ids, options, stops), stops).Select(text => text.Trim()).ToArray();
+    }
+
+    public void Dispose() => Model.Dispose();
+
+    private int[] StopIds(ChatTemplate? template)
+        => new[] { template?.EndOfTurnId, EosId }.OfType<int>().Distinct().ToArray();
+
+    /// <summary>The text of each completion without its final stop token.</summary>
+    private string[] Decode(List<int>[] completions, int[] stops)
+        => completions.Select(ids => Tokenizer.Tokenizer.Decode(ids.Count > 0 && stops.Contains(ids[^1]) ? ids[..^1] : ids)).ToArray();
+}
