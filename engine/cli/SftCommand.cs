@@ -134,6 +134,7 @@ public static class SftCommand
         string saved = Path.Combine(s.Output, "model");
         HfCheckpoint.Save(model, saved);
         WriteTokenizer(saved);
+        Console.WriteLine($"memory: {MemoryReport.Of(model, trainer)}");
         Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +
                           $"model saved to {saved}; metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft")}");
         return 0;

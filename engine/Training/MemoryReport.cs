@@ -1,0 +1,25 @@
+using System.Diagnostics;
+using Engine.Models;
+
+namespace Engine.Training;
+
+/// <summary>What a run holds: parameters (all and trainable), bytes of weights, gradients and optimizer state, and the process's peak.</summary>
+public sealed record MemoryReport(long Parameters, long TrainableParameters, long WeightBytes, long GradientBytes, long OptimizerBytes, long PeakProcessBytes)
+{
+    /// <summary>Counts what the model and trainer have allocated (float32: 4 bytes an element; AdamW keeps two moments per trainable element).</summary>
+    public static MemoryReport Of(Transformer model, Trainer trainer)
+    {
+        long weights = model.Parameters.Sum(p => p.Value.Length);
+        long gradients = model.Parameters.Sum(p => p.Grad?.Length ?? 0);
+        long moments = trainer.OptimizerState.Sum(s => s.M.Length + s.V.Length);
+        long trainable = trainer.OptimizerState.Sum(s => s.Parameter.Value.Length);
+        using var process = Process.GetCurrentProcess();
+        return new MemoryReport(weights, trainable, 4 * weights, 4 * gradients, 4 * moments, process.PeakWorkingSet64);
+    }
+
+    public override string ToString() =>
+        $"parameters {Parameters:N0} ({TrainableParameters:N0} trainable); weights {Mib(WeightBytes)}, gradients {Mib(GradientBytes)}, " +
+        $"optimizer state {Mib(OptimizerBytes)}; peak process memory {Mib(PeakProcessBytes)}";
+
+    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";
+}
