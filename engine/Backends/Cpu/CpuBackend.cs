@@ -4,7 +4,8 @@ namespace Engine.Backends.Cpu;
 
 /// <summary>
 /// The host backend: tensors are float[]/int[] arrays, ops are the span functions of this folder.
-/// Released arrays go back to a pool keyed by length, so a training step's activations reuse the last step's memory.
+/// Released arrays go back to a pool keyed by capacity (<see cref="PoolBuckets"/>), so a training step's activations reuse the
+/// last step's memory.
 /// </summary>
 public sealed class CpuBackend : IBackend
 {
@@ -15,17 +16,15 @@ public sealed class CpuBackend : IBackend
     public Tensor Allocate(DType dtype, params int[] shape)
     {
         long length = Tensor.ElementCount(shape);
-        if (length > Array.MaxLength) throw new ArgumentException($"a tensor of shape [{string.Join(", ", shape)}] is too large for the CPU backend");
-        Array storage;
+        long capacity = PoolBuckets.Capacity(length);
+        if (capacity > Array.MaxLength) throw new ArgumentException($"a tensor of shape [{string.Join(", ", shape)}] is too large for the CPU backend");
+        Array? storage = null;
         lock (_pool)
         {
-            if (_pool.TryGetValue((dtype, length), out var free) && free.Count > 0)
-            {
-                storage = free.Pop();
-                Array.Clear(storage);
-            }
-            else storage = dtype == DType.F32 ? new float[length] : new int[length];
+            if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
         }
+        if (storage is not null) Array.Clear(storage, 0, (int)length);
+        else storage = dtype == DType.F32 ? new float[capacity] : new int[capacity];
         return new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
     }
 

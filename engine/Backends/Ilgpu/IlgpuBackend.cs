@@ -116,7 +116,7 @@ public sealed class IlgpuBackend : IBackend
     public Tensor Allocate(DType dtype, params int[] shape)
     {
         long length = Tensor.ElementCount(shape);
-        long bufferLength = Math.Max(1, length); // ILGPU has no empty buffers; an empty tensor keeps one unused element
+        long bufferLength = PoolBuckets.Capacity(length); // at least 1: ILGPU has no empty buffers
         MemoryBuffer? buffer = null;
         lock (_pool)
         {
