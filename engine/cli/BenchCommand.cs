@@ -22,7 +22,7 @@ public static class BenchCommand
         var dim = new Option<int>("--dim") { Description = "model width (custom shapes)", DefaultValueFactory = _ => 128 };
         var heads = new Option<int>("--heads") { Description = "attention heads (custom shapes)", DefaultValueFactory = _ => 4 };
         var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first (the JIT tiers hot loops up over the first ~20 steps)", DefaultValueFactory = _ => 25 };
         var backend = CliOptions.Backend();
         var profile = new Option<bool>("--profile") { Description = "also print the time of the timed steps by op (exact on the CPU backend)" };
         var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
