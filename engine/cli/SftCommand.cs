@@ -22,7 +22,8 @@ public static class SftCommand
         var modelDir = new Option<DirectoryInfo?>("--model") { Description = "Hugging Face model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny byte-level model" };
         var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
         var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
-        var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or 5% of --data" };
+        var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or --val-split of --data" };
+        var valSplit = new Option<double>("--val-split") { Description = "fraction of --data held out (seeded) when no --eval-data is given", DefaultValueFactory = _ => 0.05 };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 500 };
         var batch = new Option<int>("--batch") { Description = "packed rows per micro-batch", DefaultValueFactory = _ => 8 };
         var accumulate = new Option<int>("--grad-accum") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
@@ -41,14 +42,14 @@ public static class SftCommand
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/sft" };
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
-            { modelDir, chatTemplate, data, evalData, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output };
-        command.SetAction(r => Run(new Settings(r.GetValue(modelDir), r.GetValue(chatTemplate), r.GetValue(data), r.GetValue(evalData), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
+            { modelDir, chatTemplate, data, evalData, valSplit, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output };
+        command.SetAction(r => Run(new Settings(r.GetValue(modelDir), r.GetValue(chatTemplate), r.GetValue(data), r.GetValue(evalData), r.GetValue(valSplit), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
             r.GetValue(maxLen), r.GetValue(lr), r.GetValue(warmup), r.GetValue(schedule), r.GetValue(evalEvery), r.GetValue(pretrain),
             r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(saveEvery), r.GetValue(saveLimit), r.GetValue(resume), r.GetValue(output)!)));
         return command;
     }
 
-    private sealed record Settings(DirectoryInfo? Model, string? ChatTemplate, FileInfo? Data, FileInfo? EvalData, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
+    private sealed record Settings(DirectoryInfo? Model, string? ChatTemplate, FileInfo? Data, FileInfo? EvalData, double ValSplit, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
         ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, int SaveEvery, int SaveLimit, DirectoryInfo? Resume, string Output);
 
     private static int Run(Settings s)
@@ -156,7 +157,7 @@ public static class SftCommand
         if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData.FullName));
         var all = SftJsonl.Read(s.Data.FullName);
         if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData.FullName));
-        var (trainPart, evalPart) = DataSplit.ByFraction(all, 0.05, s.Seed);
+        var (trainPart, evalPart) = DataSplit.ByFraction(all, s.ValSplit, s.Seed);
         return (trainPart, evalPart);
     }
 
