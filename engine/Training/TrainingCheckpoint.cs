@@ -18,8 +18,11 @@ public static class TrainingCheckpoint
     public const string Prefix = "checkpoint-";
     private const string OptimizerFile = "optimizer.safetensors", StateFile = "trainer_state.json";
 
-    /// <summary>Writes {runDirectory}/checkpoint-{step} and returns its path; extraFiles (e.g. tokenizer files) are written into it first.</summary>
-    public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, Action<string>? extraFiles = null)
+    /// <summary>
+    /// Writes {runDirectory}/checkpoint-{step} and returns its path, keeping the newest <paramref name="keep"/> checkpoints;
+    /// extraFiles (e.g. tokenizer files) are written into it first.
+    /// </summary>
+    public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, int keep = int.MaxValue, Action<string>? extraFiles = null)
     {
         string final = Path.Combine(runDirectory, $"{Prefix}{state.Step}");
         string temp = Path.Combine(runDirectory, $".{Prefix}{state.Step}.{Guid.NewGuid():N}.tmp");
@@ -37,6 +40,7 @@ public static class TrainingCheckpoint
             File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(temp, final);
+            foreach (var (old, _) in Checkpoints(runDirectory).Skip(Math.Max(1, keep))) Directory.Delete(old, recursive: true);
             return final;
         }
         catch
@@ -50,14 +54,16 @@ public static class TrainingCheckpoint
     public static string Find(string path)
     {
         if (File.Exists(Path.Combine(path, StateFile))) return path;
-        var newest = Directory.Exists(path)
-            ? Directory.GetDirectories(path, Prefix + "*")
-                .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out int s) ? s : -1))
-                .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, StateFile)))
-                .OrderByDescending(c => c.Step).FirstOrDefault().Dir
-            : null;
+        var newest = Directory.Exists(path) ? Checkpoints(path).Select(c => c.Dir).FirstOrDefault() : null;
         return newest ?? throw new IOException($"{path} is neither a checkpoint (no {StateFile}) nor a run directory holding {Prefix}N checkpoints");
     }
+
+    /// <summary>The complete checkpoint-N directories of a run, newest first.</summary>
+    private static IEnumerable<(string Dir, int Step)> Checkpoints(string runDirectory) =>
+        Directory.GetDirectories(runDirectory, Prefix + "*")
+            .Select(d => (Dir: d, Step: int.TryParse(Path.GetFileName(d)[Prefix.Length..], out int s) ? s : -1))
+            .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, StateFile)))
+            .OrderByDescending(c => c.Step);
 
     /// <summary>Loads the model of a checkpoint (see <see cref="Find"/>).</summary>
     public static Transformer LoadModel(string checkpoint, IBackend backend) => HfCheckpoint.Load(checkpoint, backend);

@@ -90,36 +90,26 @@ public static class SftCommand
         if (checkpoint is null) metrics.Eval(0, evalBefore);
         void SaveCheckpoint()
         {
-            string saved = TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), WriteTokenizer);
-            foreach (var old in Directory.GetDirectories(s.Output, TrainingCheckpoint.Prefix + "*")
-                         .OrderByDescending(d => int.TryParse(Path.GetFileName(d)[TrainingCheckpoint.Prefix.Length..], out int n) ? n : -1).Skip(s.SaveLimit))
-                Directory.Delete(old, recursive: true);
+            string saved = TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer);
             Console.WriteLine($"checkpoint: {saved}");
         }
         Console.WriteLine($"eval loss before: {evalBefore:F4}");
-        bool stopRequested = false;
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stopRequested = true; Console.WriteLine("stopping after this step"); };
-
-        var clock = Stopwatch.StartNew();
-        long tokens = 0;
+        using var progress = new Progress(trainer.StepCount + 1, s.Steps);
         using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
-        for (int step = trainer.StepCount + 1; step <= s.Steps && !stopRequested; step++)
+        for (int step = trainer.StepCount + 1; step <= s.Steps && !progress.StopRequested; step++)
         {
             var micro = new List<Batch>();
             for (int i = 0; i < s.Accumulate && batches.MoveNext(); i++) micro.Add(batches.Current);
             consumed += micro.Count;
             var result = trainer.Step(micro);
-            tokens += result.Tokens;
-            double tokensPerSecond = tokens / clock.Elapsed.TotalSeconds;
-            metrics.Train(result, tokensPerSecond);
+            progress.Record(result);
+            metrics.Train(result, progress.TokensPerSecond);
             bool evalNow = step % s.EvalEvery == 0 || step == s.Steps;
             double evalLoss = evalNow ? Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)) : double.NaN;
             if (evalNow) metrics.Eval(step, evalLoss);
             if (evalNow || step % 10 == 0 || step == 1)
-                Console.WriteLine($"step {step,5}/{s.Steps}  loss {result.Loss,7:F4}  lr {result.LearningRate:E2}  grad-norm {result.GradNorm,6:F3}  " +
-                                  $"{tokensPerSecond,8:N0} tok/s  ETA {TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / step * (s.Steps - step)):m\\:ss}" +
-                                  (evalNow ? $"  eval loss {evalLoss:F4}" : ""));
-            if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || stopRequested) SaveCheckpoint();
+                Console.WriteLine(progress.Line(result) + (evalNow ? $"  eval loss {evalLoss:F4}" : ""));
+            if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || progress.StopRequested) SaveCheckpoint();
         }
 
         Console.WriteLine();
@@ -165,7 +155,7 @@ public static class SftCommand
     private static void Pretrain(Transformer model, Settings s)
     {
         if (s.PretrainSteps <= 0) return;
-        var corpus = new RandomWindows(ByteTokenizer.Encode(TinyCorpus.Generate(stories: 4000)), s.Rows, Math.Min(128, s.MaxLen), s.Seed);
+        var corpus = new RandomWindows(new ByteChatTokenizer().Encode(TinyCorpus.Generate(stories: 4000)), s.Rows, Math.Min(128, s.MaxLen), s.Seed);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Cosine, 3e-3f, 20, s.PretrainSteps));
         var clock = Stopwatch.StartNew();
         double loss = 0;

@@ -1,9 +1,9 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Engine.Backends;
 using Engine.Data;
 using Engine.Generation;
 using Engine.Models;
+using Engine.Tokenizers;
 using Engine.Training;
 
 namespace Engine.Cli;
@@ -32,8 +32,8 @@ public static class TrainCommand
 
     private static int Run(int steps, int rows, int accumulate, float lr, int warmup, int seed, int logEvery, string backendName, string outputDir)
     {
-        var config = Presets.TinyLlama(ByteTokenizer.VocabSize);
-        int[] tokens = ByteTokenizer.Encode(TinyCorpus.Generate(stories: 4000));
+        var config = Presets.TinyLlama(Tokenizer.VocabSize);
+        int[] tokens = Tokenizer.Encode(TinyCorpus.Generate(stories: 4000));
         using var backend = BackendChoice.Create(backendName);
         using var model = new Transformer(backend, config, seed);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Cosine, lr, warmup, steps));
@@ -45,39 +45,26 @@ public static class TrainCommand
         Console.WriteLine($"before: {prompt}{Sample(model, prompt)}");
 
         using var metrics = new MetricsLog(outputDir);
-        bool stopRequested = false;
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            stopRequested = true;
-            Console.WriteLine("stopping after this step (Ctrl-C again to abort)");
-        };
-
-        var clock = Stopwatch.StartNew();
-        long tokensSeen = 0;
+        using var progress = new Progress(1, steps);
         double firstLoss = double.NaN, lastLoss = double.NaN;
-        for (int s = 1; s <= steps && !stopRequested; s++)
+        for (int s = 1; s <= steps && !progress.StopRequested; s++)
         {
             var micro = Enumerable.Range(0, accumulate).Select(_ => batches.Next()).ToArray();
             var result = trainer.Step(micro);
-            tokensSeen += result.Tokens;
+            progress.Record(result);
             if (s == 1) firstLoss = result.Loss;
             lastLoss = result.Loss;
-            metrics.Train(result, tokensSeen / clock.Elapsed.TotalSeconds);
-            if (s % logEvery == 0 || s == 1 || s == steps)
-            {
-                double seconds = clock.Elapsed.TotalSeconds;
-                var eta = TimeSpan.FromSeconds(seconds / s * (steps - s));
-                Console.WriteLine($"step {s,5}/{steps}  loss {result.Loss,7:F4}  lr {result.LearningRate:E2}  grad-norm {result.GradNorm,6:F3}  " +
-                                  $"{tokensSeen / seconds,8:N0} tok/s  ETA {eta:m\\:ss}");
-            }
+            metrics.Train(result, progress.TokensPerSecond);
+            if (s % logEvery == 0 || s == 1 || s == steps) Console.WriteLine(progress.Line(result));
         }
         Console.WriteLine($"after:  {prompt}{Sample(model, prompt)}");
-        Console.WriteLine($"loss {firstLoss:F4} -> {lastLoss:F4} in {trainer.StepCount} steps, {clock.Elapsed.TotalSeconds:F1} s; " +
+        Console.WriteLine($"loss {firstLoss:F4} -> {lastLoss:F4} in {trainer.StepCount} steps, {progress.Elapsed.TotalSeconds:F1} s; " +
                           $"metrics in {outputDir}, curve {metrics.SaveLossCurve("engine train: tiny Llama on the built-in corpus")}");
         return 0;
     }
 
     private static string Sample(Transformer model, string prompt)
-        => ByteTokenizer.Decode(Generator.Generate(model, ByteTokenizer.Encode(prompt), new SamplingOptions(MaxNewTokens: 60))).Split('\n')[0];
+        => Tokenizer.Decode(Generator.Generate(model, Tokenizer.Encode(prompt), new SamplingOptions(MaxNewTokens: 60))).Split('\n')[0];
+
+    private static readonly ByteChatTokenizer Tokenizer = new();
 }

@@ -59,4 +59,18 @@ public class CheckpointResumeTests : IDisposable
         var e = Assert.Throws<IOException>(() => TrainingCheckpoint.Find(_dir));
         Assert.Contains(_dir, e.Message);
     }
+
+    [Fact]
+    public void SavingKeepsOnlyTheNewestCheckpoints()
+    {
+        using var backend = new CpuBackend();
+        using var model = new Transformer(backend, TinyModels.Gpt2(), seed: 3);
+        using var trainer = NewTrainer(model);
+        for (int step = 1; step <= 3; step++)
+        {
+            trainer.Step([BatchAt(step)]);
+            TrainingCheckpoint.Save(_dir, model, trainer, new TrainingState(trainer.StepCount, step, 3), keep: 2);
+        }
+        Assert.Equal(new[] { "checkpoint-2", "checkpoint-3" }, Directory.GetDirectories(_dir).Select(d => Path.GetFileName(d)).Order().ToArray());
+    }
 }
