@@ -118,6 +118,15 @@ public static class Ops
         return y;
     }
 
+    /// <summary>y = x ⊙ m with m_i = scale with probability 1 − p, else 0, a stateless mask drawn from (seed, i); dx += dy ⊙ m.</summary>
+    public static Variable Dropout(this Tape tape, Variable x, float p, float scale, uint seed)
+    {
+        var y = tape.Result(x.Value.Shape, x);
+        tape.Backend.DropoutForward(y.Value, x.Value, p, scale, seed);
+        if (y.RequiresGrad) tape.OnBackward(() => tape.Backend.DropoutBackward(tape.GradOf(x), tape.GradOf(y), p, scale, seed));
+        return y;
+    }
+
     /// <summary>y = a + b (the residual stream); both inputs receive dy.</summary>
     public static Variable Add(this Tape tape, Variable a, Variable b)
     {

@@ -10,8 +10,9 @@ public sealed class Variable(Tensor value, bool requiresGrad, string name = "")
     /// <summary>Set by the owner for parameters (kept across micro-batches), by the tape for activations.</summary>
     public Tensor? Grad { get; set; }
 
-    /// <summary>False for inputs and frozen parameters: no gradient buffer, and ops skip the work that would produce one.</summary>
-    public bool RequiresGrad { get; } = requiresGrad;
+    /// <summary>False for inputs and frozen parameters: no gradient buffer, and ops skip the work that would produce one.
+    /// A parameter is frozen by setting it false (LoRA freezes the base model).</summary>
+    public bool RequiresGrad { get; set; } = requiresGrad;
 
     public string Name { get; } = name;
 

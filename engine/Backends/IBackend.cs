@@ -56,6 +56,11 @@ public interface IBackend : IDisposable
     void SwiGluForward(Tensor y, Tensor gate, Tensor up);
     void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up);
 
+    /// <summary>y = x ⊙ m, m_i = scale with probability 1 − p, else 0, drawn from (seed, i) by a counter-based hash: the mask is never stored.</summary>
+    void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed);
+    /// <summary>dx += dy ⊙ m, the forward's mask recomputed from the seed.</summary>
+    void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed);
+
     void Add(Tensor y, Tensor a, Tensor b);
     void Accumulate(Tensor dst, Tensor src);
 

@@ -83,6 +83,8 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => Time("SwiGluForward", () => inner.SwiGluForward(y, gate, up));
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => Time("SwiGluBackward", () => inner.SwiGluBackward(dGate, dUp, dy, gate, up));
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => Time("DropoutForward", () => inner.DropoutForward(y, x, p, scale, seed));
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => Time("DropoutBackward", () => inner.DropoutBackward(dx, dy, p, scale, seed));
     public void Add(Tensor y, Tensor a, Tensor b) => Time("Add", () => inner.Add(y, a, b));
     public void Accumulate(Tensor dst, Tensor src) => Time("Accumulate", () => inner.Accumulate(dst, src));
     public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)

@@ -278,6 +278,14 @@ public static class Selftest
                 new("sumsq", [sumOfSquares], ShortSum)];
         });
 
+        yield return new("dropout", rows, t =>
+        {
+            var (x, y, dy, dx) = (t.Uniform(n, c), t.Poisoned(n, c), t.Uniform(n, c), t.Scaled(GradientStart, n, c));
+            t.Backend.DropoutForward(y, x, 0.25f, 1.5f, seed: 12345);
+            t.Backend.DropoutBackward(dx, dy, 0.25f, 1.5f, seed: 12345);
+            return [new("fwd y", t.Read(y), ShortSum), new("bwd dx", t.Read(dx), ShortSum)];
+        });
+
         yield return new("adamw", $"params={f}x{c}", t =>
         {
             var (param, grad, m, v) = (t.Uniform(f, c), t.Uniform(f, c), t.Scaled(0.1f, f, c), t.Positive(f, c));

@@ -8,14 +8,27 @@ namespace Engine.Models;
 /// <summary>
 /// A decoder-only transformer of the GPT-2 or Llama family. Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
+/// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
 /// </summary>
 public sealed class Transformer : IDisposable
 {
-    private sealed record Linear(Variable Weight, Variable? Bias);
+    /// <summary>A linear layer; with an adapter it uses rows [AdapterRow, AdapterRow + out) of the adapter's B.</summary>
+    private sealed class Linear(Variable weight, Variable? bias)
+    {
+        public Variable Weight { get; } = weight;
+        public Variable? Bias { get; } = bias;
+        public LoraAdapter? Adapter { get; set; }
+        public int AdapterRow { get; set; }
+    }
+
+    /// <summary>A module as PEFT names it and the linear layers it covers (GPT-2's c_attn covers q, k and v).</summary>
+    private sealed record Module(string Name, Linear[] Linears);
+
     private sealed record Norm(Variable Weight, Variable? Bias);
     private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
 
     private readonly List<Variable> _parameters = new();
+    private readonly List<LoraAdapter> _adapters = new();
     private readonly Variable _tokenEmbedding;
     private readonly Variable? _positionEmbedding;
     private readonly Block[] _blocks;
@@ -69,19 +82,87 @@ public sealed class Transformer : IDisposable
     public IBackend Backend { get; }
     public ModelConfig Config { get; }
 
-    /// <summary>Every parameter once (a tied head is the token embedding).</summary>
+    /// <summary>Every parameter of the base model once (a tied head is the token embedding); adapters are in <see cref="Adapters"/>.</summary>
     public IReadOnlyList<Variable> Parameters => _parameters;
 
+    public IReadOnlyList<LoraAdapter> Adapters => _adapters;
+
+    /// <summary>What an optimizer updates: every base parameter for full fine-tuning, only the adapters' A and B with LoRA.</summary>
+    public IEnumerable<Variable> TrainableParameters =>
+        _parameters.Concat(_adapters.SelectMany(a => new[] { a.A, a.B })).Where(p => p.RequiresGrad);
+
+    /// <summary>Parameters of the base model (adapters excluded).</summary>
     public long ParameterCount => _parameters.Sum(p => p.Value.Length);
+
+    /// <summary>
+    /// Attaches a LoRA adapter to every linear module the config targets (PEFT's names and matching), A kaiming-uniform as PEFT draws it
+    /// (U(±1/√in)) and B zero, so the model's outputs are unchanged until training moves B; freezes every base parameter.
+    /// </summary>
+    public void AddLora(LoraConfig config, int seed)
+    {
+        config.Validate();
+        if (_adapters.Count > 0) throw new InvalidOperationException("the model already has LoRA adapters");
+        var modules = Modules().Where(m => config.Matches(m.Name)).ToList();
+        if (modules.Count == 0)
+            throw new ArgumentException($"LoRA targets {string.Join(",", config.Targets)} match no linear module of this {Config.Family} model; " +
+                                        $"its modules end in {string.Join(", ", Modules().Select(m => m.Name[(m.Name.LastIndexOf('.') + 1)..]).Distinct())}");
+        var rng = new Random(seed);
+        foreach (var module in modules)
+        {
+            int inDim = module.Linears[0].Weight.Columns, outDim = module.Linears.Sum(l => l.Weight.Rows);
+            var a = new Variable(Backend.Allocate(DType.F32, config.Rank, inDim), requiresGrad: true, module.Name + ".lora_A.weight");
+            float bound = 1 / MathF.Sqrt(inDim);
+            Backend.Upload(a.Value, Enumerable.Range(0, config.Rank * inDim).Select(_ => (float)(bound * (2 * rng.NextDouble() - 1))).ToArray());
+            var b = new Variable(Backend.Allocate(DType.F32, outDim, config.Rank), requiresGrad: true, module.Name + ".lora_B.weight");
+            var adapter = new LoraAdapter(module.Name, a, b, config.Scale, config.Dropout, _adapters.Count);
+            _adapters.Add(adapter);
+            int row = 0;
+            foreach (var linear in module.Linears)
+            {
+                (linear.Adapter, linear.AdapterRow) = (adapter, row);
+                row += linear.Weight.Rows;
+            }
+        }
+        foreach (var p in _parameters) p.RequiresGrad = false;
+    }
+
+    /// <summary>Folds every adapter into its base weights (W += scale·B·A), removes the adapters and makes the base trainable again.</summary>
+    public void MergeLora()
+    {
+        foreach (var module in Modules())
+            foreach (var linear in module.Linears)
+            {
+                if (linear.Adapter is not { } lora) continue;
+                var w = linear.Weight;
+                int rank = lora.Rank, inDim = w.Columns, outDim = w.Rows;
+                // delta = B_rows·A as a matmul y = x·Wᵀ with x = B_rows [out, rank] and W = Aᵀ [in, rank].
+                var a = new float[rank * inDim];
+                Backend.Download(lora.A.Value, a);
+                var aTransposed = new float[inDim * rank];
+                for (int r = 0; r < rank; r++)
+                    for (int i = 0; i < inDim; i++) aTransposed[i * rank + r] = a[r * inDim + i];
+                using var at = Backend.Allocate(DType.F32, inDim, rank);
+                using var delta = Backend.Allocate(DType.F32, outDim, inDim);
+                Backend.Upload(at, aTransposed);
+                Backend.MatMulForward(delta, lora.RowsOfB(linear.AdapterRow, outDim).Value, at, null, outDim, rank, inDim);
+                Backend.Scale(delta, lora.Scale);
+                Backend.Add(w.Value, w.Value, delta);
+                linear.Adapter = null;
+            }
+        foreach (var adapter in _adapters) adapter.Dispose();
+        _adapters.Clear();
+        foreach (var p in _parameters) p.RequiresGrad = true;
+    }
 
     /// <summary>
     /// Runs the model over a micro-batch and returns the summed cross-entropy over its target tokens.
     /// When the tape records gradients, the loss's gradient is seeded with gradScale (1 / target tokens in the whole step).
+    /// dropoutSeed (training) switches LoRA dropout on and picks its masks; without it (evaluation) nothing is dropped.
     /// </summary>
-    public double Forward(Tape tape, Batch batch, float gradScale)
+    public double Forward(Tape tape, Batch batch, float gradScale, uint? dropoutSeed = null)
     {
         var (ids, positions, segments, targets) = Upload(tape, batch);
-        var x = Hidden(tape, batch, ids, positions, segments);
+        var x = Hidden(tape, batch, ids, positions, segments, dropoutSeed);
         return tape.CrossEntropy(x, _head, targets, gradScale);
     }
 
@@ -89,37 +170,68 @@ public sealed class Transformer : IDisposable
     public Variable Logits(Tape tape, Batch batch)
     {
         var (ids, positions, segments, _) = Upload(tape, batch);
-        return tape.Linear(Hidden(tape, batch, ids, positions, segments), _head, null);
+        return tape.Linear(Hidden(tape, batch, ids, positions, segments, dropoutSeed: null), _head, null);
     }
 
-    private Variable Hidden(Tape tape, Batch batch, Tensor ids, Tensor positions, Tensor segments)
+    private Variable Hidden(Tape tape, Batch batch, Tensor ids, Tensor positions, Tensor segments, uint? dropoutSeed)
     {
+        Variable Project(Variable input, Linear layer) => ProjectWithAdapter(tape, input, layer, dropoutSeed);
         var cfg = Config;
         var shape = new AttentionShape(batch.Rows, batch.SeqLen, cfg.Heads, cfg.KvHeads, cfg.HeadDim);
         var x = tape.Embedding(ids, positions, _tokenEmbedding, _positionEmbedding);
         foreach (var block in _blocks)
         {
             var h = Normalize(tape, block.AttentionNorm, x);
-            var q = Project(tape, h, block.Q);
-            var k = Project(tape, h, block.K);
-            var v = Project(tape, h, block.V);
+            var q = Project(h, block.Q);
+            var k = Project(h, block.K);
+            var v = Project(h, block.V);
             if (_ropeInvFreq is not null)
             {
                 q = tape.Rope(q, positions, _ropeInvFreq, cfg.HeadDim);
                 k = tape.Rope(k, positions, _ropeInvFreq, cfg.HeadDim);
             }
-            x = tape.Add(x, Project(tape, tape.Attention(q, k, v, segments, shape), block.O));
+            x = tape.Add(x, Project(tape.Attention(q, k, v, segments, shape), block.O));
 
             h = Normalize(tape, block.MlpNorm, x);
             var m = block.Gate is null
-                ? tape.Gelu(Project(tape, h, block.Up))
-                : tape.SwiGlu(Project(tape, h, block.Gate), Project(tape, h, block.Up));
-            x = tape.Add(x, Project(tape, m, block.Down));
+                ? tape.Gelu(Project(h, block.Up))
+                : tape.SwiGlu(Project(h, block.Gate), Project(h, block.Up));
+            x = tape.Add(x, Project(m, block.Down));
         }
         return Normalize(tape, _finalNorm, x);
     }
 
-    private static Variable Project(Tape tape, Variable x, Linear layer) => tape.Linear(x, layer.Weight, layer.Bias);
+    /// <summary>x·Wᵀ + b, plus the adapter's scale·(x·Aᵀ)·Bᵀ. With dropout in training, the adapter sees dropout(x): the op
+    /// x ⊙ mask with mask ∈ {0, scale/(1 − p)} carries the LoRA scale too, so the low-rank path is two plain matmuls.</summary>
+    /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v).</summary>
+    private IEnumerable<Module> Modules()
+    {
+        static Module Own(Linear linear) => new(linear.Weight.Name[..^".weight".Length], [linear]);
+        for (int l = 0; l < _blocks.Length; l++)
+        {
+            var b = _blocks[l];
+            if (b.Gate is null)
+            {
+                string p = $"transformer.h.{l}.";
+                yield return new(p + "attn.c_attn", [b.Q, b.K, b.V]);
+                yield return new(p + "attn.c_proj", [b.O]);
+                yield return new(p + "mlp.c_fc", [b.Up]);
+                yield return new(p + "mlp.c_proj", [b.Down]);
+            }
+            else
+                foreach (var linear in new[] { b.Q, b.K, b.V, b.O, b.Gate, b.Up, b.Down }) yield return Own(linear);
+        }
+    }
+
+    private static Variable ProjectWithAdapter(Tape tape, Variable x, Linear layer, uint? dropoutSeed)
+    {
+        if (layer.Adapter is not { } lora) return tape.Linear(x, layer.Weight, layer.Bias);
+        var b = lora.RowsOfB(layer.AdapterRow, layer.Weight.Rows);
+        if (dropoutSeed is not { } seed || lora.Dropout == 0) return tape.Lora(x, layer.Weight, layer.Bias, lora.A, b, lora.Scale);
+        uint maskSeed = unchecked(seed * 2654435761u + (uint)lora.Index);
+        var dropped = tape.Dropout(x, lora.Dropout, lora.Scale / (1 - lora.Dropout), maskSeed);
+        return tape.Add(tape.Linear(x, layer.Weight, layer.Bias), tape.Linear(tape.Linear(dropped, lora.A, null), b, null));
+    }
 
     private Variable Normalize(Tape tape, Norm norm, Variable x) => norm.Bias is null
         ? tape.RmsNorm(x, norm.Weight, Config.NormEps)
@@ -147,12 +259,12 @@ public sealed class Transformer : IDisposable
         return new Norm(weight, Config.Family == ModelFamily.Gpt2 ? Parameter(name + ".bias", null, 0, c) : null);
     }
 
-    /// <summary>A trainable parameter: N(0, std²) when rng is given, else zeros; its gradient buffer lives with it.</summary>
+    /// <summary>A trainable parameter: N(0, std²) when rng is given, else zeros. Its gradient buffer is the trainer's to allocate.</summary>
     private Variable Parameter(string name, Random? rng, float std, params int[] shape)
     {
         var value = Backend.Allocate(DType.F32, shape);
         if (rng is not null) Backend.Upload(value, Normal(rng, (int)value.Length, std));
-        var p = new Variable(value, requiresGrad: true, name) { Grad = Backend.Allocate(DType.F32, shape) };
+        var p = new Variable(value, requiresGrad: true, name);
         _parameters.Add(p);
         return p;
     }
@@ -174,7 +286,9 @@ public sealed class Transformer : IDisposable
         {
             p.Value.Dispose();
             p.Grad?.Dispose();
+            p.Grad = null;
         }
+        foreach (var adapter in _adapters) adapter.Dispose();
         _ropeInvFreq?.Dispose();
     }
 }

@@ -3,14 +3,15 @@ using Engine.Models;
 
 namespace Engine.Training;
 
-/// <summary>What a run holds: parameters (all and trainable), bytes of weights, gradients and optimizer state, and the process's peak.</summary>
+/// <summary>What a run holds: parameters (all, adapters included, and trainable), bytes of weights, gradients and optimizer state, and the process's peak.</summary>
 public sealed record MemoryReport(long Parameters, long TrainableParameters, long WeightBytes, long GradientBytes, long OptimizerBytes, long PeakProcessBytes)
 {
     /// <summary>Counts what the model and trainer have allocated (float32: 4 bytes an element; AdamW keeps two moments per trainable element).</summary>
     public static MemoryReport Of(Transformer model, Trainer trainer)
     {
-        long weights = model.Parameters.Sum(p => p.Value.Length);
-        long gradients = model.Parameters.Sum(p => p.Grad?.Length ?? 0);
+        var all = model.Parameters.Concat(model.Adapters.SelectMany(a => new[] { a.A, a.B })).ToList();
+        long weights = all.Sum(p => p.Value.Length);
+        long gradients = all.Sum(p => p.Grad?.Length ?? 0);
         long moments = trainer.OptimizerState.Sum(s => s.M.Length + s.V.Length);
         long trainable = trainer.OptimizerState.Sum(s => s.Parameter.Value.Length);
         using var process = Process.GetCurrentProcess();

@@ -14,6 +14,8 @@ public readonly record struct StepResult(int Step, double Loss, double GradNorm,
 /// <summary>
 /// One optimizer step = forward and backward of every micro-batch (gradients accumulate), the loss normalised
 /// by the target tokens of the whole step, clipping by global norm, AdamW, the next learning rate.
+/// The trainer owns the gradient buffers and AdamW moments of the model's trainable parameters, and only of those:
+/// a frozen parameter (LoRA's base model) costs no memory beyond its weights.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -29,7 +31,8 @@ public sealed class Trainer : IDisposable
         _model = model;
         _optimizer = optimizer;
         _schedule = schedule;
-        _trainable = model.Parameters.Where(p => p.RequiresGrad).ToArray();
+        _trainable = model.TrainableParameters.ToArray();
+        foreach (var p in _trainable) p.Grad ??= model.Backend.Allocate(DType.F32, p.Value.Shape);
         _m = _trainable.Select(p => model.Backend.Allocate(DType.F32, p.Value.Shape)).ToArray();
         _v = _trainable.Select(p => model.Backend.Allocate(DType.F32, p.Value.Shape)).ToArray();
         _tape = new Tape(model.Backend);
@@ -57,9 +60,10 @@ public sealed class Trainer : IDisposable
 
         foreach (var p in _trainable) backend.Zero(p.Grad!);
         double lossSum = 0;
-        foreach (var batch in microBatches)
+        for (int micro = 0; micro < microBatches.Count; micro++)
         {
-            lossSum += _model.Forward(_tape, batch, 1f / targets);
+            uint dropoutSeed = unchecked((uint)StepCount * 0x9E3779B9u + (uint)micro); // the same masks when a resumed run replays this step
+            lossSum += _model.Forward(_tape, microBatches[micro], 1f / targets, dropoutSeed);
             _tape.Backward();
             _tape.Reset();
         }
@@ -86,5 +90,10 @@ public sealed class Trainer : IDisposable
     {
         _tape.Dispose();
         foreach (var t in _m.Concat(_v)) t.Dispose();
+        foreach (var p in _trainable)
+        {
+            p.Grad?.Dispose();
+            p.Grad = null;
+        }
     }
 }

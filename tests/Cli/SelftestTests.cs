@@ -14,7 +14,7 @@ namespace Engine.Tests.Cli;
 public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<IlgpuCpuBackendFixture>
 {
     static readonly string[] Families =
-        ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "gelu", "swiglu", "elementwise", "adamw", "cross-entropy", "matmul bf16"];
+        ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "gelu", "swiglu", "elementwise", "dropout", "adamw", "cross-entropy", "matmul bf16"];
 
     [Fact]
     public void EveryOpOfTheIlgpuBackendMatchesTheCpuBackend()
@@ -117,6 +117,8 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => inner.SwiGluForward(y, gate, up);
         public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up) => inner.SwiGluBackward(dGate, dUp, dy, gate, up);
         public void Accumulate(Tensor dst, Tensor src) => inner.Accumulate(dst, src);
+        public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => inner.DropoutForward(y, x, p, scale, seed);
+        public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => inner.DropoutBackward(dx, dy, p, scale, seed);
         public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
             => inner.CrossEntropyForwardBackward(dx, dw, x, w, targets, n, c, vocab, gradScale);
         public double SumOfSquares(Tensor x) => inner.SumOfSquares(x);

@@ -1,5 +1,6 @@
 using Engine.Backends.Cpu;
 using Engine.Models;
+using Engine.Tensors;
 using Engine.Training;
 
 namespace Engine.Tests.Models;
@@ -25,6 +26,12 @@ public static class TinyModels
         int[] positions = [0, 1, 2, 3, 4, 5, 0, 1, 2, 0, 1, 2];
         int[] segments = [0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1];
         return new Batch(2, 6, ids, targets, positions, segments);
+    }
+
+    /// <summary>Gradient buffers for the trainable parameters, as a Trainer allocates them, for tests that run the backward without one.</summary>
+    public static void AllocateGradients(Transformer model)
+    {
+        foreach (var p in model.TrainableParameters) p.Grad ??= model.Backend.Allocate(DType.F32, p.Value.Shape);
     }
 
     /// <summary>Multiplies every weight by a factor, so gradients are large enough for float32 finite differences.</summary>

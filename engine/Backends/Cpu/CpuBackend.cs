@@ -125,6 +125,9 @@ public sealed class CpuBackend : IBackend
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => CpuSwiGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => CpuDropout.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => CpuDropout.Backward(F(dx), F(dy), p, scale, seed);
+
     public void Add(Tensor y, Tensor a, Tensor b) => CpuElementwise.Add(F(y), F(a), F(b));
     public void Accumulate(Tensor dst, Tensor src) => CpuElementwise.Accumulate(F(dst), F(src));
 

@@ -32,6 +32,7 @@ public sealed class IlgpuBackend : IBackend
     readonly Activations _activations;
     readonly Embedding _embedding;
     readonly Elementwise _elementwise;
+    readonly Dropout _dropout;
     readonly Reduce _reduce;
     readonly Kernels.AdamW _adamW;
     readonly MatMul _matMul;
@@ -52,6 +53,7 @@ public sealed class IlgpuBackend : IBackend
         _activations = new Activations(accelerator);
         _embedding = new Embedding(accelerator);
         _elementwise = new Elementwise(accelerator);
+        _dropout = new Dropout(accelerator);
         _reduce = new Reduce(accelerator);
         _adamW = new Kernels.AdamW(accelerator);
         _matMul = new MatMul(accelerator);
@@ -245,6 +247,9 @@ public sealed class IlgpuBackend : IBackend
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => _activations.SwiGluForward(F(y), F(gate), F(up));
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => _activations.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => _dropout.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => _dropout.Backward(F(dx), F(dy), p, scale, seed);
 
     public void Add(Tensor y, Tensor a, Tensor b) => _elementwise.Add(F(y), F(a), F(b));
     public void Accumulate(Tensor dst, Tensor src) => _elementwise.Accumulate(F(dst), F(src));
