@@ -20,21 +20,9 @@ public static class HfConfig
     }
 
     /// <summary>Parses config.json text; source names the file in error messages.</summary>
-    public static ModelConfig Parse(string json, string source)
-    {
-        JsonDocument document;
-        try
+    public static ModelConfig Parse(string json, string source) =>
+        JsonFields.Parse(json, source, fields =>
         {
-            document = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointFormatException($"{source}: not valid JSON: {e.Message}", e);
-        }
-        using (document)
-        {
-            if (document.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointFormatException($"{source}: not a JSON object");
-            var fields = new Fields(document.RootElement, source);
             string modelType = fields.String("model_type") ?? throw fields.Error("no model_type");
             if (fields.Has("quantization_config")) throw fields.Error("quantized checkpoints (quantization_config) are not supported");
             string? dtype = fields.String("torch_dtype", "dtype");
@@ -56,8 +44,7 @@ public static class HfConfig
                 throw new CheckpointFormatException($"{source}: {e.Message}", e);
             }
             return config;
-        }
-    }
+        });
 
     /// <summary>The model_type a config is written as: gpt2, qwen2 (Llama family with q/k/v bias) or llama.</summary>
     public static string ModelType(ModelConfig config) =>
@@ -92,7 +79,7 @@ public static class HfConfig
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    private static ModelConfig LlamaFamily(Fields f, bool qwen2)
+    private static ModelConfig LlamaFamily(JsonFields f, bool qwen2)
     {
         int dim = f.RequiredInt("hidden_size"), heads = f.RequiredInt("num_attention_heads");
         string activation = f.String("hidden_act") ?? "silu";
@@ -124,7 +111,7 @@ public static class HfConfig
     }
 
     /// <summary>rope_theta and rope_scaling, or the newer rope_parameters object that holds both.</summary>
-    private static (double Theta, Llama3RopeScaling? Scaling) Rope(Fields f)
+    private static (double Theta, Llama3RopeScaling? Scaling) Rope(JsonFields f)
     {
         var parameters = f.Object("rope_parameters");
         var scaling = parameters ?? f.Object("rope_scaling");
@@ -138,7 +125,7 @@ public static class HfConfig
             scaling.RequiredInt("original_max_position_embeddings")));
     }
 
-    private static ModelConfig Gpt2(Fields f)
+    private static ModelConfig Gpt2(JsonFields f)
     {
         int dim = f.RequiredInt("n_embd", "hidden_size"), heads = f.RequiredInt("n_head", "num_attention_heads");
         if (dim % heads != 0) throw f.Error($"n_embd {dim} is not a multiple of n_head {heads}");
@@ -173,15 +160,15 @@ public static class HfConfig
         w.WriteNumber("num_key_value_heads", c.KvHeads);
         w.WriteNumber("head_dim", c.HeadDim);
         w.WriteNumber("max_position_embeddings", c.ContextLength);
-        WriteFloat(w, "rms_norm_eps", Widen(c.NormEps));
-        WriteFloat(w, "rope_theta", c.RopeTheta);
+        JsonFields.WriteFloat(w, "rms_norm_eps", JsonFields.Widen(c.NormEps));
+        JsonFields.WriteFloat(w, "rope_theta", c.RopeTheta);
         if (c.RopeScaling is { } s)
         {
             w.WriteStartObject("rope_scaling");
             w.WriteString("rope_type", "llama3");
-            WriteFloat(w, "factor", s.Factor);
-            WriteFloat(w, "low_freq_factor", s.LowFreqFactor);
-            WriteFloat(w, "high_freq_factor", s.HighFreqFactor);
+            JsonFields.WriteFloat(w, "factor", s.Factor);
+            JsonFields.WriteFloat(w, "low_freq_factor", s.LowFreqFactor);
+            JsonFields.WriteFloat(w, "high_freq_factor", s.HighFreqFactor);
             w.WriteNumber("original_max_position_embeddings", s.OriginalContextLength);
             w.WriteEndObject();
         }
@@ -217,67 +204,9 @@ public static class HfConfig
         else w.WriteNumber("n_inner", c.FfnDim);
         w.WriteNumber("n_positions", c.ContextLength);
         w.WriteNumber("n_ctx", c.ContextLength);
-        WriteFloat(w, "layer_norm_epsilon", Widen(c.NormEps));
+        JsonFields.WriteFloat(w, "layer_norm_epsilon", JsonFields.Widen(c.NormEps));
         w.WriteString("activation_function", "gelu_new");
         w.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
     }
 
-    /// <summary>The double with the float's shortest decimal form (1e-6f → 1E-06, not 9.99999997E-07), so it reads back to the same float.</summary>
-    private static double Widen(float x) => double.Parse(x.ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
-
-    /// <summary>A number that Python reads as a float: with a decimal point or an exponent (8 → 8.0).</summary>
-    private static void WriteFloat(Utf8JsonWriter w, string name, double value)
-    {
-        if (!double.IsFinite(value)) throw new ArgumentException($"{name} is {value}, which JSON cannot hold");
-        string text = value.ToString("R", CultureInfo.InvariantCulture);
-        if (!text.Contains('.') && !text.Contains('E')) text += ".0";
-        w.WritePropertyName(name);
-        w.WriteRawValue(text);
-    }
-
-    /// <summary>Typed access to one JSON object's fields, a missing field and a JSON null alike reading as absent.</summary>
-    private sealed class Fields(JsonElement obj, string source)
-    {
-        public CheckpointFormatException Error(string message) => new($"{source}: {message}");
-
-        public bool Has(string key) => Get(key) is not null;
-
-        public Fields? Object(string key)
-        {
-            var value = Get(key);
-            if (value is null) return null;
-            if (value.Value.ValueKind != JsonValueKind.Object) throw Error($"'{key}' is {value.Value.GetRawText()}, expected an object");
-            return new Fields(value.Value, source);
-        }
-
-        public string? String(params string[] keys) => First<string>(keys, JsonValueKind.String, "a string", v => v.GetString());
-
-        public bool? Bool(string key) => First<bool?>([key], JsonValueKind.True, "true or false", v => v.GetBoolean());
-
-        public int? Int(params string[] keys) => First<int?>(keys, JsonValueKind.Number, "a 32-bit integer", v => v.TryGetInt32(out int i) ? i : (int?)null);
-
-        public double? Double(params string[] keys) => First<double?>(keys, JsonValueKind.Number, "a number", v => v.GetDouble());
-
-        public int RequiredInt(params string[] keys) => Int(keys) ?? throw Missing(keys);
-
-        public double RequiredDouble(params string[] keys) => Double(keys) ?? throw Missing(keys);
-
-        private CheckpointFormatException Missing(string[] keys) => Error($"no {string.Join(" or ", keys.Select(k => $"'{k}'"))}");
-
-        private JsonElement? Get(string key) =>
-            obj.TryGetProperty(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
-
-        /// <summary>The first of keys that is present, which must be of the kind (true stands for both booleans) and convert.</summary>
-        private T? First<T>(string[] keys, JsonValueKind kind, string what, Func<JsonElement, T?> convert)
-        {
-            foreach (var key in keys)
-            {
-                if (Get(key) is not { } value) continue;
-                bool kindMatches = kind == JsonValueKind.True ? value.ValueKind is JsonValueKind.True or JsonValueKind.False : value.ValueKind == kind;
-                T? result = kindMatches ? convert(value) : default;
-                return result ?? throw Error($"'{key}' is {value.GetRawText()}, expected {what}");
-            }
-            return default;
-        }
-    }
 }

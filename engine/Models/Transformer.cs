@@ -87,6 +87,9 @@ public sealed class Transformer : IDisposable
 
     public IReadOnlyList<LoraAdapter> Adapters => _adapters;
 
+    /// <summary>The settings the adapters were made with; null without adapters.</summary>
+    public LoraConfig? Lora { get; private set; }
+
     /// <summary>What an optimizer updates: every base parameter for full fine-tuning, only the adapters' A and B with LoRA.</summary>
     public IEnumerable<Variable> TrainableParameters =>
         _parameters.Concat(_adapters.SelectMany(a => new[] { a.A, a.B })).Where(p => p.RequiresGrad);
@@ -124,6 +127,7 @@ public sealed class Transformer : IDisposable
             }
         }
         foreach (var p in _parameters) p.RequiresGrad = false;
+        Lora = config;
     }
 
     /// <summary>Folds every adapter into its base weights (W += scale·B·A), removes the adapters and makes the base trainable again.</summary>
@@ -151,6 +155,7 @@ public sealed class Transformer : IDisposable
             }
         foreach (var adapter in _adapters) adapter.Dispose();
         _adapters.Clear();
+        Lora = null;
         foreach (var p in _parameters) p.RequiresGrad = true;
     }
 

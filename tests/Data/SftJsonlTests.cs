@@ -1,6 +1,7 @@
 using System.Text;
 using Engine.Data;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.Data;
 

@@ -3,10 +3,10 @@ using Engine.Data;
 using Engine.Generation;
 using Engine.IO;
 using Engine.Models;
-using Engine.Tests.Data;
 using Engine.Tokenizers;
 using Engine.Training;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.Generation;
 

@@ -5,6 +5,7 @@ using Engine.Models;
 using Engine.Tests.Models;
 using Engine.Training;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.IO;
 

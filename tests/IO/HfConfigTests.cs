@@ -4,6 +4,7 @@ using Engine.IO;
 using Engine.Models;
 using Engine.Tests.Models;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.IO;
 

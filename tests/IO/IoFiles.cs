@@ -5,18 +5,6 @@ using Engine.Models;
 
 namespace Engine.Tests.IO;
 
-/// <summary>A fresh directory under the system temp folder, deleted with everything in it on dispose.</summary>
-public sealed class TempDirectory : IDisposable
-{
-    public TempDirectory() => System.IO.Directory.CreateDirectory(Path);
-
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "engine-io-tests-" + Guid.NewGuid().ToString("N"));
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public void Dispose() => System.IO.Directory.Delete(Path, recursive: true);
-}
-
 /// <summary>Hand-made files for the readers: raw safetensors bytes and parameter snapshots of models.</summary>
 public static class IoFiles
 {

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Engine.IO;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.IO;
 

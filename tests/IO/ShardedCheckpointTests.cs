@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Engine.IO;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.IO;
 

@@ -1,7 +1,7 @@
 using System.Text;
-using Engine.Tests.Data;
 using Engine.Tokenizers;
 using Xunit;
+using Engine.Tests.Support;
 
 namespace Engine.Tests.Tokenizers;
 
