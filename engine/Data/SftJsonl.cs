@@ -37,7 +37,13 @@ public static class SftJsonl
     {
         JsonDocument document;
         try { document = JsonDocument.Parse(line); }
-        catch (JsonException e) { throw new DataFormatException(file, lineNumber, $"malformed JSON ({e.Message})", e); }
+        catch (JsonException e)
+        {
+            // The reader's message ends in "LineNumber: 0 | BytePositionInLine: N.", line 0 of this one-line document: the byte is kept, the 0 dropped.
+            string reason = e.Message.Split(" LineNumber:")[0];
+            string where = e.BytePositionInLine is { } position ? $" at byte {position + 1}" : "";
+            throw new DataFormatException(file, lineNumber, $"malformed JSON{where}: {reason}", e);
+        }
         using (document)
         {
             var root = document.RootElement;

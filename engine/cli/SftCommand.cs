@@ -88,13 +88,9 @@ public static class SftCommand
         if (checkpoint is not null) Console.WriteLine($"resuming {checkpoint}: step {trainer.StepCount}, {consumed} micro-batches consumed");
         using var metrics = new MetricsLog(s.Output, resume: checkpoint is not null);
         if (checkpoint is null) metrics.Eval(0, evalBefore);
-        void SaveCheckpoint()
-        {
-            string saved = TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer);
-            Console.WriteLine($"checkpoint: {saved}");
-        }
+        string SaveCheckpoint() => TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer);
         Console.WriteLine($"eval loss before: {evalBefore:F4}");
-        using var progress = new Progress(trainer.StepCount + 1, s.Steps);
+        using var progress = new Progress(trainer.StepCount + 1, s.Steps, logEvery: 10);
         using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
         for (int step = trainer.StepCount + 1; step <= s.Steps && !progress.StopRequested; step++)
         {
@@ -107,10 +103,10 @@ public static class SftCommand
             bool evalNow = step % s.EvalEvery == 0 || step == s.Steps;
             double evalLoss = evalNow ? Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)) : double.NaN;
             if (evalNow) metrics.Eval(step, evalLoss);
-            if (evalNow || step % 10 == 0 || step == 1)
-                Console.WriteLine(progress.Line(result) + (evalNow ? $"  eval loss {evalLoss:F4}" : ""));
-            if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || progress.StopRequested) SaveCheckpoint();
+            progress.Show(result, evalLoss);
+            if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || progress.StopRequested) progress.WriteLine($"checkpoint: {SaveCheckpoint()}");
         }
+        progress.Complete();
 
         Console.WriteLine();
         for (int i = 0; i < shown.Count; i++)

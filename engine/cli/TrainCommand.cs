@@ -45,7 +45,7 @@ public static class TrainCommand
         Console.WriteLine($"before: {prompt}{Sample(model, prompt)}");
 
         using var metrics = new MetricsLog(outputDir);
-        using var progress = new Progress(1, steps);
+        using var progress = new Progress(1, steps, logEvery);
         double firstLoss = double.NaN, lastLoss = double.NaN;
         for (int s = 1; s <= steps && !progress.StopRequested; s++)
         {
@@ -55,8 +55,9 @@ public static class TrainCommand
             if (s == 1) firstLoss = result.Loss;
             lastLoss = result.Loss;
             metrics.Train(result, progress.TokensPerSecond);
-            if (s % logEvery == 0 || s == 1 || s == steps) Console.WriteLine(progress.Line(result));
+            progress.Show(result);
         }
+        progress.Complete();
         Console.WriteLine($"after:  {prompt}{Sample(model, prompt)}");
         Console.WriteLine($"loss {firstLoss:F4} -> {lastLoss:F4} in {trainer.StepCount} steps, {progress.Elapsed.TotalSeconds:F1} s; " +
                           $"metrics in {outputDir}, curve {metrics.SaveLossCurve("engine train: tiny Llama on the built-in corpus")}");
