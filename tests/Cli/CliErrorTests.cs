@@ -2,7 +2,7 @@ using Engine.Backends.Cpu;
 using Engine.Cli;
 using Engine.IO;
 using Engine.Models;
-using Engine.Tests.Data;
+using Engine.Tests.Support;
 using Engine.Tokenizers;
 using Xunit;
 
