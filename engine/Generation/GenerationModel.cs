@@ -23,18 +23,25 @@ public sealed class GenerationModel : IDisposable
     /// <summary>The id of tokenizer_config.json's eos_token, when it names one the tokenizer knows: it ends every completion.</summary>
     public int? EosId { get; }
 
-    /// <summary>config.json, the weights and the tokenizer of a directory; the tokenizer's ids must fit the model's embedding.</summary>
-    public static GenerationModel Load(string directory, IBackend backend)
+    /// <summary>config.json, the weights and the tokenizer of a directory, and a PEFT LoRA adapter on top when one is given;
+    /// the tokenizer's ids must fit the model's embedding.</summary>
+    public static GenerationModel Load(string directory, IBackend backend, string? adapter = null)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"model directory {directory} does not exist");
         var tokenizer = TokenizerLoader.FromDirectory(directory);
         var model = HfCheckpoint.Load(directory, backend);
-        if (tokenizer.Tokenizer.VocabSize > model.Config.VocabSize)
+        try
+        {
+            if (tokenizer.Tokenizer.VocabSize > model.Config.VocabSize)
+                throw new ArgumentException($"the tokenizer in {directory} has {tokenizer.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+            if (adapter is not null) PeftAdapter.Load(model, adapter);
+            return new GenerationModel(model, tokenizer);
+        }
+        catch
         {
             model.Dispose();
-            throw new ArgumentException($"the tokenizer in {directory} has {tokenizer.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+            throw;
         }
-        return new GenerationModel(model, tokenizer);
     }
 
     /// <summary>The named chat template (chatml, llama3), else the model's own when it is one of those.</summary>

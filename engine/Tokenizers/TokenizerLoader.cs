@@ -16,6 +16,16 @@ public static class TokenizerLoader
     /// for the chat template, BOS/EOS and added tokens (the template from chat_template.jinja when the config has none).
     /// A tokenizer.json of an unsupported kind falls back to tokenizer.model when that exists.
     /// </summary>
+    /// <summary>The tokenizer files a model directory may hold, copied along with a fine-tuned or merged model.</summary>
+    private static readonly string[] Files = ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja"];
+
+    /// <summary>Copies those of <see cref="Files"/> that exist from one model directory to another.</summary>
+    public static void CopyFiles(string fromDirectory, string toDirectory)
+    {
+        foreach (var file in Files.Where(f => File.Exists(Path.Combine(fromDirectory, f))))
+            File.Copy(Path.Combine(fromDirectory, file), Path.Combine(toDirectory, file), overwrite: true);
+    }
+
     public static PretrainedTokenizer FromDirectory(string directory)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"tokenizer directory {directory} does not exist");

@@ -9,7 +9,8 @@ namespace Engine.Training;
 public sealed record TrainingState(int Step, long MicroBatchesConsumed, int Seed);
 
 /// <summary>
-/// A resumable checkpoint, a directory `checkpoint-{step}`: the model as a Hugging Face directory (config.json, model.safetensors),
+/// A resumable checkpoint, a directory `checkpoint-{step}`: the model as a Hugging Face directory (config.json, model.safetensors) or,
+/// for a LoRA run, only its adapters as a PEFT directory (adapter_config.json, adapter_model.safetensors; the frozen base is not copied),
 /// the AdamW moments (optimizer.safetensors: `{name}.exp_avg`, `{name}.exp_avg_sq`) and trainer_state.json. It is written whole
 /// into a temporary directory and renamed into place, so a crash leaves the previous checkpoint intact, never a partial one.
 /// </summary>
@@ -22,13 +23,15 @@ public static class TrainingCheckpoint
     /// Writes {runDirectory}/checkpoint-{step} and returns its path, keeping the newest <paramref name="keep"/> checkpoints;
     /// extraFiles (e.g. tokenizer files) are written into it first.
     /// </summary>
-    public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, int keep = int.MaxValue, Action<string>? extraFiles = null)
+    public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, int keep = int.MaxValue, Action<string>? extraFiles = null,
+        string? baseModel = null)
     {
         string final = Path.Combine(runDirectory, $"{Prefix}{state.Step}");
         string temp = Path.Combine(runDirectory, $".{Prefix}{state.Step}.{Guid.NewGuid():N}.tmp");
         try
         {
-            HfCheckpoint.Save(model, temp);
+            if (model.Adapters.Count > 0) PeftAdapter.Save(model, temp, baseModel);
+            else HfCheckpoint.Save(model, temp);
             extraFiles?.Invoke(temp);
             var moments = new List<NamedTensor>();
             foreach (var (parameter, m, v) in trainer.OptimizerState)
@@ -65,7 +68,8 @@ public static class TrainingCheckpoint
             .Where(c => c.Step >= 0 && File.Exists(Path.Combine(c.Dir, StateFile)))
             .OrderByDescending(c => c.Step);
 
-    /// <summary>Loads the model of a checkpoint (see <see cref="Find"/>).</summary>
+    /// <summary>Loads the model of a full fine-tuning checkpoint (see <see cref="Find"/>); a LoRA checkpoint is an adapter for
+    /// <see cref="PeftAdapter.Load"/> on its base model.</summary>
     public static Transformer LoadModel(string checkpoint, IBackend backend) => HfCheckpoint.Load(checkpoint, backend);
 
     /// <summary>Loads the AdamW moments into the trainer, sets its step count, and returns where the run was.</summary>

@@ -10,19 +10,20 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var adapter = ModelOptions.Adapter();
         var prompts = new Option<string[]>("--prompt") { Description = "a prompt (repeat for several, generated as one batch)", Required = true, AllowMultipleArgumentsPerToken = false };
         var chat = new Option<bool>("--chat") { Description = "render each prompt as a user turn with the chat template and answer it (stops at end of turn)" };
         var chatTemplate = ModelOptions.ChatTemplate();
         var sampling = new SamplingCliOptions();
         var backend = CliOptions.Backend();
-        var command = new Command("generate", "Continue prompts (or answer them with --chat) with a model directory") { model, prompts, chat, chatTemplate, backend };
+        var command = new Command("generate", "Continue prompts (or answer them with --chat) with a model directory") { model, adapter, prompts, chat, chatTemplate, backend };
         sampling.AddTo(command);
         command.SetAction(r =>
         {
             var options = sampling.Read(r);
             options.Validate();
             using var device = BackendChoice.Create(r.GetValue(backend)!);
-            using var loaded = GenerationModel.Load(r.GetValue(model)!.FullName, device);
+            using var loaded = GenerationModel.Load(r.GetValue(model)!.FullName, device, r.GetValue(adapter)?.FullName);
             var template = r.GetValue(chat) ? loaded.ChatTemplate(r.GetValue(chatTemplate)) : null;
             GenerationCommands.Generate(loaded, r.GetValue(prompts)!, template, options, Console.Out);
             return 0;
@@ -36,6 +37,9 @@ internal static class ModelOptions
 {
     public static Option<DirectoryInfo> Model() =>
         new("--model") { Description = "Hugging Face model directory (config.json, model.safetensors, tokenizer.json or tokenizer.model)", Required = true };
+
+    public static Option<DirectoryInfo?> Adapter() =>
+        new("--adapter") { Description = "a PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) applied to --model" };
 
     public static Option<string?> ChatTemplate() => new("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
 }

@@ -39,23 +39,32 @@ public static class SftCommand
         var saveEvery = new Option<int>("--save-every") { Description = "write a resumable checkpoint every N steps (0: only when stopped early)", DefaultValueFactory = _ => 100 };
         var saveLimit = new Option<int>("--save-limit") { Description = "keep this many newest checkpoints", DefaultValueFactory = _ => 2 };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue a run exactly from a checkpoint-N directory, or from the newest one in a run's --out directory" };
-        var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/sft" };
+        var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events, loss-curve.png, summary.json and the model or adapter", DefaultValueFactory = _ => "runs/sft" };
+        var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL) whose loss measures forgetting; default for the built-in model: unseen stories of its pretraining corpus" };
+        var lora = new LoraCliOptions();
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
-            { modelDir, chatTemplate, data, evalData, valSplit, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output };
+            { modelDir, chatTemplate, data, evalData, valSplit, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output, forgetData };
+        lora.AddTo(command);
         command.SetAction(r => Run(new Settings(r.GetValue(modelDir), r.GetValue(chatTemplate), r.GetValue(data), r.GetValue(evalData), r.GetValue(valSplit), r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate),
             r.GetValue(maxLen), r.GetValue(lr), r.GetValue(warmup), r.GetValue(schedule), r.GetValue(evalEvery), r.GetValue(pretrain),
-            r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(saveEvery), r.GetValue(saveLimit), r.GetValue(resume), r.GetValue(output)!)));
+            r.GetValue(trainOnAll), r.GetValue(seed), r.GetValue(backend)!, r.GetValue(saveEvery), r.GetValue(saveLimit), r.GetValue(resume), r.GetValue(output)!,
+            r.GetValue(forgetData), lora.Read(r))));
         return command;
     }
 
     private sealed record Settings(DirectoryInfo? Model, string? ChatTemplate, FileInfo? Data, FileInfo? EvalData, double ValSplit, int Steps, int Rows, int Accumulate, int MaxLen, float Lr, int Warmup,
-        ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, int SaveEvery, int SaveLimit, DirectoryInfo? Resume, string Output);
+        ScheduleKind Schedule, int EvalEvery, int PretrainSteps, bool TrainOnAll, int Seed, string Backend, int SaveEvery, int SaveLimit, DirectoryInfo? Resume, string Output,
+        FileInfo? ForgetData, LoraConfig? Lora);
 
     private static int Run(Settings s)
     {
         string? checkpoint = s.Resume is null ? null : TrainingCheckpoint.Find(s.Resume.FullName);
-        string? modelDir = checkpoint ?? s.Model?.FullName;
+        bool resumeAdapter = checkpoint is not null && PeftAdapter.IsAdapter(checkpoint);
+        if (checkpoint is not null && !resumeAdapter && s.Lora is not null)
+            throw new ArgumentException($"{checkpoint} is a full fine-tuning checkpoint; resume it without --lora");
+        // A LoRA checkpoint holds the adapter only: the base is --model again (or the built-in model, rebuilt by the same seeded pretraining).
+        string? modelDir = resumeAdapter ? s.Model?.FullName : checkpoint ?? s.Model?.FullName;
         using var backend = BackendChoice.Create(s.Backend);
         using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
@@ -64,9 +73,7 @@ public static class SftCommand
         void WriteTokenizer(string dir)
         {
             if (modelDir is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(dir);
-            else
-                foreach (var file in TokenizerFiles.Where(f => File.Exists(Path.Combine(modelDir, f))))
-                    File.Copy(Path.Combine(modelDir, file), Path.Combine(dir, file), overwrite: true);
+            else TokenizerLoader.CopyFiles(modelDir, dir);
         }
         if (s.MaxLen > model.Config.ContextLength)
             throw new ArgumentException($"--max-len {s.MaxLen} exceeds the model's context of {model.Config.ContextLength}");
@@ -78,6 +85,14 @@ public static class SftCommand
 
         Console.WriteLine($"model: {modelDir ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
         if (modelDir is null) Pretrain(model, s);
+        if (resumeAdapter) PeftAdapter.Load(model, checkpoint!);
+        else if (s.Lora is { } loraConfig) model.AddLora(loraConfig, s.Seed);
+        if (model.Lora is { } l)
+            Console.WriteLine($"LoRA: r={l.Rank} alpha={l.Alpha} (scale {l.Scale:G3}{(l.RsLora ? ", rsLoRA" : "")}) dropout={l.Dropout} on {model.Adapters.Count} modules " +
+                              $"({string.Join(",", l.Targets)}); {model.TrainableParameters.Sum(p => p.Value.Length):N0} trainable parameters, the base frozen");
+        var other = OtherDomain(s, modelDir, template);
+        double otherBefore = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
+        double exactBefore = Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40);
 
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
@@ -88,16 +103,21 @@ public static class SftCommand
         if (checkpoint is not null) Console.WriteLine($"resuming {checkpoint}: step {trainer.StepCount}, {consumed} micro-batches consumed");
         using var metrics = new MetricsLog(s.Output, resume: checkpoint is not null);
         if (checkpoint is null) metrics.Eval(0, evalBefore);
-        string SaveCheckpoint() => TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer);
+        string SaveCheckpoint() => TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer, modelDir);
         Console.WriteLine($"eval loss before: {evalBefore:F4}");
         using var progress = new Progress(trainer.StepCount + 1, s.Steps, logEvery: 10);
         using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
+        var stepClock = new Stopwatch();
+        int stepsRun = 0;
         for (int step = trainer.StepCount + 1; step <= s.Steps && !progress.StopRequested; step++)
         {
             var micro = new List<Batch>();
             for (int i = 0; i < s.Accumulate && batches.MoveNext(); i++) micro.Add(batches.Current);
             consumed += micro.Count;
+            stepClock.Start();
             var result = trainer.Step(micro);
+            stepClock.Stop();
+            stepsRun++;
             progress.Record(result);
             metrics.Train(result, progress.TokensPerSecond);
             bool evalNow = step % s.EvalEvery == 0 || step == s.Steps;
@@ -117,17 +137,58 @@ public static class SftCommand
             Console.WriteLine($"after:  {Evaluation.Answer(model, template, prompt, 40)}");
             Console.WriteLine($"wanted: {reference}");
         }
-        double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(32), 40);
-        string saved = Path.Combine(s.Output, "model");
-        HfCheckpoint.Save(model, saved);
-        WriteTokenizer(saved);
-        Console.WriteLine($"memory: {MemoryReport.Of(model, trainer)}");
-        Console.WriteLine($"held-out exact match after {trainer.StepCount} steps: {exact:P0} of {Math.Min(32, evalExamples.Count)}; " +
-                          $"model saved to {saved}; metrics in {s.Output}, curve {metrics.SaveLossCurve("engine sft")}");
+        double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40);
+        string saved = SaveResult(model, s, modelDir, WriteTokenizer);
+        var memory = MemoryReport.Of(model, trainer);
+        double otherAfter = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
+        var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", trainer.StepCount,
+            stepsRun == 0 ? double.NaN : stepClock.Elapsed.TotalMilliseconds / stepsRun, memory,
+            evalBefore, Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)), exactBefore, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
+            otherBefore, otherAfter);
+        summary.Write(s.Output);
+        Console.WriteLine($"memory: {memory}");
+        Console.WriteLine($"target: eval loss {summary.TargetLossBefore:F4} → {summary.TargetLossAfter:F4}, exact match {exactBefore:P0} → {exact:P0} of {summary.ExactMatchExamples}" +
+                          (other is null ? "" : $"; other domain (forgetting): loss {otherBefore:F4} → {otherAfter:F4}"));
+        Console.WriteLine($"saved {saved}; metrics in {s.Output} (summary.json), curve {metrics.SaveLossCurve("engine sft")}");
         return 0;
     }
 
-    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja"];
+    /// <summary>Held-out examples answered greedily for the exact-match score, before and after.</summary>
+    private const int ExactMatchExamples = 32;
+
+    /// <summary>
+    /// The result: a full fine-tune as a model directory {out}/model; a LoRA run as a PEFT adapter {out}/adapter on its base (the built-in
+    /// base model, which exists nowhere else, is written beside it as {out}/base).
+    /// </summary>
+    private static string SaveResult(Transformer model, Settings s, string? modelDir, Action<string> writeTokenizer)
+    {
+        if (model.Adapters.Count == 0)
+        {
+            string dir = Path.Combine(s.Output, "model");
+            HfCheckpoint.Save(model, dir);
+            writeTokenizer(dir);
+            return $"model to {dir}";
+        }
+        string adapter = Path.Combine(s.Output, "adapter");
+        string baseDir = modelDir ?? Path.GetFullPath(Path.Combine(s.Output, "base"));
+        if (modelDir is null)
+        {
+            HfCheckpoint.Save(model, baseDir);
+            writeTokenizer(baseDir);
+        }
+        PeftAdapter.Save(model, adapter, baseDir);
+        writeTokenizer(adapter);
+        return $"adapter to {adapter} (base {baseDir}; `engine merge --model {baseDir} --adapter {adapter} --out DIR` makes one model)";
+    }
+
+    /// <summary>Text of another domain whose loss shows forgetting: --forget-data, or for the built-in model unseen stories of its corpus.</summary>
+    private static SftDataset? OtherDomain(Settings s, string? modelDir, ChatTemplate template)
+    {
+        if (s.ForgetData is not null) return SftDataset.FromExamples(SftJsonl.Read(s.ForgetData.FullName), template, s.MaxLen, trainOnAll: true);
+        if (modelDir is not null) return null;
+        var stories = TinyCorpus.Generate(stories: 64, seed: 1_000_003).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return SftDataset.FromExamples(stories.Select((story, i) => SftExample.PlainText(story + "\n", $"story {i}")), template, s.MaxLen, trainOnAll: true);
+    }
 
     /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
     private static ChatTemplate PretrainedTemplate(string modelDir, string? templateName, Transformer model)
@@ -170,4 +231,30 @@ public static class SftCommand
         $"{d.Examples} examples, {d.Tokens:N0} tokens ({d.TargetTokens:N0} with loss)" +
         (d.Truncated > 0 ? $", {d.Truncated} truncated ({d.TokensCut:N0} tokens cut)" : "") +
         (d.DroppedWithoutTargets > 0 ? $", {d.DroppedWithoutTargets} dropped with no target left" : "");
+}
+
+/// <summary>The LoRA options of engine sft (PEFT's LoraConfig by another name): off unless --lora is given.</summary>
+internal sealed class LoraCliOptions
+{
+    private readonly Option<bool> _enabled = new("--lora") { Description = "train LoRA adapters instead of every weight (the base model frozen)" };
+    private readonly Option<int> _rank = new("--lora-r") { Description = "LoRA rank r", DefaultValueFactory = _ => 8 };
+    private readonly Option<float> _alpha = new("--lora-alpha") { Description = "LoRA alpha: the update is scaled by alpha/r (alpha/√r with --rslora)", DefaultValueFactory = _ => 16f };
+    private readonly Option<float> _dropout = new("--lora-dropout") { Description = "dropout on each adapter's input while training", DefaultValueFactory = _ => 0f };
+    private readonly Option<string> _targets = new("--lora-targets")
+    {
+        Description = "comma-separated module names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; GPT-2: c_attn,c_proj,c_fc) or all-linear",
+        DefaultValueFactory = _ => LoraConfig.AllLinear,
+    };
+    private readonly Option<bool> _rsLora = new("--rslora") { Description = "rank-stabilised scaling alpha/√r (Kalajdzievski 2023)" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { _enabled, _rank, _alpha, _dropout, _targets, _rsLora }) command.Options.Add(option);
+    }
+
+    /// <summary>The config when --lora is given, else null.</summary>
+    public LoraConfig? Read(ParseResult r) => r.GetValue(_enabled)
+        ? new LoraConfig(r.GetValue(_rank), r.GetValue(_alpha),
+            r.GetValue(_targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), r.GetValue(_dropout), r.GetValue(_rsLora))
+        : null;
 }

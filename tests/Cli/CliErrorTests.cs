@@ -24,7 +24,7 @@ public sealed class CliErrorTests : IDisposable
     {
         string data = _temp.File("bad.jsonl", $"{Conversation}\n{Conversation}\n{{\"messages\": [\n{Conversation}\n");
         var result = Sft("--data", data);
-        AssertError(result, "bad.jsonl:3: malformed JSON at byte 15: ");
+        CliRun.AssertError(result, "bad.jsonl:3: malformed JSON at byte 15: ");
         Assert.DoesNotContain("LineNumber", result.Error);
     }
 
@@ -32,42 +32,42 @@ public sealed class CliErrorTests : IDisposable
     public void AConversationWithoutAnAssistantTurnNamesItsLine()
     {
         string data = _temp.File("no-assistant.jsonl", $"{Conversation}\n" + """{"messages": [{"role": "user", "content": "hi"}]}""" + "\n");
-        AssertError(Sft("--data", data), "no-assistant.jsonl:2:", "no assistant turn");
+        CliRun.AssertError(Sft("--data", data), "no-assistant.jsonl:2:", "no assistant turn");
     }
 
     [Fact]
     public void AnUnknownRoleNamesItsLineAndTheRole()
     {
         string data = _temp.File("roles.jsonl", """{"messages": [{"role": "bot", "content": "hi"}, {"role": "assistant", "content": "hello!"}]}""" + "\n");
-        AssertError(Sft("--data", data), "roles.jsonl:1:", "unknown role \"bot\"");
+        CliRun.AssertError(Sft("--data", data), "roles.jsonl:1:", "unknown role \"bot\"");
     }
 
     [Fact]
     public void AnEmptyDataFileIsNamed()
     {
         string data = _temp.File("empty.jsonl", "\n\n");
-        AssertError(Sft("--data", data), "empty.jsonl", "no examples");
+        CliRun.AssertError(Sft("--data", data), "empty.jsonl", "no examples");
     }
 
     [Fact]
     public void AMissingDataFileIsNamed()
     {
         string data = Path.Combine(_temp.Path, "missing.jsonl");
-        AssertError(Sft("--data", data), data);
+        CliRun.AssertError(Sft("--data", data), data);
     }
 
     [Fact]
     public void AModelDirectoryWithoutConfigJsonNamesTheMissingFile()
     {
         string model = Directory.CreateDirectory(Path.Combine(_temp.Path, "no-config")).FullName;
-        AssertError(Sft("--model", model, "--data", Data()), Path.Combine(model, "config.json"), "not found");
+        CliRun.AssertError(Sft("--model", model, "--data", Data()), Path.Combine(model, "config.json"), "not found");
     }
 
     [Fact]
     public void ATokenizerLargerThanTheEmbeddingIsNamed()
     {
         string model = TinyModel("small-vocab", vocabSize: 200);
-        AssertError(Sft("--model", model, "--data", Data()), $"the tokenizer in {model} has 259 tokens", "embedding has 200 rows");
+        CliRun.AssertError(Sft("--model", model, "--data", Data()), $"the tokenizer in {model} has 259 tokens", "embedding has 200 rows");
     }
 
     [Fact]
@@ -77,21 +77,21 @@ public sealed class CliErrorTests : IDisposable
         string weights = Path.Combine(model, "model.safetensors");
         byte[] bytes = File.ReadAllBytes(weights);
         File.WriteAllBytes(weights, bytes[..^100]);
-        AssertError(Sft("--model", model, "--data", Data()), weights, "tensor '", "truncated");
+        CliRun.AssertError(Sft("--model", model, "--data", Data()), weights, "tensor '", "truncated");
     }
 
     [Fact]
     public void MaxLenOverTheContextIsNamed()
     {
         string model = TinyModel("context-64");
-        AssertError(Sft("--model", model, "--data", Data(), "--max-len", "128"), "--max-len 128 exceeds the model's context of 64");
+        CliRun.AssertError(Sft("--model", model, "--data", Data(), "--max-len", "128"), "--max-len 128 exceeds the model's context of 64");
     }
 
     [Fact]
     public void GenerateWithAMissingModelDirectoryNamesIt()
     {
         string missing = Path.Combine(_temp.Path, "missing");
-        AssertError(Run("generate", "--model", missing, "--prompt", "hi", "--backend", "cpu"), missing, "does not exist");
+        CliRun.AssertError(CliRun.Run("generate", "--model", missing, "--prompt", "hi", "--backend", "cpu"), missing, "does not exist");
     }
 
     [Fact]
@@ -103,41 +103,17 @@ public sealed class CliErrorTests : IDisposable
         Assert.True(File.Exists(Path.Combine(Output, "model", "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(Output, "model", "tokenizer.json")));
 
-        var generate = Run("generate", "--model", Path.Combine(Output, "model"), "--prompt", "hi", "--chat", "--max-new-tokens", "4", "--backend", "cpu");
+        var generate = CliRun.Run("generate", "--model", Path.Combine(Output, "model"), "--prompt", "hi", "--chat", "--max-new-tokens", "4", "--backend", "cpu");
         Assert.Equal((0, ""), generate);
-    }
-
-    private static (int ExitCode, string Error) Run(params string[] args)
-    {
-        var error = new StringWriter();
-        int exitCode = EngineCli.Run(args, error);
-        return (exitCode, error.ToString());
     }
 
     private string Output => Path.Combine(_temp.Path, "run");
 
     /// <summary>engine sft on the CPU, with no pretraining of the built-in model, writing to Output.</summary>
-    private (int ExitCode, string Error) Sft(params string[] args) => Run(["sft", .. args, "--pretrain-steps", "0", "--backend", "cpu", "--out", Output]);
-
-    private static void AssertError((int ExitCode, string Error) result, params string[] expected)
-    {
-        Assert.Equal(1, result.ExitCode);
-        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)).TrimEnd('\r');
-        Assert.StartsWith("error: ", line);
-        foreach (string part in expected) Assert.Contains(part, line);
-    }
+    private (int ExitCode, string Error) Sft(params string[] args) => CliRun.Run(["sft", .. args, "--pretrain-steps", "0", "--backend", "cpu", "--out", Output]);
 
     /// <summary>Four one-turn conversations.</summary>
     private string Data() => _temp.File("data.jsonl", string.Concat(Enumerable.Repeat(Conversation + "\n", 4)));
 
-    /// <summary>A tiny Llama (context 64) saved as a Hugging Face directory with the byte-level chat tokenizer's files.</summary>
-    private string TinyModel(string name, int vocabSize = 259)
-    {
-        string directory = Path.Combine(_temp.Path, name);
-        using var backend = new CpuBackend();
-        using var model = new Transformer(backend, ModelConfig.Llama(vocabSize, contextLength: 64, layers: 1, dim: 16, heads: 2, kvHeads: 1, ffnDim: 32), seed: 1);
-        HfCheckpoint.Save(model, directory);
-        new ByteChatTokenizer().WriteHfFiles(directory);
-        return directory;
-    }
+    private string TinyModel(string name, int vocabSize = 259) => CliRun.TinyModel(Path.Combine(_temp.Path, name), vocabSize);
 }
