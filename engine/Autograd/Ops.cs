@@ -99,6 +99,19 @@ public static class Ops
         return y;
     }
 
+    /// <summary>
+    /// Attention of new tokens against a KV cache (generation): stores k, v at the tokens' slots, then attends causally over the cache; q: [n, heads·D],
+    /// k and v: [n, kvHeads·D]. Forward only: it refuses inputs that need a gradient.
+    /// </summary>
+    public static Variable CachedAttention(this Tape tape, Variable q, Variable k, Variable v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape)
+    {
+        if (tape.RecordGradients && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))
+            throw new InvalidOperationException("cached attention has no backward: run it on a tape that records no gradients");
+        var y = tape.Result([q.Rows, q.Columns]);
+        tape.Backend.CachedAttentionForward(y.Value, q.Value, k.Value, v.Value, kCache, vCache, slots, shape);
+        return y;
+    }
+
     /// <summary>y = GELU(x), tanh form.</summary>
     public static Variable Gelu(this Tape tape, Variable x)
     {

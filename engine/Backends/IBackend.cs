@@ -50,6 +50,12 @@ public interface IBackend : IDisposable
     void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
     void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
 
+    /// <summary>
+    /// Attention of new tokens against a KV cache (generation: forward only). kCache[r, slots[r,i]] = k[r,i] and vCache[r, slots[r,i]] = v[r,i] for slots ≥ 0,
+    /// then out[r,i,h,:] = Σ_{j≤slots[r,i]} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], g = h/(heads/kvHeads); out = 0 where slots[r,i] = −1 (padding).
+    /// </summary>
+    void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape);
+
     void GeluForward(Tensor y, Tensor x);
     void GeluBackward(Tensor dx, Tensor dy, Tensor x);
 
@@ -78,6 +84,12 @@ public interface IBackend : IDisposable
 
 /// <summary>Sizes of one attention call: q/out [batch, seqLen, heads, headDim]; k/v [batch, seqLen, kvHeads, headDim].</summary>
 public readonly record struct AttentionShape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim);
+
+/// <summary>
+/// Sizes of one cached-attention call: q/out [rows, newTokens, heads, headDim]; k/v [rows, newTokens, kvHeads, headDim];
+/// kCache/vCache [rows, capacity, kvHeads, headDim]; slots [rows, newTokens] (I32), each new token's cache slot (= its position in its row) or −1.
+/// </summary>
+public readonly record struct CachedAttentionShape(int Rows, int NewTokens, int Capacity, int Heads, int KvHeads, int HeadDim);
 
 /// <summary>The hyper-parameters of one AdamW update; Step counts from 1.</summary>
 public readonly record struct AdamWStep(float LearningRate, float Beta1, float Beta2, float Eps, float WeightDecay, int Step);

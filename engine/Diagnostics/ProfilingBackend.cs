@@ -78,6 +78,8 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
         => Time("AttentionForward", () => inner.AttentionForward(output, lse, q, k, v, segments, shape));
     public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
         => Time("AttentionBackward", () => inner.AttentionBackward(dq, dk, dv, dOutput, output, lse, q, k, v, segments, shape));
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape)
+        => Time("CachedAttentionForward", () => inner.CachedAttentionForward(output, q, k, v, kCache, vCache, slots, shape));
     public void GeluForward(Tensor y, Tensor x) => Time("GeluForward", () => inner.GeluForward(y, x));
     public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => Time("GeluBackward", () => inner.GeluBackward(dx, dy, x));
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => Time("SwiGluForward", () => inner.SwiGluForward(y, gate, up));

@@ -250,6 +250,22 @@ public static class Selftest
             });
         }
 
+        // Cached attention at both head layouts: row 0 continues a half-full cache with a few tokens, row 1 (and any later row) decodes one
+        // token after left padding, so slots are ragged and some queries are padding.
+        foreach (int kvHeads in new[] { s.Heads, s.KvHeads }.Distinct())
+        {
+            int cacheRows = s.Batch, capacity = s.SeqLen, newTokens = Math.Max(1, capacity / 4), width = kvHeads * s.HeadDim;
+            var a = new CachedAttentionShape(cacheRows, newTokens, capacity, s.Heads, kvHeads, s.HeadDim);
+            int[] slots = CachedSlots(cacheRows, newTokens, capacity);
+            yield return new("cached attention", $"rows={cacheRows} new={newTokens} cap={capacity} H={s.Heads} KV={kvHeads} D={s.HeadDim}", t =>
+            {
+                var (q, k, v) = (t.Scaled(2, cacheRows, newTokens, s.Heads, s.HeadDim), t.Scaled(2, cacheRows, newTokens, width), t.Uniform(cacheRows, newTokens, width));
+                var (kCache, vCache, output) = (t.Scaled(2, cacheRows, capacity, width), t.Uniform(cacheRows, capacity, width), t.Poisoned(cacheRows, newTokens, s.Heads, s.HeadDim));
+                t.Backend.CachedAttentionForward(output, q, k, v, kCache, vCache, t.Ints(slots), a);
+                return [new("fwd out", t.Read(output), LongSum), new("kCache", t.Read(kCache), ShortSum), new("vCache", t.Read(vCache), ShortSum)];
+            });
+        }
+
         yield return new("gelu", $"n={n} c={f}", t =>
         {
             var (x, dy, y, dx) = (t.Scaled(4, n, f), t.Uniform(n, f), t.Poisoned(n, f), t.Scaled(GradientStart, n, f));
@@ -304,6 +320,17 @@ public static class Selftest
             return [new("loss", [(float)loss], LongSum), new("loss (no grad)", [(float)lossOnly], LongSum),
                 new("dx", t.Read(dx), LongSum), new("dw", t.Read(dw), LongSum)];
         });
+    }
+
+    /// <summary>Slots [rows, newTokens] of the cached-attention check: row 0 writes newTokens tokens from the middle of the cache on; row r ≥ 1
+    /// one token at slot capacity − r after newTokens − 1 padding tokens (−1).</summary>
+    private static int[] CachedSlots(int rows, int newTokens, int capacity)
+    {
+        var slots = new int[rows * newTokens];
+        Array.Fill(slots, -1);
+        for (int i = 0; i < newTokens; i++) slots[i] = capacity / 2 + i;
+        for (int r = 1; r < rows; r++) slots[r * newTokens + newTokens - 1] = capacity - r;
+        return slots;
     }
 
     /// <summary>Segment ids of packed rows: each row holds a few examples, a new one starting at a position with probability 3/seqLen.</summary>

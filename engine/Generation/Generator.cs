@@ -1,23 +1,24 @@
 using Engine.Autograd;
 using Engine.Models;
-using Engine.Training;
 
 namespace Engine.Generation;
 
 /// <summary>
-/// Text generation for a batch of prompts at once, re-running each row's whole window every token (no KV cache yet).
-/// Each step packs the unfinished rows into one <see cref="Batch"/>, right-padded to the longest window: real tokens sit at
-/// positions 0..len−1 in segment 0 and the padding in segment 1, so under causal attention real tokens never see the padding
-/// (it comes after them and belongs to another segment) and each row's logits are those of the row alone. A row's next token
-/// is sampled from the logits at its last real position; a window longer than the context keeps its most recent tokens.
+/// Text generation for a batch of prompts at once, with a KV cache: the keys and values of every row stay in a <see cref="KvCache"/>, so each
+/// step runs only the tokens a row has not cached yet through <see cref="Transformer.Decode"/>: the whole prompt at the first step (prefill),
+/// then the one token sampled last. A step's rows are right-aligned: a row with fewer new tokens than the longest is padded on the left
+/// (slot −1: no cache write, no attention), so every row's next token is sampled from the logits at its last position. A finished row stays in
+/// the batch as padding and its logits are ignored. A window longer than the context keeps its most recent tokens, as the model without a cache
+/// would see them: their positions then shift at every step, so such a row re-prefills its whole window from slot 0 at each step.
 /// </summary>
 public static class Generator
 {
     /// <summary>
     /// The new tokens of each prompt, in prompt order. A row ends after MaxNewTokens or after emitting one of stopIds;
-    /// that stop token is included as the completion's last token.
+    /// that stop token is included as the completion's last token. onLogits, when given, sees each row's next-token logits before sampling.
     /// </summary>
-    public static List<int>[] Generate(Transformer model, IReadOnlyList<IReadOnlyList<int>> prompts, SamplingOptions options, IReadOnlyCollection<int>? stopIds = null)
+    public static List<int>[] Generate(Transformer model, IReadOnlyList<IReadOnlyList<int>> prompts, SamplingOptions options, IReadOnlyCollection<int>? stopIds = null,
+        Action<int, ReadOnlySpan<float>>? onLogits = null)
     {
         options.Validate();
         for (int p = 0; p < prompts.Count; p++)
@@ -27,18 +28,23 @@ public static class Generator
         var completions = prompts.Select(_ => new List<int>()).ToArray();
         var rngs = Enumerable.Range(0, prompts.Count).Select(r => new Random(options.Seed + r)).ToArray();
         var active = Enumerable.Range(0, prompts.Count).Where(_ => options.MaxNewTokens > 0).ToList();
-        var logits = new float[model.Config.VocabSize];
+        if (active.Count == 0) return completions;
+
+        int vocab = model.Config.VocabSize, context = model.Config.ContextLength;
+        int capacity = Math.Min(context, prompts.Max(p => p.Count) + options.MaxNewTokens - 1);
+        var cached = new int[prompts.Count];
+        var logits = new float[prompts.Count * vocab];
+        using var cache = new KvCache(model.Backend, model.Config, prompts.Count, capacity);
         using var tape = new Tape(model.Backend, recordGradients: false);
         while (active.Count > 0)
         {
-            var windows = active.Select(r => Window(tokens[r], model.Config.ContextLength)).ToArray();
-            var batch = PaddedBatch(windows);
-            var all = model.Logits(tape, batch);
-            for (int i = 0; i < active.Count; i++)
+            var (ids, slots) = NewTokens(tokens, cached, active, context);
+            model.Backend.Download(model.Decode(tape, cache, ids, slots).Value, logits);
+            foreach (int row in active)
             {
-                long last = (long)i * batch.SeqLen + windows[i].Length - 1;
-                model.Backend.Download(all.Value.View(last * logits.Length, logits.Length), logits);
-                int row = active[i], next = Sampler.Next(logits, options, rngs[row]);
+                var rowLogits = logits.AsSpan(row * vocab, vocab);
+                onLogits?.Invoke(row, rowLogits);
+                int next = Sampler.Next(rowLogits, options, rngs[row]);
                 tokens[row].Add(next);
                 completions[row].Add(next);
             }
@@ -52,28 +58,34 @@ public static class Generator
     public static List<int> Generate(Transformer model, IReadOnlyList<int> prompt, SamplingOptions options, IReadOnlyCollection<int>? stopIds = null)
         => Generate(model, [prompt], options, stopIds)[0];
 
-    /// <summary>The last contextLength tokens.</summary>
-    private static int[] Window(List<int> tokens, int contextLength)
-        => tokens.GetRange(Math.Max(0, tokens.Count - contextLength), Math.Min(tokens.Count, contextLength)).ToArray();
-
-    /// <summary>Rows right-padded with token 0 to the longest window; real tokens in segment 0, padding in segment 1; no targets.</summary>
-    private static Batch PaddedBatch(int[][] windows)
+    /// <summary>
+    /// The ids and slots [rows, newTokens] of one step. An active row's window is its last contextLength tokens; its new tokens are those of the
+    /// window after the cached ones (all of them, from slot 0, once the window has slid: its positions changed). Rows are right-aligned with
+    /// padding (id 0, slot −1) first; inactive rows are all padding. Records in cached how many tokens of each row the cache then holds.
+    /// </summary>
+    private static (int[] Ids, int[] Slots) NewTokens(List<int>[] tokens, int[] cached, List<int> active, int contextLength)
     {
-        int rows = windows.Length, seqLen = windows.Max(w => w.Length);
-        var ids = new int[rows * seqLen];
-        var targets = new int[rows * seqLen];
-        var positions = new int[rows * seqLen];
-        var segments = new int[rows * seqLen];
-        Array.Fill(targets, -1);
-        for (int r = 0; r < rows; r++)
-            for (int t = 0; t < seqLen; t++)
+        var windowStart = new int[tokens.Length];
+        int newTokens = 0;
+        foreach (int r in active)
+        {
+            windowStart[r] = Math.Max(0, tokens[r].Count - contextLength);
+            if (windowStart[r] > 0) cached[r] = 0;
+            newTokens = Math.Max(newTokens, tokens[r].Count - windowStart[r] - cached[r]);
+        }
+        var ids = new int[tokens.Length * newTokens];
+        var slots = new int[ids.Length];
+        Array.Fill(slots, -1);
+        foreach (int r in active)
+        {
+            int window = tokens[r].Count - windowStart[r], count = window - cached[r], first = r * newTokens + newTokens - count;
+            for (int t = 0; t < count; t++)
             {
-                int at = r * seqLen + t;
-                bool real = t < windows[r].Length;
-                ids[at] = real ? windows[r][t] : 0;
-                positions[at] = real ? t : t - windows[r].Length;
-                segments[at] = real ? 0 : 1;
+                ids[first + t] = tokens[r][windowStart[r] + cached[r] + t];
+                slots[first + t] = cached[r] + t;
             }
-        return new Batch(rows, seqLen, ids, targets, positions, segments);
+            cached[r] = window;
+        }
+        return (ids, slots);
     }
 }

@@ -178,36 +178,73 @@ public sealed class Transformer : IDisposable
         return tape.Linear(Hidden(tape, batch, ids, positions, segments, dropoutSeed: null), _head, null);
     }
 
+    /// <summary>
+    /// Logits [rows, vocab] of the token after each row's new tokens, running only those tokens against the keys and values in the cache
+    /// (generation; the tape must not record gradients). ids and slots are [cache.Rows, newTokens]: slots[r, i] is token i's position in
+    /// row r, which is also the cache slot its key and value are written to, or −1 for padding. A row's real tokens come last (padding first)
+    /// and take the slots right after those already filled, so each row's logits are those at i = newTokens − 1.
+    /// </summary>
+    public Variable Decode(Tape tape, KvCache cache, int[] ids, int[] slots)
+    {
+        var cfg = Config;
+        int rows = cache.Rows, newTokens = ids.Length / rows;
+        if (ids.Length == 0 || ids.Length % rows != 0 || slots.Length != ids.Length)
+            throw new ArgumentException($"ids ({ids.Length}) and slots ({slots.Length}) must both hold rows × newTokens entries for the cache's {rows} rows");
+        foreach (int id in ids)
+            if ((uint)id >= (uint)cfg.VocabSize) throw new ArgumentException($"token id {id} is outside the vocabulary of {cfg.VocabSize}");
+        foreach (int slot in slots)
+            if (slot < -1 || slot >= cache.Capacity) throw new ArgumentException($"slot {slot} is neither −1 (padding) nor a slot of the cache's {cache.Capacity}");
+        var shape = new CachedAttentionShape(rows, newTokens, cache.Capacity, cfg.Heads, cfg.KvHeads, cfg.HeadDim);
+        var slotsTensor = Ints(tape, slots);
+        var positions = Ints(tape, slots.Select(s => Math.Max(s, 0)).ToArray());
+        var x = tape.Embedding(Ints(tape, ids), positions, _tokenEmbedding, _positionEmbedding);
+        for (int l = 0; l < _blocks.Length; l++)
+        {
+            var (keys, values) = (cache.Keys(l), cache.Values(l));
+            x = BlockForward(tape, _blocks[l], x, positions, dropoutSeed: null, (q, k, v) => tape.CachedAttention(q, k, v, keys, values, slotsTensor, shape));
+        }
+        if (newTokens > 1)
+        {
+            var last = tape.Result([rows, cfg.Dim]);
+            for (int r = 0; r < rows; r++)
+                Backend.Copy(last.Value.View((long)r * cfg.Dim, cfg.Dim), x.Value.View(((long)r * newTokens + newTokens - 1) * cfg.Dim, cfg.Dim));
+            x = last;
+        }
+        return tape.Linear(Normalize(tape, _finalNorm, x), _head, null);
+    }
+
     private Variable Hidden(Tape tape, Batch batch, Tensor ids, Tensor positions, Tensor segments, uint? dropoutSeed)
     {
-        Variable Project(Variable input, Linear layer) => ProjectWithAdapter(tape, input, layer, dropoutSeed);
         var cfg = Config;
         var shape = new AttentionShape(batch.Rows, batch.SeqLen, cfg.Heads, cfg.KvHeads, cfg.HeadDim);
         var x = tape.Embedding(ids, positions, _tokenEmbedding, _positionEmbedding);
         foreach (var block in _blocks)
-        {
-            var h = Normalize(tape, block.AttentionNorm, x);
-            var q = Project(h, block.Q);
-            var k = Project(h, block.K);
-            var v = Project(h, block.V);
-            if (_ropeInvFreq is not null)
-            {
-                q = tape.Rope(q, positions, _ropeInvFreq, cfg.HeadDim);
-                k = tape.Rope(k, positions, _ropeInvFreq, cfg.HeadDim);
-            }
-            x = tape.Add(x, Project(tape.Attention(q, k, v, segments, shape), block.O));
-
-            h = Normalize(tape, block.MlpNorm, x);
-            var m = block.Gate is null
-                ? tape.Gelu(Project(h, block.Up))
-                : tape.SwiGlu(Project(h, block.Gate), Project(h, block.Up));
-            x = tape.Add(x, Project(m, block.Down));
-        }
+            x = BlockForward(tape, block, x, positions, dropoutSeed, (q, k, v) => tape.Attention(q, k, v, segments, shape));
         return Normalize(tape, _finalNorm, x);
     }
 
-    /// <summary>x·Wᵀ + b, plus the adapter's scale·(x·Aᵀ)·Bᵀ. With dropout in training, the adapter sees dropout(x): the op
-    /// x ⊙ mask with mask ∈ {0, scale/(1 − p)} carries the LoRA scale too, so the low-rank path is two plain matmuls.</summary>
+    /// <summary>One block on the residual stream x: attention (q, k, v projected, RoPE at the given positions, then attend) and the MLP;
+    /// dropoutSeed as in <see cref="Forward"/>.</summary>
+    private Variable BlockForward(Tape tape, Block block, Variable x, Tensor positions, uint? dropoutSeed, Func<Variable, Variable, Variable, Variable> attend)
+    {
+        var h = Normalize(tape, block.AttentionNorm, x);
+        var q = Project(tape, h, block.Q, dropoutSeed);
+        var k = Project(tape, h, block.K, dropoutSeed);
+        var v = Project(tape, h, block.V, dropoutSeed);
+        if (_ropeInvFreq is not null)
+        {
+            q = tape.Rope(q, positions, _ropeInvFreq, Config.HeadDim);
+            k = tape.Rope(k, positions, _ropeInvFreq, Config.HeadDim);
+        }
+        x = tape.Add(x, Project(tape, attend(q, k, v), block.O, dropoutSeed));
+
+        h = Normalize(tape, block.MlpNorm, x);
+        var m = block.Gate is null
+            ? tape.Gelu(Project(tape, h, block.Up, dropoutSeed))
+            : tape.SwiGlu(Project(tape, h, block.Gate, dropoutSeed), Project(tape, h, block.Up, dropoutSeed));
+        return tape.Add(x, Project(tape, m, block.Down, dropoutSeed));
+    }
+
     /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v).</summary>
     private IEnumerable<Module> Modules()
     {
@@ -228,7 +265,9 @@ public sealed class Transformer : IDisposable
         }
     }
 
-    private static Variable ProjectWithAdapter(Tape tape, Variable x, Linear layer, uint? dropoutSeed)
+    /// <summary>x·Wᵀ + b, plus the adapter's scale·(x·Aᵀ)·Bᵀ. With dropout in training, the adapter sees dropout(x): the op
+    /// x ⊙ mask with mask ∈ {0, scale/(1 − p)} carries the LoRA scale too, so the low-rank path is two plain matmuls.</summary>
+    private static Variable Project(Tape tape, Variable x, Linear layer, uint? dropoutSeed)
     {
         if (layer.Adapter is not { } lora) return tape.Linear(x, layer.Weight, layer.Bias);
         var b = lora.RowsOfB(layer.AdapterRow, layer.Weight.Rows);
@@ -245,13 +284,14 @@ public sealed class Transformer : IDisposable
     private (Tensor Ids, Tensor Positions, Tensor Segments, Tensor Targets) Upload(Tape tape, Batch batch)
     {
         batch.Validate(Config.VocabSize, Config.ContextLength);
-        Tensor Ints(int[] values)
-        {
-            var t = tape.Allocate(DType.I32, values.Length);
-            Backend.Upload(t, values);
-            return t;
-        }
-        return (Ints(batch.Ids), Ints(batch.Positions), Ints(batch.Segments), Ints(batch.Targets));
+        return (Ints(tape, batch.Ids), Ints(tape, batch.Positions), Ints(tape, batch.Segments), Ints(tape, batch.Targets));
+    }
+
+    private Tensor Ints(Tape tape, int[] values)
+    {
+        var t = tape.Allocate(DType.I32, values.Length);
+        Backend.Upload(t, values);
+        return t;
     }
 
     private Linear NewLinear(string name, Random? rng, float std, int outDim, int inDim, bool bias)

@@ -14,7 +14,7 @@ namespace Engine.Tests.Cli;
 public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<IlgpuCpuBackendFixture>
 {
     static readonly string[] Families =
-        ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "gelu", "swiglu", "elementwise", "dropout", "adamw", "cross-entropy", "matmul bf16"];
+        ["embedding", "layernorm", "rmsnorm", "matmul", "lora", "rope", "attention", "cached attention", "gelu", "swiglu", "elementwise", "dropout", "adamw", "cross-entropy", "matmul bf16"];
 
     [Fact]
     public void EveryOpOfTheIlgpuBackendMatchesTheCpuBackend()
@@ -114,6 +114,8 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape) => inner.AttentionForward(output, lse, q, k, v, segments, shape);
         public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
             => inner.AttentionBackward(dq, dk, dv, dOutput, output, lse, q, k, v, segments, shape);
+        public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape)
+            => inner.CachedAttentionForward(output, q, k, v, kCache, vCache, slots, shape);
         public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => inner.SwiGluForward(y, gate, up);
         public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up) => inner.SwiGluBackward(dGate, dUp, dy, gate, up);
         public void Accumulate(Tensor dst, Tensor src) => inner.Accumulate(dst, src);

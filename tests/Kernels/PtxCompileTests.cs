@@ -33,6 +33,7 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
     public static readonly PtxProperty[] Properties =
     [
         PtxProperty.Forbids(typeof(AttentionKernels), null, ".local", "the register tiles stay in registers (no local-memory stack frame)"),
+        PtxProperty.Forbids(typeof(CachedAttentionKernels), null, ".local", "no local-memory stack frame: the query and accumulators live in shared memory"),
         PtxProperty.Forbids(typeof(RopeKernels), null, "sin.approx", "accurate trigonometry: no approximate float sine"),
         PtxProperty.Forbids(typeof(RopeKernels), null, "cos.approx", "accurate trigonometry: no approximate float cosine"),
         PtxProperty.Requires(typeof(MatMulKernels), nameof(MatMulKernels.Gemm), "ld.shared.v4.f32", "16-byte shared reads in the inner loop"),

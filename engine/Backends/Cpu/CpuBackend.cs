@@ -118,6 +118,14 @@ public sealed class CpuBackend : IBackend
     public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s)
         => CpuAttention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
 
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        CpuCachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CpuCachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
+    }
+
     public void GeluForward(Tensor y, Tensor x) => CpuGelu.Forward(F(y), F(x));
     public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => CpuGelu.Backward(F(dx), F(dy), F(x));
 

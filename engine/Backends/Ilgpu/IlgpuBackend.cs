@@ -39,6 +39,7 @@ public sealed class IlgpuBackend : IBackend
     readonly Lora _lora;
     readonly CrossEntropy _crossEntropy;
     readonly Attention _attention;
+    readonly CachedAttention _cachedAttention;
     readonly Rope _rope;
 
     /// <summary>A backend on an accelerator the caller owns (and disposes after this backend).</summary>
@@ -60,6 +61,7 @@ public sealed class IlgpuBackend : IBackend
         _lora = new Lora(accelerator);
         _crossEntropy = new CrossEntropy(accelerator);
         _attention = new Attention(accelerator);
+        _cachedAttention = new CachedAttention(accelerator);
         _rope = new Rope(accelerator);
         _sumOfSquares = accelerator.Allocate1D<double>(1);
     }
@@ -325,4 +327,13 @@ public sealed class IlgpuBackend : IBackend
 
     public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, Backends.AttentionShape s)
         => _attention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+
+    /// <summary>Three launches in stream order: the new keys, the new values into their cache slots, then the attention over the cache.</summary>
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        _cachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        _cachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        _cachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
+    }
 }

@@ -1,0 +1,115 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace Engine.Backends.Cpu;
+
+/// <summary>
+/// Attention of a few new tokens per row against a KV cache, for generation (forward only). Each new token has a slot: its position in
+/// its row, where its key and value are stored (<see cref="Append"/>) and up to which it attends (<see cref="Forward"/>); slot −1 marks
+/// padding, which stores nothing and attends to nothing. Rows of a batch hold different numbers of tokens, so every token carries its own slot.
+/// </summary>
+public static unsafe class CpuCachedAttention
+{
+    /// <summary>cache[r, slots[r,i], :] = src[r, i, :] for every slots[r,i] ≥ 0: the new tokens' keys (or values), each row at its own offset.</summary>
+    /// <remarks>src: [rows, newTokens, width]; cache: [rows, capacity, width]; slots: [rows, newTokens], each −1 or a slot below capacity, distinct within a row.</remarks>
+    public static void Append(Span<float> cache, ReadOnlySpan<float> src, ReadOnlySpan<int> slots, int rows, int newTokens, int capacity, int width)
+    {
+        ValidateRows(rows, newTokens, capacity);
+        if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
+        Arguments.RequireLength(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
+        Arguments.RequireLength(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        ValidateSlots(slots, capacity);
+        for (int token = 0; token < rows * newTokens; token++)
+        {
+            int slot = slots[token], r = token / newTokens;
+            if (slot >= 0) src.Slice(token * width, width).CopyTo(cache.Slice((r * capacity + slot) * width, width));
+        }
+    }
+
+    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
+    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], slots 0..s already written; slots: [rows, newTokens].
+    /// Parallel over (row, head); each query's scores, softmax and weighted sum run in key order.</remarks>
+    public static void Forward(Span<float> output, ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache, ReadOnlySpan<int> slots,
+        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim)
+    {
+        ValidateRows(rows, newTokens, capacity);
+        ValidateHeads(heads, kvHeads, headDim);
+        long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        ValidateSlots(slots, capacity);
+
+        fixed (float* pOut = output, pQ = q, pK = kCache, pV = vCache)
+        fixed (int* pSlots = slots)
+        {
+            var p = new Problem(newTokens, capacity, heads, kvHeads, headDim, pOut, pQ, pK, pV, pSlots);
+            Parallel.For(0, rows * heads, task => ForwardHead(p, task));
+        }
+    }
+
+    /// <summary>One (row, head): every new token of the row in turn, scores over its keys 0..slot, softmax, then the weighted sum of values.</summary>
+    private static void ForwardHead(Problem p, int task)
+    {
+        int r = task / p.Heads, h = task % p.Heads, g = h / (p.Heads / p.KvHeads), D = p.HeadDim, kvStride = p.KvHeads * D;
+        float scale = 1f / MathF.Sqrt(D);
+        float[] rented = ArrayPool<float>.Shared.Rent(p.Capacity);
+        try
+        {
+            var scores = rented.AsSpan();
+            float* keys = p.K + ((long)r * p.Capacity * p.KvHeads + g) * D, values = p.V + ((long)r * p.Capacity * p.KvHeads + g) * D;
+            for (int i = 0; i < p.NewTokens; i++)
+            {
+                long at = (((long)r * p.NewTokens + i) * p.Heads + h) * D;
+                var output = new Span<float>(p.Output + at, D);
+                int slot = p.Slots[r * p.NewTokens + i];
+                output.Clear();
+                if (slot < 0) continue;
+                var query = new ReadOnlySpan<float>(p.Q + at, D);
+                var row = scores[..(slot + 1)];
+                for (int j = 0; j <= slot; j++) row[j] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + (long)j * kvStride, D)) * scale;
+                TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
+                TensorPrimitives.Exp(row, row);
+                float sum = TensorPrimitives.Sum(row);
+                for (int j = 0; j <= slot; j++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * kvStride, D), row[j], output, output);
+                TensorPrimitives.Multiply(output, 1f / sum, output);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private readonly struct Problem(int newTokens, int capacity, int heads, int kvHeads, int headDim, float* output, float* q, float* k, float* v, int* slots)
+    {
+        public readonly int NewTokens = newTokens, Capacity = capacity, Heads = heads, KvHeads = kvHeads, HeadDim = headDim;
+        public readonly float* Output = output, Q = q, K = k, V = v;
+        public readonly int* Slots = slots;
+    }
+
+    private static void ValidateRows(int rows, int newTokens, int capacity)
+    {
+        if (rows <= 0) throw new ArgumentException($"rows is {rows}, expected > 0", nameof(rows));
+        if (newTokens <= 0) throw new ArgumentException($"newTokens is {newTokens}, expected > 0", nameof(newTokens));
+        if (capacity <= 0) throw new ArgumentException($"capacity is {capacity}, expected > 0", nameof(capacity));
+    }
+
+    private static void ValidateHeads(int heads, int kvHeads, int headDim)
+    {
+        if (headDim <= 0) throw new ArgumentException($"headDim is {headDim}, expected > 0", nameof(headDim));
+        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
+        if (heads <= 0 || heads % kvHeads != 0)
+            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
+    }
+
+    private static void ValidateSlots(ReadOnlySpan<int> slots, int capacity)
+    {
+        for (int i = 0; i < slots.Length; i++)
+            if (slots[i] < -1 || slots[i] >= capacity)
+                throw new ArgumentException($"slots[{i}] is {slots[i]}, expected −1 (padding) or a cache slot in [0, {capacity})", nameof(slots));
+    }
+}

@@ -1,0 +1,171 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// Attention of a few new tokens per row against a KV cache, for generation (forward only), as CpuCachedAttention. Layouts: q, out
+/// [rows, newTokens, heads, headDim]; new k, v [rows, newTokens, kvHeads, headDim]; kCache, vCache [rows, capacity, kvHeads, headDim];
+/// slots [rows, newTokens]: each new token's cache slot (its position in its row), −1 for padding. Append stores the new keys and values;
+/// Forward then runs one group (one warp) per (query, head, row): an online softmax over key tiles of GroupSize in key order, lane c scoring key
+/// c of the tile, lane d accumulating output elements d, d + GroupSize, ... Deterministic: fixed-order butterflies and loops, no atomics.
+/// </summary>
+public static class CachedAttentionKernels
+{
+    /// <summary>Threads per Forward group, one warp: the keys of a tile (one per lane) and the stride of a lane's output elements.</summary>
+    public const int GroupSize = 32;
+
+    /// <summary>Largest head dimension: the query and the output accumulator live in shared memory of this size.</summary>
+    public const int MaxHeadDim = 256;
+
+    /// <summary>Threads per Append group: one per copied element.</summary>
+    public const int AppendGroupSize = 256;
+
+    /// <summary>cache[r, slots[r,t], e] = src[r, t, e] for every slots[r,t] ≥ 0; width = kvHeads·headDim.</summary>
+    /// <remarks>Grid ⌈rows·newTokens·width / AppendGroupSize⌉, group AppendGroupSize: one thread per element of src.</remarks>
+    public static void Append(ArrayView<float> cache, ArrayView<float> src, ArrayView<int> slots, int newTokens, int capacity, int width)
+    {
+        int i = Grid.IdxX * Group.DimX + Group.IdxX;
+        if (i >= src.Length) return;
+        int token = i / width, e = i - token * width, slot = slots[token];
+        if (slot < 0) return;
+        cache[((long)(token / newTokens) * capacity + slot) * width + e] = src[i];
+    }
+
+    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], s = slots[r,i], g = h/(heads/kvHeads); 0 where s = −1.</summary>
+    /// <remarks>Grid (newTokens, heads, rows), group GroupSize (one warp): per tile of keys, lane c scores key j0 + c, the warp updates the running
+    /// max m and sum l, and lane d rescales its accumulators by e^(m_old − m) and adds the tile's p_c·v[j0 + c, d] in key order.</remarks>
+    public static void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
+        int newTokens, int capacity, int heads, int kvHeads, int headDim)
+    {
+        int i = Grid.IdxX, h = Grid.IdxY, r = Grid.IdxZ, lane = Group.IdxX, D = headDim;
+        int g = h / (heads / kvHeads), slot = slots[r * newTokens + i], kvStride = kvHeads * D;
+        long at = (((long)r * newTokens + i) * heads + h) * D, kvBase = ((long)r * capacity * kvHeads + g) * D;
+        if (slot < 0)
+        {
+            for (int d = lane; d < D; d += GroupSize) output[at + d] = 0f;
+            return;
+        }
+
+        var query = SharedMemory.Allocate<float>(MaxHeadDim);
+        var accumulator = SharedMemory.Allocate<float>(MaxHeadDim);
+        var probabilities = SharedMemory.Allocate<float>(GroupSize);
+        for (int d = lane; d < D; d += GroupSize)
+        {
+            query[d] = q[at + d];
+            accumulator[d] = 0f;
+        }
+        Group.Barrier();
+
+        float scale = 1f / MathF.Sqrt(D), m = float.NegativeInfinity, l = 0f;
+        for (int j0 = 0; j0 <= slot; j0 += GroupSize)
+        {
+            int j = j0 + lane;
+            float score = float.NegativeInfinity;
+            if (j <= slot)
+            {
+                long key = kvBase + (long)j * kvStride;
+                float dot = 0f;
+                for (int d = 0; d < D; d++) dot += query[d] * kCache[key + d];
+                score = dot * scale;
+            }
+            float mNew = MathF.Max(m, WarpMax(score));
+            float rescale = MathF.Exp(m - mNew);
+            float p = j <= slot ? MathF.Exp(score - mNew) : 0f;
+            l = l * rescale + WarpSum(p);
+            m = mNew;
+            probabilities[lane] = p;
+            Group.Barrier();
+
+            int keys = Math.Min(GroupSize, slot - j0 + 1);
+            for (int d = lane; d < D; d += GroupSize)
+            {
+                float a = accumulator[d] * rescale;
+                for (int c = 0; c < keys; c++) a += probabilities[c] * vCache[kvBase + (long)(j0 + c) * kvStride + d];
+                accumulator[d] = a;
+            }
+            Group.Barrier();
+        }
+
+        float inverse = 1f / l;
+        for (int d = lane; d < D; d += GroupSize) output[at + d] = accumulator[d] * inverse;
+    }
+
+    /// <summary>Maximum over the warp (xor butterfly: every lane gets the same value).</summary>
+    private static float WarpMax(float x)
+    {
+        for (int offset = 1; offset < GroupSize; offset *= 2) x = MathF.Max(x, Warp.ShuffleXor(x, offset));
+        return x;
+    }
+
+    /// <summary>Sum over the warp (xor butterfly: a + b = b + a, so every lane gets the same bits).</summary>
+    private static float WarpSum(float x)
+    {
+        for (int offset = 1; offset < GroupSize; offset *= 2) x += Warp.ShuffleXor(x, offset);
+        return x;
+    }
+}
+
+/// <summary>
+/// Launches the cached-attention kernels on the accelerator's default stream without synchronising; mirrors CpuCachedAttention (same arguments,
+/// layouts and semantics). Slots live on the device and are not range-checked here: a slot outside [−1, capacity) is undefined behaviour.
+/// </summary>
+public sealed class CachedAttention
+{
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int> _append;
+
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int> _forward;
+
+    /// <summary>Loads both kernels; Forward's groups are one warp of <see cref="CachedAttentionKernels.GroupSize"/> threads.</summary>
+    public CachedAttention(Accelerator accelerator)
+    {
+        if (accelerator.WarpSize != CachedAttentionKernels.GroupSize)
+            throw new NotSupportedException($"cached attention needs warps of {CachedAttentionKernels.GroupSize} threads; this accelerator's are {accelerator.WarpSize}");
+        _append = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(CachedAttentionKernels.Append);
+        _forward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int>(
+            CachedAttentionKernels.Forward);
+    }
+
+    /// <summary>cache[r, slots[r,i], :] = src[r, i, :] for every slots[r,i] ≥ 0: the new tokens' keys (or values), each row at its own offset.</summary>
+    /// <remarks>src: [rows, newTokens, width]; cache: [rows, capacity, width]; slots: [rows, newTokens], each −1 or a slot below capacity, distinct within a row.</remarks>
+    public void Append(ArrayView<float> cache, ArrayView<float> src, ArrayView<int> slots, int rows, int newTokens, int capacity, int width)
+    {
+        ValidateRows(rows, newTokens, capacity);
+        if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
+        Arguments.Require(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
+        Arguments.Require(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
+        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        Arguments.RequireIndexable(src.Length, nameof(src));
+        int groups = (int)((src.Length + CachedAttentionKernels.AppendGroupSize - 1) / CachedAttentionKernels.AppendGroupSize);
+        _append(new KernelConfig(groups, CachedAttentionKernels.AppendGroupSize), cache, src, slots, newTokens, capacity, width);
+    }
+
+    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
+    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], slots 0..s already written; slots: [rows, newTokens].
+    /// headDim ≤ MaxHeadDim.</remarks>
+    public void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
+        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim)
+    {
+        ValidateRows(rows, newTokens, capacity);
+        if (headDim <= 0 || headDim > CachedAttentionKernels.MaxHeadDim)
+            throw new ArgumentException($"headDim is {headDim}, expected 1..{CachedAttentionKernels.MaxHeadDim} (CachedAttentionKernels.MaxHeadDim)", nameof(headDim));
+        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
+        if (heads <= 0 || heads % kvHeads != 0)
+            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
+        long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
+        Arguments.Require(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
+        Arguments.Require(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
+        Arguments.Require(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
+        Arguments.Require(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
+        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        _forward(new KernelConfig(new Index3D(newTokens, heads, rows), new Index3D(CachedAttentionKernels.GroupSize, 1, 1)),
+            output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim);
+    }
+
+    private static void ValidateRows(int rows, int newTokens, int capacity)
+    {
+        if (rows <= 0) throw new ArgumentException($"rows is {rows}, expected > 0", nameof(rows));
+        if (newTokens <= 0) throw new ArgumentException($"newTokens is {newTokens}, expected > 0", nameof(newTokens));
+        if (capacity <= 0) throw new ArgumentException($"capacity is {capacity}, expected > 0", nameof(capacity));
+    }
+}
