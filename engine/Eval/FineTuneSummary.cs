@@ -9,7 +9,7 @@ namespace Engine.Eval;
 /// what the run cost (trainable parameters, memory, time per step). engine sft writes it as summary.json; engine tradeoff compares runs.
 /// </summary>
 public sealed record FineTuneSummary(
-    string Method, int Steps, double MeanStepMilliseconds, MemoryReport Memory,
+    string Method, float LearningRate, int Steps, double MeanStepMilliseconds, MemoryReport Memory,
     double TargetLossBefore, double TargetLossAfter, double ExactMatchBefore, double ExactMatchAfter, int ExactMatchExamples,
     double OtherLossBefore, double OtherLossAfter)
 {
@@ -35,9 +35,10 @@ public sealed record FineTuneSummary(
         return path;
     }
 
+    /// <summary>A summary.json, or the one in a run directory.</summary>
     public static FineTuneSummary Read(string path)
     {
-        if (Directory.Exists(path)) path = Path.Combine(path, FileName);
+        if (!path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) path = Path.Combine(path, FileName);
         if (!File.Exists(path)) throw new FileNotFoundException($"{path} does not exist: run engine sft with --out there first", path);
         try
         {

@@ -141,7 +141,7 @@ public static class SftCommand
         string saved = SaveResult(model, s, modelDir, WriteTokenizer);
         var memory = MemoryReport.Of(model, trainer);
         double otherAfter = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
-        var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", trainer.StepCount,
+        var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.Lr, trainer.StepCount,
             stepsRun == 0 ? double.NaN : stepClock.Elapsed.TotalMilliseconds / stepsRun, memory,
             evalBefore, Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)), exactBefore, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
             otherBefore, otherAfter);
