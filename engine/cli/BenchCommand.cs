@@ -26,9 +26,11 @@ public static class BenchCommand
         var backend = CliOptions.Backend();
         var profile = new Option<bool>("--profile") { Description = "also print the time of the timed steps by op (exact on the CPU backend)" };
         var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
+        var lora = new LoraCliOptions();
 
-        var step = new Command("step", "Time full training steps of a GPT-2-family model")
+        var step = new Command("step", "Time full training steps (full fine-tuning, or LoRA with --lora)")
             { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, profile, json };
+        lora.AddTo(step);
         step.SetAction(r =>
         {
             string? name = r.GetValue(preset);
@@ -41,7 +43,7 @@ public static class BenchCommand
                     var f => throw new ArgumentException($"unknown family '{f}': expected gpt2 or llama"),
                 };
             int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
-            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json));
+            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json), lora.Read(r));
         });
 
         var bench = new Command("bench", "Benchmarks");
@@ -50,16 +52,18 @@ public static class BenchCommand
         return bench;
     }
 
-    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, bool profile, FileInfo? json)
+    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, bool profile, FileInfo? json, LoraConfig? lora)
     {
         using var backend = profile ? new ProfilingBackend(BackendChoice.Create(backendName)) : BackendChoice.Create(backendName);
         using var model = new Transformer(backend, config, seed: 1);
+        if (lora is not null) model.AddLora(lora, seed: 1);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-4f, 0, steps + warmup));
         int seqLen = config.ContextLength, tokens = rows * seqLen;
         var batch = Batch.RandomTokens(rows, seqLen, config.VocabSize, seed: 1);
 
         Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads}, " +
-                          $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads");
+                          $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads" +
+                          (lora is null ? "" : $"; LoRA r={lora.Rank} on {model.Adapters.Count} modules ({string.Join(",", lora.Targets)})"));
         for (int i = 0; i < warmup; i++) trainer.Step([batch]);
         (backend as ProfilingBackend)?.Reset();
         var times = new List<double>();
@@ -81,12 +85,15 @@ public static class BenchCommand
             Console.WriteLine($"{"(outside backend ops)",-24} {(total - inOps) / steps,9:F1} {(total - inOps) / total,6:P0}");
         }
         double tokensPerSecond = tokens / (median / 1000);
+        var memory = MemoryReport.Of(model, trainer);
+        Console.WriteLine($"memory: {memory}");
         if (json is not null)
             File.WriteAllText(json.FullName, JsonSerializer.Serialize(new
             {
                 preset = name, family = config.Family.ToString(), vocab = config.VocabSize, seq = seqLen, batch = rows,
                 layers = config.Layers, dim = config.Dim, heads = config.Heads, parameters = model.ParameterCount,
-                backend = backend.Name, threads = Environment.ProcessorCount,
+                backend = backend.Name, threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
+                trainable_parameters = memory.TrainableParameters, gradient_bytes = memory.GradientBytes, optimizer_bytes = memory.OptimizerBytes,
                 step_ms_median = median, tokens_per_s = tokensPerSecond, step_ms = times,
             }, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"preset={name} params={model.ParameterCount} step_ms_median={median:F1} tokens_per_s={tokensPerSecond:F0}");
