@@ -124,16 +124,19 @@ public static class PeftAdapter
             throw new CheckpointFormatException($"{Path.Combine(directory, ConfigFile)}: {e.Message}", e);
         }
         var expected = model.Adapters.SelectMany(a => new[] { a.A, a.B }).ToDictionary(p => KeyPrefix + p.Name);
-        var unexpected = file.Tensors.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
+        // PEFT saves without the adapter's name; a state dict saved from a live PeftModel has it (".lora_A.default.weight").
+        var keys = file.Tensors.Keys.ToDictionary(k => k.Replace(".default.weight", ".weight", StringComparison.Ordinal));
+        var unexpected = keys.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         if (unexpected.Count > 0)
             throw new CheckpointFormatException($"{path}: tensors that no targeted module of this {model.Config.Family} model has: " +
                                                 $"{string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? $", … ({unexpected.Count - 5} more)" : "")}");
         foreach (var (key, parameter) in expected)
         {
-            if (!file.Tensors.TryGetValue(key, out var info)) throw new CheckpointFormatException($"{path}: no tensor {key}");
+            if (!keys.TryGetValue(key, out string? stored)) throw new CheckpointFormatException($"{path}: no tensor {key}");
+            var info = file.Tensors[stored];
             if (!info.Shape.SequenceEqual(parameter.Value.Shape))
-                throw new CheckpointFormatException($"{path}: {key} is [{string.Join(", ", info.Shape)}], the model needs [{string.Join(", ", parameter.Value.Shape)}]");
-            model.Backend.Upload(parameter.Value, file.ReadFloats(key));
+                throw new CheckpointFormatException($"{path}: {stored} is [{string.Join(", ", info.Shape)}], the model needs [{string.Join(", ", parameter.Value.Shape)}]");
+            model.Backend.Upload(parameter.Value, file.ReadFloats(stored));
         }
     }
 }

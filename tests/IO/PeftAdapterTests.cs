@@ -187,5 +187,18 @@ public class PeftAdapterTests
         Expect(original.Where(t => t.Name != q0).ToList(), $"no tensor {q0}");
         Expect([.. original, NamedTensor.Of("base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight", [2, 8], new float[16])], "k_proj.lora_A");
         Expect(original.Select(t => t.Name == q0 ? NamedTensor.Of(q0, [8, 2], new float[16]) : t).ToList(), $"{q0} is [8, 2], the model needs [2, 8]");
+
+        // Keys that carry PEFT's adapter name, as a live PeftModel's state dict has them, load too.
+        SafeTensors.Write(weights, original.Select(t => NamedTensor.Of(t.Name.Replace(".weight", ".default.weight"), t.Shape, Values(t))).ToList());
+        using var named = new Transformer(backend, TinyModels.Llama(), seed: 1);
+        PeftAdapter.Load(named, dir.Path);
+        IoFiles.AssertBitEqual(Logits(model), Logits(named), "logits with adapter-named keys");
+    }
+
+    static float[] Values(NamedTensor t)
+    {
+        var values = new float[t.Shape.Aggregate(1, (a, b) => a * b)];
+        t.Fill(values);
+        return values;
     }
 }
