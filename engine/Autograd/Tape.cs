@@ -6,12 +6,14 @@ namespace Engine.Autograd;
 /// <summary>
 /// The manual autograd. Each op called through the tape runs its forward and pushes its backward;
 /// <see cref="Backward"/> replays them in reverse, and each backward accumulates into its inputs' gradients.
-/// Activations and their gradients are owned by the tape and go back to the backend's pool on <see cref="Reset"/>.
+/// Activations and their gradients are owned by the tape and go back to the backend's pool on <see cref="Reset"/>; so does a gradient
+/// the tape had to give a parameter that came without one (no trainer), and that parameter's Grad is cleared with it.
 /// </summary>
 public sealed class Tape(IBackend backend, bool recordGradients = true) : IDisposable
 {
     private readonly List<Action> _backward = new();
     private readonly List<Tensor> _owned = new();
+    private readonly List<Variable> _given = new();
 
     public IBackend Backend { get; } = backend;
 
@@ -34,7 +36,15 @@ public sealed class Tape(IBackend backend, bool recordGradients = true) : IDispo
     }
 
     /// <summary>The gradient buffer of v, allocated (zeroed) the first time a backward writes to it.</summary>
-    public Tensor GradOf(Variable v) => v.Grad ??= Allocate(DType.F32, v.Value.Shape);
+    public Tensor GradOf(Variable v)
+    {
+        if (v.Grad is null)
+        {
+            v.Grad = Allocate(DType.F32, v.Value.Shape);
+            _given.Add(v);
+        }
+        return v.Grad;
+    }
 
     /// <summary>v's gradient when v needs one, else null (the backward then skips that work).</summary>
     public Tensor? GradIfNeeded(Variable? v) => v is { RequiresGrad: true } && RecordGradients ? GradOf(v) : null;
@@ -48,10 +58,12 @@ public sealed class Tape(IBackend backend, bool recordGradients = true) : IDispo
         _backward.Clear();
     }
 
-    /// <summary>Drops pushed backwards and releases every activation and activation gradient.</summary>
+    /// <summary>Drops pushed backwards and releases every activation and every gradient the tape allocated.</summary>
     public void Reset()
     {
         _backward.Clear();
+        foreach (var v in _given) v.Grad = null;
+        _given.Clear();
         foreach (var t in _owned) t.Dispose();
         _owned.Clear();
     }

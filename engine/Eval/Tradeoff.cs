@@ -9,19 +9,20 @@ namespace Engine.Eval;
 /// </summary>
 public static class Tradeoff
 {
-    /// <summary>A Markdown table, one row per run.</summary>
+    /// <summary>A Markdown table, one row per run. Memory is what the run allocated for weights, gradients and AdamW moments (the
+    /// process's peak also holds the data, activations and, for the built-in model, its pretraining, so it is not compared here).</summary>
     public static string Table(IReadOnlyList<(string Name, FineTuneSummary Summary)> runs)
     {
         static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("F2", CultureInfo.InvariantCulture);
         static string F(double x, string format = "F3") => double.IsNaN(x) ? "–" : x.ToString(format, CultureInfo.InvariantCulture);
         var text = new StringBuilder();
-        text.AppendLine("| run | method | lr | trainable params | grad + optimizer MiB | peak MiB | ms/step | target loss | exact match | other-domain loss | target gain | forgetting |");
+        text.AppendLine("| run | method | lr | trainable params | weights MiB | grad + optimizer MiB | ms/step | target loss | exact match | other-domain loss | target gain | forgetting |");
         text.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: |");
         foreach (var (name, s) in runs)
         {
             var m = s.Memory;
-            text.AppendLine($"| {name} | {s.Method} | {s.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} | {m.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture)} | {Mib(m.GradientBytes + m.OptimizerBytes)} | " +
-                            $"{Mib(m.PeakProcessBytes)} | {F(s.MeanStepMilliseconds, "F1")} | {F(s.TargetLossBefore)} → {F(s.TargetLossAfter)} | " +
+            text.AppendLine($"| {name} | {s.Method} | {s.LearningRate.ToString("G3", CultureInfo.InvariantCulture)} | {m.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture)} | {Mib(m.WeightBytes)} | " +
+                            $"{Mib(m.GradientBytes + m.OptimizerBytes)} | {F(s.MeanStepMilliseconds, "F1")} | {F(s.TargetLossBefore)} → {F(s.TargetLossAfter)} | " +
                             $"{F(s.ExactMatchBefore, "P0")} → {F(s.ExactMatchAfter, "P0")} of {s.ExactMatchExamples} | {F(s.OtherLossBefore)} → {F(s.OtherLossAfter)} | " +
                             $"{F(s.TargetGain)} | {F(s.Forgetting)} |");
         }

@@ -22,7 +22,7 @@ public static class PeftAdapter
     {
         var lora = model.Lora ?? throw new InvalidOperationException("the model has no LoRA adapters to save");
         Directory.CreateDirectory(directory);
-        var tensors = model.Adapters.SelectMany(a => new[] { a.A, a.B }).Select(p =>
+        var tensors = model.Adapters.SelectMany(a => a.Parameters).Select(p =>
         {
             var values = new float[p.Value.Length];
             model.Backend.Download(p.Value, values);
@@ -30,7 +30,9 @@ public static class PeftAdapter
         }).ToList();
         SafeTensors.Write(Path.Combine(directory, WeightsFile), tensors);
         string temp = Path.Combine(directory, ConfigFile + ".tmp");
-        File.WriteAllText(temp, ConfigJson(lora, model.Config.Family, baseModel));
+        // PEFT expands all-linear only as a bare string, and writes the names it matched: so does the engine.
+        var targets = lora.IsAllLinear ? model.Adapters.Select(a => a.Module[(a.Module.LastIndexOf('.') + 1)..]).Distinct().ToList() : lora.Targets;
+        File.WriteAllText(temp, ConfigJson(lora with { Targets = targets }, model.Config.Family, baseModel));
         File.Move(temp, Path.Combine(directory, ConfigFile), overwrite: true);
     }
 
@@ -81,6 +83,8 @@ public static class PeftAdapter
             if (f.String("bias") is { } bias && bias != "none") throw f.Error($"bias '{bias}' is not supported: adapters train no biases (\"none\")");
             if (!f.IsEmpty("modules_to_save")) throw f.Error("modules_to_save is not supported: the adapter must hold LoRA weights only");
             if (!f.IsEmpty("layers_to_transform")) throw f.Error("layers_to_transform is not supported");
+            if (f.Kind("init_lora_weights") == JsonValueKind.String && f.String("init_lora_weights") is { } init && init != "gaussian")
+                throw f.Error($"init_lora_weights '{init}' changes the base weights when PEFT loads the adapter; convert it to a plain LoRA adapter first");
             var targets = f.Strings("target_modules") ?? throw f.Error("no target_modules");
             if (f.Kind("target_modules") == JsonValueKind.String && targets[0] != LoraConfig.AllLinear)
                 throw f.Error($"target_modules '{targets[0]}' is a regular expression; list the module names instead");
@@ -123,7 +127,7 @@ public static class PeftAdapter
         {
             throw new CheckpointFormatException($"{Path.Combine(directory, ConfigFile)}: {e.Message}", e);
         }
-        var expected = model.Adapters.SelectMany(a => new[] { a.A, a.B }).ToDictionary(p => KeyPrefix + p.Name);
+        var expected = model.Adapters.SelectMany(a => a.Parameters).ToDictionary(p => KeyPrefix + p.Name);
         // PEFT saves without the adapter's name; a state dict saved from a live PeftModel has it (".lora_A.default.weight").
         var keys = file.Tensors.Keys.ToDictionary(k => k.Replace(".default.weight", ".weight", StringComparison.Ordinal));
         var unexpected = keys.Keys.Where(k => !expected.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();

@@ -21,6 +21,9 @@ public sealed class LoraAdapter(string module, Variable a, Variable b, float sca
 
     public int Rank => A.Rows;
 
+    /// <summary>A and B.</summary>
+    public IEnumerable<Variable> Parameters => [A, B];
+
     /// <summary>Rows [first, first + count) of B: all of B, or the slice of one projection of a fused module. A slice's gradient is a view of
     /// B's gradient, so updates land in B.</summary>
     public Variable RowsOfB(int first, int count)
@@ -34,11 +37,7 @@ public sealed class LoraAdapter(string module, Variable a, Variable b, float sca
 
     public void Dispose()
     {
-        foreach (var p in new[] { A, B })
-        {
-            p.Value.Dispose();
-            p.Grad?.Dispose();
-            p.Grad = null;
-        }
+        A.Release();
+        B.Release();
     }
 }

@@ -11,10 +11,12 @@ public sealed record LoraConfig(int Rank, float Alpha, IReadOnlyList<string> Tar
 
     public float Scale => RsLora ? Alpha / MathF.Sqrt(Rank) : Alpha / Rank;
 
+    public bool IsAllLinear => Targets is [AllLinear];
+
     /// <summary>PEFT's rule: a target names a module when it equals the module's full name or ends it after a dot
-    /// ("q_proj" matches "model.layers.0.self_attn.q_proj"); "all-linear" matches every module offered.</summary>
+    /// ("q_proj" matches "model.layers.0.self_attn.q_proj"); "all-linear" (alone) matches every module offered.</summary>
     public bool Matches(string module) =>
-        Targets.Any(t => t == AllLinear || module == t || module.EndsWith("." + t, StringComparison.Ordinal));
+        IsAllLinear || Targets.Any(t => module == t || module.EndsWith("." + t, StringComparison.Ordinal));
 
     public void Validate()
     {
@@ -22,5 +24,6 @@ public sealed record LoraConfig(int Rank, float Alpha, IReadOnlyList<string> Tar
         if (!float.IsFinite(Alpha) || Alpha <= 0) throw new ArgumentException($"LoRA alpha {Alpha} must be positive");
         if (!(Dropout >= 0 && Dropout < 1)) throw new ArgumentException($"LoRA dropout {Dropout} must be in [0, 1)");
         if (Targets.Count == 0 || Targets.Any(string.IsNullOrWhiteSpace)) throw new ArgumentException("LoRA needs at least one target module");
+        if (Targets.Count > 1 && Targets.Contains(AllLinear)) throw new ArgumentException($"LoRA target {AllLinear} stands alone, not beside module names");
     }
 }

@@ -92,7 +92,7 @@ public sealed class Transformer : IDisposable
 
     /// <summary>What an optimizer updates: every base parameter for full fine-tuning, only the adapters' A and B with LoRA.</summary>
     public IEnumerable<Variable> TrainableParameters =>
-        _parameters.Concat(_adapters.SelectMany(a => new[] { a.A, a.B })).Where(p => p.RequiresGrad);
+        _parameters.Concat(_adapters.SelectMany(a => a.Parameters)).Where(p => p.RequiresGrad);
 
     /// <summary>Parameters of the base model (adapters excluded).</summary>
     public long ParameterCount => _parameters.Sum(p => p.Value.Length);
@@ -270,6 +270,7 @@ public sealed class Transformer : IDisposable
     private static Variable Project(Tape tape, Variable x, Linear layer, uint? dropoutSeed)
     {
         if (layer.Adapter is not { } lora) return tape.Linear(x, layer.Weight, layer.Bias);
+        tape.GradIfNeeded(lora.B); // a row slice's gradient is a view of B's, so B's must exist first
         var b = lora.RowsOfB(layer.AdapterRow, layer.Weight.Rows);
         if (dropoutSeed is not { } seed || lora.Dropout == 0) return tape.Lora(x, layer.Weight, layer.Bias, lora.A, b, lora.Scale);
         uint maskSeed = unchecked(seed * 2654435761u + (uint)lora.Index);
@@ -327,12 +328,7 @@ public sealed class Transformer : IDisposable
 
     public void Dispose()
     {
-        foreach (var p in _parameters)
-        {
-            p.Value.Dispose();
-            p.Grad?.Dispose();
-            p.Grad = null;
-        }
+        foreach (var p in _parameters) p.Release();
         foreach (var adapter in _adapters) adapter.Dispose();
         _ropeInvFreq?.Dispose();
     }

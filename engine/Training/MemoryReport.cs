@@ -9,7 +9,7 @@ public sealed record MemoryReport(long Parameters, long TrainableParameters, lon
     /// <summary>Counts what the model and trainer have allocated (float32: 4 bytes an element; AdamW keeps two moments per trainable element).</summary>
     public static MemoryReport Of(Transformer model, Trainer trainer)
     {
-        var all = model.Parameters.Concat(model.Adapters.SelectMany(a => new[] { a.A, a.B })).ToList();
+        var all = model.Parameters.Concat(model.Adapters.SelectMany(a => a.Parameters)).ToList();
         long weights = all.Sum(p => p.Value.Length);
         long gradients = all.Sum(p => p.Grad?.Length ?? 0);
         long moments = trainer.OptimizerState.Sum(s => s.M.Length + s.V.Length);

@@ -5,8 +5,14 @@ using Engine.Models;
 
 namespace Engine.Training;
 
-/// <summary>Where a run was: optimizer steps taken, micro-batches consumed, and the seed that orders the data.</summary>
-public sealed record TrainingState(int Step, long MicroBatchesConsumed, int Seed);
+/// <summary>
+/// Where a run was: optimizer steps taken, micro-batches consumed, the seed that orders the data, whether it fine-tunes the built-in
+/// model, and the scores of the model it started from (so a resumed run reports its gain against the same start).
+/// </summary>
+public sealed record TrainingState(int Step, long MicroBatchesConsumed, int Seed, bool BuiltInModel = false, Baseline? Before = null);
+
+/// <summary>Scores of a model before fine-tuning: target loss, exact match, and loss on the other domain (NaN when not measured).</summary>
+public sealed record Baseline(double TargetLoss, double ExactMatch, double OtherLoss);
 
 /// <summary>
 /// A resumable checkpoint, a directory `checkpoint-{step}`: the model as a Hugging Face directory (config.json, model.safetensors) or,
@@ -40,7 +46,7 @@ public static class TrainingCheckpoint
                 moments.Add(NamedTensor.Of(parameter.Name + ".exp_avg_sq", parameter.Value.Shape, Download(model.Backend, v)));
             }
             SafeTensors.Write(Path.Combine(temp, OptimizerFile), moments);
-            File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state, StateJson));
             if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(temp, final);
             foreach (var (old, _) in Checkpoints(runDirectory).Skip(Math.Max(1, keep))) Directory.Delete(old, recursive: true);
@@ -72,11 +78,29 @@ public static class TrainingCheckpoint
     /// <see cref="PeftAdapter.Load"/> on its base model.</summary>
     public static Transformer LoadModel(string checkpoint, IBackend backend) => HfCheckpoint.Load(checkpoint, backend);
 
+    private static readonly JsonSerializerOptions StateJson = new()
+    {
+        WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>The trainer_state.json of a checkpoint.</summary>
+    public static TrainingState ReadState(string checkpoint)
+    {
+        string path = Path.Combine(checkpoint, StateFile);
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(path), StateJson) ?? throw new CheckpointFormatException($"{path} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException($"{path}: not a trainer state: {e.Message}", e);
+        }
+    }
+
     /// <summary>Loads the AdamW moments into the trainer, sets its step count, and returns where the run was.</summary>
     public static TrainingState Restore(string checkpoint, Trainer trainer, IBackend backend)
     {
-        var state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(Path.Combine(checkpoint, StateFile)))
-                    ?? throw new IOException($"{Path.Combine(checkpoint, StateFile)} is empty");
+        var state = ReadState(checkpoint);
         using var moments = SafeTensors.Open(Path.Combine(checkpoint, OptimizerFile));
         foreach (var (parameter, m, v) in trainer.OptimizerState)
         {

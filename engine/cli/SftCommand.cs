@@ -60,11 +60,17 @@ public static class SftCommand
     private static int Run(Settings s)
     {
         string? checkpoint = s.Resume is null ? null : TrainingCheckpoint.Find(s.Resume.FullName);
+        var resumed = checkpoint is null ? null : TrainingCheckpoint.ReadState(checkpoint);
+        if (resumed is not null && resumed.Seed != s.Seed)
+            throw new ArgumentException($"{checkpoint} was trained with --seed {resumed.Seed}, which orders its data; resume it with that seed");
         bool resumeAdapter = checkpoint is not null && PeftAdapter.IsAdapter(checkpoint);
         if (checkpoint is not null && !resumeAdapter && s.Lora is not null)
             throw new ArgumentException($"{checkpoint} is a full fine-tuning checkpoint; resume it without --lora");
-        // A LoRA checkpoint holds the adapter only: the base is --model again (or the built-in model, rebuilt by the same seeded pretraining).
-        string? modelDir = resumeAdapter ? s.Model?.FullName : checkpoint ?? s.Model?.FullName;
+        if (resumeAdapter && s.Lora is { } asked && PeftAdapter.ReadConfig(checkpoint!) is var trained && (asked.Rank, asked.Alpha, asked.Dropout, asked.RsLora) != (trained.Rank, trained.Alpha, trained.Dropout, trained.RsLora))
+            throw new ArgumentException($"{checkpoint} holds a LoRA adapter with r={trained.Rank} alpha={trained.Alpha} dropout={trained.Dropout} rslora={trained.RsLora}; resume it without other --lora options");
+        // A LoRA checkpoint holds the adapter only: its base is the model directory the adapter records (or --model, which must agree).
+        string? modelDir = resumeAdapter ? AdapterBase(checkpoint!, s.Model) : checkpoint ?? s.Model?.FullName;
+        bool builtIn = resumed?.BuiltInModel ?? s.Model is null;
         using var backend = BackendChoice.Create(s.Backend);
         using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
@@ -85,26 +91,37 @@ public static class SftCommand
 
         Console.WriteLine($"model: {modelDir ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
         if (modelDir is null) Pretrain(model, s);
+        // The base an adapter is recorded against: the model directory, or the built-in base written once here (it exists nowhere else).
+        string? baseModel = modelDir;
         if (resumeAdapter) PeftAdapter.Load(model, checkpoint!);
-        else if (s.Lora is { } loraConfig) model.AddLora(loraConfig, s.Seed);
+        else if (s.Lora is { } loraConfig)
+        {
+            if (modelDir is null)
+            {
+                baseModel = Path.GetFullPath(Path.Combine(s.Output, "base"));
+                HfCheckpoint.Save(model, baseModel);
+                WriteTokenizer(baseModel);
+            }
+            model.AddLora(loraConfig, s.Seed);
+        }
         if (model.Lora is { } l)
             Console.WriteLine($"LoRA: r={l.Rank} alpha={l.Alpha} (scale {l.Scale:G3}{(l.RsLora ? ", rsLoRA" : "")}) dropout={l.Dropout} on {model.Adapters.Count} modules " +
                               $"({string.Join(",", l.Targets)}); {model.TrainableParameters.Sum(p => p.Value.Length):N0} trainable parameters, the base frozen");
-        var other = OtherDomain(s, modelDir, template);
-        double otherBefore = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
-        double exactBefore = Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40);
-
+        var other = OtherDomain(s, builtIn, template);
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
-        double evalBefore = Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
+        // A resumed run keeps the scores of the model its run started from (a checkpoint of an older engine has none: measured now).
+        var start = resumed?.Before ?? new Baseline(Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)),
+            Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40),
+            other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed)));
 
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.Lr, s.Warmup, s.Steps));
         long consumed = checkpoint is null ? 0 : TrainingCheckpoint.Restore(checkpoint, trainer, backend).MicroBatchesConsumed;
         if (checkpoint is not null) Console.WriteLine($"resuming {checkpoint}: step {trainer.StepCount}, {consumed} micro-batches consumed");
         using var metrics = new MetricsLog(s.Output, resume: checkpoint is not null);
-        if (checkpoint is null) metrics.Eval(0, evalBefore);
-        string SaveCheckpoint() => TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed), s.SaveLimit, WriteTokenizer, modelDir);
-        Console.WriteLine($"eval loss before: {evalBefore:F4}");
+        if (checkpoint is null) metrics.Eval(0, start.TargetLoss);
+        string SaveCheckpoint() => TrainingCheckpoint.Save(s.Output, model, trainer, new TrainingState(trainer.StepCount, consumed, s.Seed, builtIn, start), s.SaveLimit, WriteTokenizer, baseModel);
+        Console.WriteLine($"eval loss before: {start.TargetLoss:F4}");
         using var progress = new Progress(trainer.StepCount + 1, s.Steps, logEvery: 10);
         using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
         var stepClock = new Stopwatch();
@@ -138,17 +155,17 @@ public static class SftCommand
             Console.WriteLine($"wanted: {reference}");
         }
         double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40);
-        string saved = SaveResult(model, s, modelDir, WriteTokenizer);
+        string saved = SaveResult(model, s, baseModel, WriteTokenizer);
         var memory = MemoryReport.Of(model, trainer);
         double otherAfter = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
         var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.Lr, trainer.StepCount,
             stepsRun == 0 ? double.NaN : stepClock.Elapsed.TotalMilliseconds / stepsRun, memory,
-            evalBefore, Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)), exactBefore, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
-            otherBefore, otherAfter);
+            start.TargetLoss, Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)), start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
+            start.OtherLoss, otherAfter);
         summary.Write(s.Output);
         Console.WriteLine($"memory: {memory}");
-        Console.WriteLine($"target: eval loss {summary.TargetLossBefore:F4} → {summary.TargetLossAfter:F4}, exact match {exactBefore:P0} → {exact:P0} of {summary.ExactMatchExamples}" +
-                          (other is null ? "" : $"; other domain (forgetting): loss {otherBefore:F4} → {otherAfter:F4}"));
+        Console.WriteLine($"target: eval loss {summary.TargetLossBefore:F4} → {summary.TargetLossAfter:F4}, exact match {start.ExactMatch:P0} → {exact:P0} of {summary.ExactMatchExamples}" +
+                          (other is null ? "" : $"; other domain (forgetting): loss {start.OtherLoss:F4} → {otherAfter:F4}"));
         Console.WriteLine($"saved {saved}; metrics in {s.Output} (summary.json), curve {metrics.SaveLossCurve("engine sft")}");
         return 0;
     }
@@ -156,11 +173,8 @@ public static class SftCommand
     /// <summary>Held-out examples answered greedily for the exact-match score, before and after.</summary>
     private const int ExactMatchExamples = 32;
 
-    /// <summary>
-    /// The result: a full fine-tune as a model directory {out}/model; a LoRA run as a PEFT adapter {out}/adapter on its base (the built-in
-    /// base model, which exists nowhere else, is written beside it as {out}/base).
-    /// </summary>
-    private static string SaveResult(Transformer model, Settings s, string? modelDir, Action<string> writeTokenizer)
+    /// <summary>The result: a full fine-tune as a model directory {out}/model; a LoRA run as a PEFT adapter {out}/adapter on its base.</summary>
+    private static string SaveResult(Transformer model, Settings s, string? baseDir, Action<string> writeTokenizer)
     {
         if (model.Adapters.Count == 0)
         {
@@ -170,22 +184,27 @@ public static class SftCommand
             return $"model to {dir}";
         }
         string adapter = Path.Combine(s.Output, "adapter");
-        string baseDir = modelDir ?? Path.GetFullPath(Path.Combine(s.Output, "base"));
-        if (modelDir is null)
-        {
-            HfCheckpoint.Save(model, baseDir);
-            writeTokenizer(baseDir);
-        }
         PeftAdapter.Save(model, adapter, baseDir);
         writeTokenizer(adapter);
         return $"adapter to {adapter} (base {baseDir}; `engine merge --model {baseDir} --adapter {adapter} --out DIR` makes one model)";
     }
 
+    /// <summary>The base model directory of a LoRA checkpoint: the one its adapter_config.json records, or --model, which must agree.</summary>
+    private static string AdapterBase(string checkpoint, DirectoryInfo? model)
+    {
+        string? recorded = PeftAdapter.BaseModelDirectory(checkpoint);
+        if (model is null)
+            return recorded ?? throw new ArgumentException($"{checkpoint} holds a LoRA adapter whose base model directory is not recorded or is gone; give it with --model");
+        if (recorded is not null && Path.GetFullPath(recorded) != Path.GetFullPath(model.FullName))
+            throw new ArgumentException($"{checkpoint} holds a LoRA adapter of {recorded}, not of --model {model.FullName}");
+        return model.FullName;
+    }
+
     /// <summary>Text of another domain whose loss shows forgetting: --forget-data, or for the built-in model unseen stories of its corpus.</summary>
-    private static SftDataset? OtherDomain(Settings s, string? modelDir, ChatTemplate template)
+    private static SftDataset? OtherDomain(Settings s, bool builtIn, ChatTemplate template)
     {
         if (s.ForgetData is not null) return SftDataset.FromExamples(SftJsonl.Read(s.ForgetData.FullName), template, s.MaxLen, trainOnAll: true);
-        if (modelDir is not null) return null;
+        if (!builtIn) return null;
         var stories = TinyCorpus.Generate(stories: 64, seed: 1_000_003).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         return SftDataset.FromExamples(stories.Select((story, i) => SftExample.PlainText(story + "\n", $"story {i}")), template, s.MaxLen, trainOnAll: true);
     }
@@ -252,9 +271,16 @@ internal sealed class LoraCliOptions
         foreach (var option in new Option[] { _enabled, _rank, _alpha, _dropout, _targets, _rsLora }) command.Options.Add(option);
     }
 
-    /// <summary>The config when --lora is given, else null.</summary>
-    public LoraConfig? Read(ParseResult r) => r.GetValue(_enabled)
-        ? new LoraConfig(r.GetValue(_rank), r.GetValue(_alpha),
-            r.GetValue(_targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), r.GetValue(_dropout), r.GetValue(_rsLora))
-        : null;
+    /// <summary>The config when --lora is given, else null; LoRA options without --lora are an error, not a silent full fine-tune.</summary>
+    public LoraConfig? Read(ParseResult r)
+    {
+        if (!r.GetValue(_enabled))
+        {
+            var given = new Option[] { _rank, _alpha, _dropout, _targets, _rsLora }.Where(o => r.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+            if (given.Count > 0) throw new ArgumentException($"{string.Join(", ", given)} configure LoRA: add --lora");
+            return null;
+        }
+        return new LoraConfig(r.GetValue(_rank), r.GetValue(_alpha),
+            r.GetValue(_targets)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), r.GetValue(_dropout), r.GetValue(_rsLora));
+    }
 }

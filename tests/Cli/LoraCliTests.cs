@@ -62,8 +62,44 @@ public sealed class LoraCliTests : IDisposable
         string checkpoint = Path.Combine(Output, "checkpoint-2");
         Assert.True(PeftAdapter.IsAdapter(checkpoint));
         Assert.False(File.Exists(Path.Combine(checkpoint, "model.safetensors")));
-        Assert.Equal((0, ""), Sft("--model", model, "--resume", Output, "--steps", "3"));
-        Assert.Equal(3, FineTuneSummary.Read(Output).Steps);
+        var first = FineTuneSummary.Read(Output);
+
+        // The base comes from the adapter's record; other LoRA settings, another base or another seed are refused.
+        CliRun.AssertError(Sft("--resume", Output, "--steps", "3", "--lora", "--lora-r", "16"), "checkpoint-2 holds a LoRA adapter with r=8", "without other --lora options");
+        string other = CliRun.TinyModel(Path.Combine(_temp.Path, "other"));
+        CliRun.AssertError(Sft("--model", other, "--resume", Output, "--steps", "3"), $"holds a LoRA adapter of {model}, not of --model {other}");
+        CliRun.AssertError(Sft("--resume", Output, "--steps", "3", "--seed", "2"), "was trained with --seed 1");
+
+        Assert.Equal((0, ""), Sft("--resume", Output, "--steps", "3"));
+        var resumed = FineTuneSummary.Read(Output);
+        Assert.Equal(3, resumed.Steps);
+        Assert.Equal(first.TargetLossBefore, resumed.TargetLossBefore); // the gain is against the model the run started from
+    }
+
+    [Fact]
+    public void TheBuiltInBaseIsWrittenOnceAndResumedFrom()
+    {
+        var args = new[] { "--lora", "--steps", "1", "--save-every", "1", "--pretrain-steps", "2", "--data", Data(), "--eval-data", Data() };
+        Assert.Equal((0, ""), CliRun.Run(["sft", .. args, "--batch", "2", "--max-len", "64", "--backend", "cpu", "--out", Output]));
+        string baseDir = Path.Combine(Output, "base");
+        Assert.True(File.Exists(Path.Combine(baseDir, "model.safetensors")));
+        Assert.Equal(Path.GetFullPath(baseDir), PeftAdapter.BaseModelDirectory(Path.Combine(Output, "checkpoint-1")));
+        Assert.Equal(Path.GetFullPath(baseDir), PeftAdapter.BaseModelDirectory(Path.Combine(Output, "adapter")));
+        var first = FineTuneSummary.Read(Output);
+        Assert.False(double.IsNaN(first.OtherLossBefore));
+
+        Assert.Equal((0, ""), CliRun.Run(["sft", "--resume", Output, "--steps", "2", "--data", Data(), "--eval-data", Data(), "--batch", "2", "--max-len", "64", "--backend", "cpu", "--out", Output]));
+        var resumed = FineTuneSummary.Read(Output);
+        Assert.Equal(2, resumed.Steps);
+        Assert.Equal(first.OtherLossBefore, resumed.OtherLossBefore);
+        Assert.False(double.IsNaN(resumed.OtherLossAfter));
+    }
+
+    [Fact]
+    public void LoraOptionsWithoutLoraAreAnError()
+    {
+        string model = CliRun.TinyModel(Path.Combine(_temp.Path, "base"));
+        CliRun.AssertError(Sft("--model", model, "--lora-r", "16", "--steps", "1"), "--lora-r configure LoRA: add --lora");
     }
 
     [Fact]

@@ -32,7 +32,7 @@ public class TradeoffTests
         var lines = table.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(4, lines.Length);
         Assert.Equal(lines[0].Count(c => c == '|'), lines[1].Count(c => c == '|'));
-        Assert.Contains("| full | full | 0.002 | 80 | 0.00 | 50.00 | 51.2 | 6.000 → 0.500 | 0 % → 25 % of 32 | 0.500 → 3.000 | 5.500 | 2.500 |", lines[2]);
+        Assert.Contains("| full | full | 0.002 | 80 | 0.00 | 0.00 | 51.2 | 6.000 → 0.500 | 0 % → 25 % of 32 | 0.500 → 3.000 | 5.500 | 2.500 |", lines[2]);
         Assert.Contains("| 4.750 | 1.500 |", lines[3]);
     }
 

@@ -85,7 +85,9 @@ public class PeftAdapterTests
 
         using var loaded = new Transformer(backend, TinyModels.Get(family), seed: 1);
         PeftAdapter.Load(loaded, dir.Path);
-        Assert.Equal(lora.Targets, loaded.Lora!.Targets);
+        // all-linear is written as the module names it matched, as PEFT writes it (PEFT reads all-linear only as a bare string).
+        string[] matched = family == ModelFamily.Gpt2 ? ["c_attn", "c_proj", "c_fc"] : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+        Assert.Equal(matched, loaded.Lora!.Targets);
         Assert.Equal(lora with { Targets = loaded.Lora.Targets }, loaded.Lora);
         Assert.Equal(model.Adapters.Select(a => a.Module), loaded.Adapters.Select(a => a.Module));
         for (int i = 0; i < model.Adapters.Count; i++)
@@ -146,6 +148,8 @@ public class PeftAdapterTests
     [InlineData("\"modules_to_save\": [\"lm_head\"]", "modules_to_save")]
     [InlineData("\"target_modules\": \".*attn.*\"", "regular expression")]
     [InlineData("\"r\": 0", "rank 0")]
+    [InlineData("\"init_lora_weights\": \"pissa\"", "init_lora_weights 'pissa'")]
+    [InlineData("\"target_modules\": [\"all-linear\", \"q_proj\"]", "stands alone")]
     [InlineData("\"r\": \"8\"", "'r' is \"8\"")]
     public void UnsupportedConfigsAreRefusedByName(string field, string message)
     {

@@ -68,6 +68,7 @@ public class LoraModelTests
         Assert.Contains("q_proj", e.Message);
         Assert.Empty(model.Adapters);
         Assert.Throws<ArgumentException>(() => model.AddLora(new LoraConfig(0, 4f, ["q_proj"]), seed: 1));
+        Assert.Throws<ArgumentException>(() => model.AddLora(new LoraConfig(2, 4f, [LoraConfig.AllLinear, "q_proj"]), seed: 1));
     }
 
     [Theory]
@@ -95,7 +96,7 @@ public class LoraModelTests
         TinyModels.ScaleWeights(model, 10f);
         model.AddLora(AllLinear(dropout: dropout), seed: 4);
         RandomizeB(model, 5);
-        var adapters = model.Adapters.SelectMany(a => new[] { a.A, a.B }).ToList();
+        var adapters = model.Adapters.SelectMany(a => a.Parameters).ToList();
         var failures = ModelGradientCheck.Failures(model, TinyModels.PackedBatch(model.Config.VocabSize), adapters, dropoutSeed: 77);
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.All(model.Parameters, p => Assert.Null(p.Grad));
