@@ -13,7 +13,12 @@ public sealed class CpuBackend : IBackend
 
     public string Name => "cpu";
 
-    public Tensor Allocate(DType dtype, params int[] shape)
+    public Tensor Allocate(DType dtype, params int[] shape) => Rent(dtype, shape, zeroed: true);
+
+    /// <summary>A pooled array as it was left (a new one is zero anyway): no pass over memory the op then overwrites.</summary>
+    public Tensor AllocateUninitialized(DType dtype, params int[] shape) => Rent(dtype, shape, zeroed: false);
+
+    private Tensor Rent(DType dtype, int[] shape, bool zeroed)
     {
         long length = Tensor.ElementCount(shape);
         long capacity = PoolBuckets.Capacity(length);
@@ -23,8 +28,8 @@ public sealed class CpuBackend : IBackend
         {
             if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
         }
-        if (storage is not null) Array.Clear(storage, 0, (int)length);
-        else storage = dtype == DType.F32 ? new float[capacity] : new int[capacity];
+        if (storage is null) storage = dtype == DType.F32 ? new float[capacity] : new int[capacity];
+        else if (zeroed) Array.Clear(storage, 0, (int)length);
         return new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
     }
 
