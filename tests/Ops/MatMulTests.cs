@@ -80,6 +80,23 @@ public class MatMulTests
         Check.Close(db64, db, 1e-5, "db");
     }
 
+    // B is packed once for all tasks, at most 4M floats at a time: outDim = 50,000 at inDim = 100 takes two rounds of columns
+    // for the forward, an inner dimension of 20,000 (dx = dy·W with outDim = 20,000) two rounds of depth blocks.
+    [Fact]
+    public void ProductsPackedInSeveralRoundsMatchFloat64Formulas()
+    {
+        var wide = MatMulCase.Random(3, 100, 50_000, seed: 31);
+        var y = TestData.Poisoned(3 * 50_000);
+        CpuMatMul.Forward(y, wide.X, wide.W, wide.Bias, 3, 100, 50_000);
+        Check.Close(wide.Forward64(withBias: true), y, 1e-5, "y over two column rounds");
+
+        var deep = MatMulCase.Random(2, 40, 20_000, seed: 35);
+        var (dx64, _, _) = deep.Backward64();
+        var dx = new float[2 * 40];
+        CpuMatMul.Backward(dx, default, default, deep.Dy, deep.X, deep.W, 2, 40, 20_000);
+        Check.Close(dx64, dx, 1e-5, "dx over two depth rounds");
+    }
+
     [Fact]
     public void BackwardAccumulatesIntoExistingGradients()
     {

@@ -23,7 +23,7 @@ public static unsafe class CpuMatMul
     /// <summary>Largest inner-dimension block; the inner dimension is cut into equal blocks no deeper than this.</summary>
     private const int MaxDepthBlock = 256;
 
-    /// <summary>Columns of C sharing one packed B tile (at most MaxDepthBlock × ColumnBlock floats: 256 KiB, L2-resident).</summary>
+    /// <summary>Columns of C swept per A micro-panel (a B tile of at most MaxDepthBlock × ColumnBlock floats: 256 KiB, L2-resident).</summary>
     private const int ColumnBlock = 256;
 
     /// <summary>Tasks per core in the fixed partition of C: a little slack for a core that is briefly busy elsewhere.</summary>
@@ -32,8 +32,11 @@ public static unsafe class CpuMatMul
     /// <summary>Below this many multiply-adds the product runs on the calling thread alone.</summary>
     private const long SerialWork = 1 << 21;
 
-    /// <summary>Floats of scratch per worker: the B tile, the A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
-    private const int ScratchFloats = MaxDepthBlock * ColumnBlock + RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
+    /// <summary>Most floats of packed B shared by the tasks at once (16 MiB): a larger B is packed and multiplied in rounds of whole column blocks.</summary>
+    private const long MaxPackedB = 1 << 22;
+
+    /// <summary>Floats of scratch per worker: the A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
+    private const int ScratchFloats = RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
 
     // y[n, outDim] = x[n, inDim] · w[outDim, inDim]ᵀ + bias[outDim]   (bias empty = none). Overwrites y.
     // All row-major float32.
@@ -113,6 +116,8 @@ public static unsafe class CpuMatMul
     /// <summary>
     /// C[m, n] = init + (scale·A[m, k]) · B[k, n], C row-major with n columns; init is C itself when accumulating,
     /// else bias broadcast over rows, else zero. A is scaled as it is packed (scale 1 leaves it untouched).
+    /// B is packed once into a buffer all tasks share (in rounds of whole column blocks when it is large), so splitting the rows
+    /// of C over tasks costs no repeated packing.
     /// </summary>
     private static void Gemm(Operand a, Operand b, float* c, int m, int n, int k, float* bias, bool accumulate, float scale)
     {
@@ -122,25 +127,56 @@ public static unsafe class CpuMatMul
             if (!accumulate) FillRows(c, m, n, bias);
             return;
         }
-        var job = new GemmJob(a, b, c, n, k, bias, accumulate, scale);
-        if ((long)m * n * k < SerialWork || Environment.ProcessorCount == 1)
+        int panels = (n + PanelWidth - 1) / PanelWidth;
+        int depthBlock = DepthBlock(k), depthBlocks = (k + depthBlock - 1) / depthBlock;
+        int depthBlocksPerRound = (int)Math.Clamp(MaxPackedB / ((long)depthBlock * ColumnBlock), 1, depthBlocks);
+        int panelsPerRound = (int)Math.Min(panels, MaxPackedB / ((long)depthBlocksPerRound * depthBlock * ColumnBlock) * (ColumnBlock / PanelWidth));
+        bool serial = (long)m * n * k < SerialWork || Environment.ProcessorCount == 1;
+        var partition = serial ? new Partition(1, 1) : Partition.For(m, Math.Min(n, panelsPerRound * PanelWidth), k,
+            Environment.ProcessorCount * TasksPerCore, Environment.ProcessorCount, aCostPerElement: a.ColStride == 1 ? 0.25 : 1);
+
+        float[] packed = ArrayPool<float>.Shared.Rent(depthBlocksPerRound * depthBlock * panelsPerRound * PanelWidth + 16);
+        int[] claims = ArrayPool<int>.Shared.Rent(depthBlocksPerRound * panelsPerRound);
+        try
         {
-            float[] scratch = ArrayPool<float>.Shared.Rent(ScratchFloats);
-            job.RunRange(0, m, 0, n, scratch);
-            ArrayPool<float>.Shared.Return(scratch);
-            return;
-        }
-        var partition = Partition.For(m, n, Environment.ProcessorCount * TasksPerCore,
-            aCostPerElement: a.ColStride == 1 ? 1 : 4, bCostPerElement: b.ColStride == 1 ? 1 : 2);
-        Parallel.For(0, partition.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => ArrayPool<float>.Shared.Rent(ScratchFloats),
-            (task, _, scratch) =>
+            fixed (float* rawPacked = packed)
+            fixed (int* claimed = claims)
             {
-                partition.Bounds(task, m, n, out int m0, out int m1, out int n0, out int n1);
-                job.RunRange(m0, m1, n0, n1, scratch);
-                return scratch;
-            },
-            scratch => ArrayPool<float>.Shared.Return(scratch));
+                float* aligned = (float*)(((nint)rawPacked + 63) & ~(nint)63);
+                for (int firstDepthBlock = 0; firstDepthBlock < depthBlocks; firstDepthBlock += depthBlocksPerRound)
+                {
+                    int p0 = firstDepthBlock * depthBlock, p1 = (int)Math.Min(k, (long)(firstDepthBlock + depthBlocksPerRound) * depthBlock);
+                    for (int firstPanel = 0; firstPanel < panels; firstPanel += panelsPerRound)
+                    {
+                        int roundPanels = Math.Min(panelsPerRound, panels - firstPanel);
+                        int n0 = firstPanel * PanelWidth, width = Math.Min(n - n0, roundPanels * PanelWidth);
+                        new Span<int>(claimed, depthBlocksPerRound * roundPanels).Clear();
+                        var job = new GemmJob(a, b, c, n, k, p0, p1, bias, accumulate, scale, new PackedB(aligned, claimed, depthBlock, p0, firstPanel, roundPanels));
+                        if (partition.Count == 1)
+                        {
+                            float[] scratch = ArrayPool<float>.Shared.Rent(ScratchFloats);
+                            job.RunRange(0, m, n0, n0 + width, scratch);
+                            ArrayPool<float>.Shared.Return(scratch);
+                            continue;
+                        }
+                        Parallel.For(0, partition.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                            () => ArrayPool<float>.Shared.Rent(ScratchFloats),
+                            (task, _, scratch) =>
+                            {
+                                partition.Bounds(task, m, width, out int m0, out int m1, out int j0, out int j1);
+                                job.RunRange(m0, m1, n0 + j0, n0 + j1, scratch);
+                                return scratch;
+                            },
+                            scratch => ArrayPool<float>.Shared.Return(scratch));
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+            ArrayPool<int>.Shared.Return(claims);
+        }
     }
 
     /// <summary>The inner dimension's block depth: k cut into the fewest equal blocks no deeper than MaxDepthBlock (a function of k alone).</summary>
@@ -161,14 +197,15 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>
-    /// A fixed grid of output rectangles, one task each. Every task packs its own B tiles (once per row part) and A micro-panels
-    /// (once per column block it covers), so the grid is the one that packs least, weighing each operand's cost per element.
+    /// A fixed grid of output rectangles, one task each. B is packed once whatever the grid; each task packs the A micro-panels
+    /// of its rows once per column block it covers. The grid is the one with the least time per core: multiply-adds
+    /// (16 per cycle) plus A's packing (cycles per element), spread over the tasks it keeps busy.
     /// </summary>
     private readonly struct Partition(int rowParts, int colParts)
     {
         public int Count => rowParts * colParts;
 
-        public static Partition For(int m, int n, int tasks, double aCostPerElement, double bCostPerElement)
+        public static Partition For(int m, int n, int k, int tasks, int cores, double aCostPerElement)
         {
             int rowBlocks = (m + RowBlock - 1) / RowBlock;
             int panels = (n + PanelWidth - 1) / PanelWidth;
@@ -179,7 +216,8 @@ public static unsafe class CpuMatMul
                 if (tasks % colParts != 0) continue;
                 int cols = Math.Min(colParts, panels), rows = Math.Min(tasks / colParts, rowBlocks);
                 double columnBlocks = Math.Max(cols, Math.Ceiling((double)n / ColumnBlock));
-                double cost = rows * (double)n * bCostPerElement + columnBlocks * m * aCostPerElement;
+                double work = (double)m * n * k / 16 + columnBlocks * m * k * aCostPerElement;
+                double cost = work / Math.Min(rows * cols, cores);
                 if (cost < bestCost) (best, bestCost) = (new Partition(rows, cols), cost);
             }
             return best;
@@ -197,16 +235,48 @@ public static unsafe class CpuMatMul
         }
     }
 
-    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, float* bias, bool accumulate, float scale)
+    /// <summary>
+    /// B packed for one round: depth blocks from depth P0 on, panels [firstPanel, firstPanel + panels). Each depth block holds, panel
+    /// after panel, that panel's kc × PanelWidth block. Whichever task first needs a (depth block, panel) claims and packs it;
+    /// a task needing one another has claimed waits for it (the packer is running, so the wait is short).
+    /// </summary>
+    private readonly struct PackedB(float* data, int* claims, int depthBlock, int p0, int firstPanel, int panels)
     {
-        /// <summary>Computes C[m0..m1, n0..n1]: per column block and depth block, pack B once, then sweep the rows.</summary>
+        private const int Unclaimed = 0, Packing = 1, Packed = 2;
+
+        /// <summary>The packed panel of B rows [depth, depth + kc), depth a depth-block start inside the round.</summary>
+        public float* Panel(int depth, int kc, int panel)
+            => data + ((long)(depth - p0) * panels + (long)(panel - firstPanel) * kc) * PanelWidth;
+
+        /// <summary>Packs every panel of [first, first + count) at this depth block that no task has claimed, then waits for the rest.</summary>
+        public void Ensure(Operand b, int n, int depth, int kc, int first, int count)
+        {
+            int* claim = claims + (long)(depth - p0) / depthBlock * panels - firstPanel;
+            for (int panel = first; panel < first + count; panel++)
+            {
+                if (Volatile.Read(ref claim[panel]) != Unclaimed || Interlocked.CompareExchange(ref claim[panel], Packing, Unclaimed) != Unclaimed) continue;
+                PackB(b, depth, kc, panel * PanelWidth, Math.Min(PanelWidth, n - panel * PanelWidth), Panel(depth, kc, panel));
+                Volatile.Write(ref claim[panel], Packed);
+            }
+            for (int panel = first; panel < first + count; panel++)
+            {
+                var spinner = new SpinWait();
+                while (Volatile.Read(ref claim[panel]) != Packed) spinner.SpinOnce();
+            }
+        }
+    }
+
+    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, int depthStart, int depthEnd, float* bias, bool accumulate, float scale,
+        PackedB packedB)
+    {
+        /// <summary>Computes the depth blocks [depthStart, depthEnd) of C[m0..m1, n0..n1]: per column block and depth block, make sure
+        /// its B panels are packed, then sweep the rows.</summary>
         public void RunRange(int m0, int m1, int n0, int n1, float[] scratch)
         {
             int depthBlock = DepthBlock(k);
             fixed (float* raw = scratch)
             {
-                float* bTile = (float*)(((nint)raw + 63) & ~(nint)63);
-                float* aPanel = bTile + MaxDepthBlock * ColumnBlock;
+                float* aPanel = (float*)(((nint)raw + 63) & ~(nint)63);
                 float* edge = aPanel + RowBlock * MaxDepthBlock;
                 float* zeros = edge + RowBlock * PanelWidth;
                 new Span<float>(zeros, PanelWidth).Clear();
@@ -215,10 +285,10 @@ public static unsafe class CpuMatMul
                 {
                     int width = Math.Min(ColumnBlock, n1 - j0);
                     int panels = (width + PanelWidth - 1) / PanelWidth;
-                    for (int p0 = 0; p0 < k; p0 += depthBlock)
+                    for (int p0 = depthStart; p0 < depthEnd; p0 += depthBlock)
                     {
                         int kc = Math.Min(depthBlock, k - p0);
-                        PackB(b, p0, kc, j0, width, bTile);
+                        packedB.Ensure(b, n, p0, kc, j0 / PanelWidth, panels);
                         bool first = p0 == 0;
                         for (int i0 = m0; i0 < m1; i0 += RowBlock)
                         {
@@ -236,7 +306,7 @@ public static unsafe class CpuMatMul
                                 else if (bias != null) { init = bias + col; initStride = 0; }
                                 else { init = zeros; initStride = 0; }
 
-                                float* bPanel = bTile + (nint)panel * kc * PanelWidth;
+                                float* bPanel = packedB.Panel(p0, kc, col / PanelWidth);
                                 if (rows == RowBlock && cols == PanelWidth)
                                     Kernel(aPanel, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride);
                                 else
