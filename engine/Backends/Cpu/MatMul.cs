@@ -35,8 +35,11 @@ public static unsafe class CpuMatMul
     /// <summary>Most floats of packed B shared by the tasks at once (16 MiB): a larger B is packed and multiplied in rounds of whole column blocks.</summary>
     private const long MaxPackedB = 1 << 22;
 
-    /// <summary>Floats of scratch per worker: the A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
-    private const int ScratchFloats = RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
+    /// <summary>Rows of a transposed A packed together, a whole cache line of each source row at a time (64 KiB at full depth, L2-resident).</summary>
+    private const int ABlockRows = 64;
+
+    /// <summary>Floats of scratch per worker: a transposed A block, an A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
+    private const int ScratchFloats = ABlockRows * MaxDepthBlock + RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
 
     // y[n, outDim] = x[n, inDim] · w[outDim, inDim]ᵀ + bias[outDim]   (bias empty = none). Overwrites y.
     // All row-major float32.
@@ -270,52 +273,90 @@ public static unsafe class CpuMatMul
         PackedB packedB)
     {
         /// <summary>Computes the depth blocks [depthStart, depthEnd) of C[m0..m1, n0..n1]: per column block and depth block, make sure
-        /// its B panels are packed, then sweep the rows.</summary>
+        /// its B panels are packed, then sweep the rows in blocks of ABlockRows.</summary>
         public void RunRange(int m0, int m1, int n0, int n1, float[] scratch)
         {
             int depthBlock = DepthBlock(k);
             fixed (float* raw = scratch)
             {
-                float* aPanel = (float*)(((nint)raw + 63) & ~(nint)63);
-                float* edge = aPanel + RowBlock * MaxDepthBlock;
-                float* zeros = edge + RowBlock * PanelWidth;
-                new Span<float>(zeros, PanelWidth).Clear();
-
+                var space = new Scratch((float*)(((nint)raw + 63) & ~(nint)63));
                 for (int j0 = n0; j0 < n1; j0 += ColumnBlock)
                 {
-                    int width = Math.Min(ColumnBlock, n1 - j0);
-                    int panels = (width + PanelWidth - 1) / PanelWidth;
+                    int panels = (Math.Min(ColumnBlock, n1 - j0) + PanelWidth - 1) / PanelWidth;
                     for (int p0 = depthStart; p0 < depthEnd; p0 += depthBlock)
                     {
                         int kc = Math.Min(depthBlock, k - p0);
                         packedB.Ensure(b, n, p0, kc, j0 / PanelWidth, panels);
-                        bool first = p0 == 0;
-                        for (int i0 = m0; i0 < m1; i0 += RowBlock)
-                        {
-                            int rows = Math.Min(RowBlock, m1 - i0);
-                            PackA(a, i0, rows, p0, kc, scale, aPanel, out nint aRowStride, out nint aDepthStride);
-                            if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
-                            for (int panel = 0; panel < panels; panel++)
-                            {
-                                int col = j0 + panel * PanelWidth;
-                                int cols = Math.Min(PanelWidth, n - col);
-                                float* cTile = c + (nint)i0 * n + col;
-                                float* init;
-                                nint initStride;
-                                if (!first || accumulate) { init = cTile; initStride = n; }
-                                else if (bias != null) { init = bias + col; initStride = 0; }
-                                else { init = zeros; initStride = 0; }
-
-                                float* bPanel = packedB.Panel(p0, kc, col / PanelWidth);
-                                if (rows == RowBlock && cols == PanelWidth)
-                                    Kernel(aPanel, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride);
-                                else
-                                    EdgeTile(aPanel, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride, rows, cols, edge);
-                            }
-                        }
+                        for (int block0 = m0; block0 < m1; block0 += ABlockRows)
+                            RowBlocks(block0, Math.Min(m1, block0 + ABlockRows), m1, j0, panels, p0, kc, space);
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// Rows [block0, blockEnd) against the panels from column j0 at depth block p0: each 8-row micro-panel of A, read in place when
+        /// A is row-major, else packed (a transposed A a block at a time), then multiplied with each B panel into C.
+        /// </summary>
+        private void RowBlocks(int block0, int blockEnd, int m1, int j0, int panels, int p0, int kc, Scratch space)
+        {
+            int packedRows = a.RowStride == 1 && a.ColStride != 1 && Vector512.IsHardwareAccelerated ? (blockEnd - block0) & ~15 : 0;
+            if (packedRows > 0) PackATransposed(a, block0, packedRows, p0, kc, scale, space.ABlock, prefetchRows: Math.Min(ABlockRows, m1 - blockEnd));
+            bool first = p0 == 0;
+            for (int i0 = block0; i0 < blockEnd; i0 += RowBlock)
+            {
+                int rows = Math.Min(RowBlock, blockEnd - i0);
+                float* aTile;
+                nint aRowStride, aDepthStride;
+                if (i0 - block0 < packedRows)
+                {
+                    aTile = space.ABlock + (i0 - block0) * kc;
+                    aRowStride = 1;
+                    aDepthStride = RowBlock;
+                }
+                else if (rows == RowBlock && a.ColStride == 1 && scale == 1f)
+                {
+                    aTile = a.Data + (nint)i0 * a.RowStride + p0;
+                    aRowStride = a.RowStride;
+                    aDepthStride = 1;
+                    if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
+                }
+                else
+                {
+                    PackA(a, i0, rows, p0, kc, scale, space.APanel, out aRowStride, out aDepthStride);
+                    aTile = space.APanel;
+                    if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
+                }
+                for (int panel = 0; panel < panels; panel++)
+                {
+                    int col = j0 + panel * PanelWidth;
+                    int cols = Math.Min(PanelWidth, n - col);
+                    float* cTile = c + (nint)i0 * n + col;
+                    float* init = !first || accumulate ? cTile : bias != null ? bias + col : space.Zeros;
+                    nint initStride = !first || accumulate ? n : 0;
+
+                    float* bPanel = packedB.Panel(p0, kc, col / PanelWidth);
+                    if (rows == RowBlock && cols == PanelWidth)
+                        Kernel(aTile, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride);
+                    else
+                        EdgeTile(aTile, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride, rows, cols, space.Edge);
+                }
+            }
+        }
+    }
+
+    /// <summary>A worker's scratch, 64-byte aligned: a transposed A block, an A micro-panel, an edge tile and a row of zeros.</summary>
+    private readonly struct Scratch
+    {
+        public readonly float* ABlock, APanel, Edge, Zeros;
+
+        public Scratch(float* aligned)
+        {
+            ABlock = aligned;
+            APanel = ABlock + ABlockRows * MaxDepthBlock;
+            Edge = APanel + RowBlock * MaxDepthBlock;
+            Zeros = Edge + RowBlock * PanelWidth;
+            new Span<float>(Zeros, PanelWidth).Clear();
         }
     }
 
@@ -458,6 +499,32 @@ public static unsafe class CpuMatMul
             }
         }
         if (scale != 1f) TensorPrimitives.Multiply(panel, scale, panel);
+    }
+
+    /// <summary>
+    /// Packs scale·A[i0..i0+rows, p0..p0+kc] of an A stored transposed (RowStride 1; rows a multiple of 16) as rows / RowBlock micro-panels
+    /// one after another, element (r, kk) of micro-panel q at dst[q·RowBlock·kc + kk·RowBlock + r]: the layout PackA gives a transposed A,
+    /// read a whole cache line of each source row per step. Asks for the next block's first prefetchRows elements of each row meanwhile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackATransposed(Operand a, int i0, int rows, int p0, int kc, float scale, float* dst, int prefetchRows)
+    {
+        float* src = a.Data + i0 + (nint)p0 * a.ColStride;
+        nint panelStride = (nint)RowBlock * kc;
+        var factor = Vector512.Create(scale);
+        for (int kk = 0; kk < kc; kk++, src += a.ColStride)
+        {
+            float* d = dst + kk * RowBlock;
+            for (int r = 0; r < rows; r += 16, d += 2 * panelStride)
+            {
+                var v = Vector512.Load(src + r);
+                if (scale != 1f) v *= factor;
+                v.GetLower().Store(d);
+                v.GetUpper().Store(d + panelStride);
+            }
+            if (Sse.IsSupported)
+                for (int r = 0; r < prefetchRows; r += 16) Sse.Prefetch0(src + rows + r);
+        }
     }
 
     /// <summary>Asks for the next A micro-panel's source lines while the current one is being multiplied.</summary>
