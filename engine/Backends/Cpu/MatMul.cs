@@ -21,10 +21,10 @@ public static unsafe class CpuMatMul
     private const int PanelWidth = 32;
 
     /// <summary>Largest inner-dimension block; the inner dimension is cut into equal blocks no deeper than this.</summary>
-    private const int MaxDepthBlock = 256;
+    private const int MaxDepthBlock = 512;
 
-    /// <summary>Columns of C swept per A micro-panel (a B tile of at most MaxDepthBlock × ColumnBlock floats: 256 KiB, L2-resident).</summary>
-    private const int ColumnBlock = 256;
+    /// <summary>Columns of C swept per A micro-panel (a B tile of at most MaxDepthBlock × ColumnBlock floats: 1 MiB, one core's L2).</summary>
+    private const int ColumnBlock = 512;
 
     /// <summary>Tasks per core in the fixed partition of C: a little slack for a core that is briefly busy elsewhere.</summary>
     private const int TasksPerCore = 2;
@@ -35,7 +35,7 @@ public static unsafe class CpuMatMul
     /// <summary>Most floats of packed B shared by the tasks at once (16 MiB): a larger B is packed and multiplied in rounds of whole column blocks.</summary>
     private const long MaxPackedB = 1 << 22;
 
-    /// <summary>Rows of a transposed A packed together, a whole cache line of each source row at a time (64 KiB at full depth, L2-resident).</summary>
+    /// <summary>Rows of a transposed A packed together, a whole cache line of each source row at a time (128 KiB at full depth, L2-resident).</summary>
     private const int ABlockRows = 64;
 
     /// <summary>Floats of scratch per worker: a transposed A block, an A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
@@ -200,12 +200,15 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>
-    /// A fixed grid of output rectangles, one task each. B is packed once whatever the grid; each task packs the A micro-panels
-    /// of its rows once per column block it covers. The grid is the one with the least time per core: multiply-adds
-    /// (16 per cycle) plus A's packing (cycles per element), spread over the tasks it keeps busy.
+    /// A fixed grid of output rectangles, one task each. B is packed once whatever the grid, but each row part streams all of
+    /// packed B into its core's cache again; each task reads (or packs) A once per column block it covers. The grid is the one
+    /// with the least time per core: multiply-adds (16 per cycle), A's and B's streaming (cycles per element), over the busy tasks.
     /// </summary>
     private readonly struct Partition(int rowParts, int colParts)
     {
+        /// <summary>Cycles per element to bring packed B into a core's cache (from the shared cache or the other core).</summary>
+        private const double PackedBCostPerElement = 0.4;
+
         public int Count => rowParts * colParts;
 
         public static Partition For(int m, int n, int k, int tasks, int cores, double aCostPerElement)
@@ -219,7 +222,7 @@ public static unsafe class CpuMatMul
                 if (tasks % colParts != 0) continue;
                 int cols = Math.Min(colParts, panels), rows = Math.Min(tasks / colParts, rowBlocks);
                 double columnBlocks = Math.Max(cols, Math.Ceiling((double)n / ColumnBlock));
-                double work = (double)m * n * k / 16 + columnBlocks * m * k * aCostPerElement;
+                double work = (double)m * n * k / 16 + columnBlocks * m * k * aCostPerElement + (double)rows * n * k * PackedBCostPerElement;
                 double cost = work / Math.Min(rows * cols, cores);
                 if (cost < bestCost) (best, bestCost) = (new Partition(rows, cols), cost);
             }
