@@ -322,7 +322,6 @@ public static unsafe class CpuMatMul
                     aTile = a.Data + (nint)i0 * a.RowStride + p0;
                     aRowStride = a.RowStride;
                     aDepthStride = 1;
-                    if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
                 }
                 else
                 {
