@@ -28,9 +28,11 @@ public sealed class CpuBackend : IBackend
         {
             if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
         }
-        if (storage is null) storage = dtype == DType.F32 ? new float[capacity] : new int[capacity];
-        else if (zeroed) Array.Clear(storage, 0, (int)length);
-        return new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
+        bool reused = storage is not null;
+        storage ??= dtype == DType.F32 ? new float[capacity] : new int[capacity];
+        var tensor = new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
+        if (zeroed && reused) Zero(tensor);
+        return tensor;
     }
 
     public void Release(Tensor tensor)
@@ -70,7 +72,7 @@ public sealed class CpuBackend : IBackend
 
     public void Zero(Tensor tensor)
     {
-        if (tensor.DType == DType.F32) F(tensor).Clear();
+        if (tensor.DType == DType.F32) CpuElementwise.Zero(F(tensor));
         else I(tensor).Clear();
     }
 
