@@ -267,7 +267,7 @@ public static unsafe class CpuMatMul
             for (int panel = first; panel < first + count; panel++)
             {
                 var spinner = new SpinWait();
-                while (Volatile.Read(ref claim[panel]) != Packed) spinner.SpinOnce();
+                while (Volatile.Read(ref claim[panel]) != Packed) spinner.SpinOnce(sleep1Threshold: -1);
             }
         }
     }
