@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Backends.Cpu;
 
@@ -399,6 +400,13 @@ public static unsafe class CpuAttention
     private static void Transpose(float* dst, int dstStride, float* src, int srcStride, int n, int depth)
     {
         int j = 0;
+        if (Avx512F.IsSupported && depth % 16 == 0)
+        {
+            // Whole 16×16 blocks by AVX-512 shuffles, then the last rows (fewer than 16) four or one at a time.
+            for (; j + 16 <= n; j += 16)
+                for (int d = 0; d < depth; d += 16)
+                    CpuMatMul.Transpose16x16(src + (long)j * srcStride + d, srcStride, dst + (long)d * dstStride + j, dstStride);
+        }
         for (; j + 4 <= n; j += 4)
         {
             // Four source rows at a time: each destination row gets 4 adjacent floats per store.

@@ -421,7 +421,7 @@ public static unsafe class CpuMatMul
 
     /// <summary>dst[e·dstStride + i] = src[i·srcStride + e] for a 16×16 block: unpack pairs, then quads, then 128-bit lanes twice.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Transpose16x16(float* src, nint srcStride, float* dst, nint dstStride)
+    internal static void Transpose16x16(float* src, nint srcStride, float* dst, nint dstStride)
     {
         var r0 = Vector512.Load(src); var r1 = Vector512.Load(src + srcStride);
         var r2 = Vector512.Load(src + 2 * srcStride); var r3 = Vector512.Load(src + 3 * srcStride);
