@@ -28,11 +28,13 @@ public sealed class Tape(IBackend backend, bool recordGradients = true) : IDispo
         return t;
     }
 
-    /// <summary>An op's output: it requires a gradient when any input does.</summary>
+    /// <summary>An op's output, not zero-filled (its forward overwrites every element): it requires a gradient when any input does.</summary>
     public Variable Result(int[] shape, params Variable?[] inputs)
     {
         bool requiresGrad = RecordGradients && inputs.Any(v => v is { RequiresGrad: true });
-        return new Variable(Allocate(DType.F32, shape), requiresGrad);
+        var value = Backend.AllocateUninitialized(DType.F32, shape);
+        _owned.Add(value);
+        return new Variable(value, requiresGrad);
     }
 
     /// <summary>The gradient buffer of v, allocated (zeroed) the first time a backward writes to it.</summary>

@@ -14,6 +14,10 @@ public interface IBackend : IDisposable
     // ---- memory ----
     /// <summary>A zero-filled tensor.</summary>
     Tensor Allocate(DType dtype, params int[] shape);
+
+    /// <summary>A tensor of unspecified contents (pooled memory keeps old values), for an op output its forward overwrites
+    /// entirely; a backend without a cheaper way zero-fills it.</summary>
+    Tensor AllocateUninitialized(DType dtype, params int[] shape) => Allocate(dtype, shape);
     void Release(Tensor tensor);
     void Upload(Tensor dst, ReadOnlySpan<float> src);
     void Upload(Tensor dst, ReadOnlySpan<int> src);

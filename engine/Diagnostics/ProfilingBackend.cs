@@ -42,6 +42,7 @@ public sealed class ProfilingBackend(IBackend inner) : IBackend
     }
 
     public Tensor Allocate(DType dtype, params int[] shape) => Time("Allocate", () => inner.Allocate(dtype, shape));
+    public Tensor AllocateUninitialized(DType dtype, params int[] shape) => Time("AllocateUninitialized", () => inner.AllocateUninitialized(dtype, shape));
     public void Release(Tensor tensor) => inner.Release(tensor);
     public void Upload(Tensor dst, ReadOnlySpan<float> src) => inner.Upload(dst, src);
     public void Upload(Tensor dst, ReadOnlySpan<int> src) => inner.Upload(dst, src);

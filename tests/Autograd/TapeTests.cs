@@ -61,4 +61,33 @@ public class TapeTests
         tape.Backward();
         Assert.Equal([0f, 0f], CpuBackend.F(x.Grad).ToArray());
     }
+
+    /// <summary>Op outputs take pooled memory without clearing it, gradients must start at zero: with every pooled buffer left
+    /// full of NaN by an earlier step, a forward and backward give the same numbers as on a fresh backend.</summary>
+    [Fact]
+    public void DirtyPooledMemoryChangesNothing()
+    {
+        float[] Run(CpuBackend backend)
+        {
+            var x = Leaf(backend, true, [0.5f, -1f, 2f, 0.25f, -0.75f, 1.5f], 3, 2);
+            var w = Leaf(backend, true, [1f, -2f, 0.5f, 3f], 2, 2);
+            using var tape = new Tape(backend);
+            var y = tape.Add(tape.Gelu(tape.Linear(x, w, null)), x);
+            backend.Upload(tape.GradOf(y), [1f, -1f, 0.5f, 2f, -0.25f, 1f]);
+            tape.Backward();
+            return [.. CpuBackend.F(y.Value).ToArray(), .. CpuBackend.F(x.Grad).ToArray(), .. CpuBackend.F(w.Grad).ToArray()];
+        }
+
+        using var fresh = new CpuBackend();
+        var expected = Run(fresh);
+
+        using var dirty = new CpuBackend();
+        var garbage = Enumerable.Range(0, 16).Select(_ => dirty.AllocateUninitialized(DType.F32, 3, 2)).ToList();
+        foreach (var t in garbage)
+        {
+            CpuBackend.F(t).Fill(float.NaN);
+            t.Dispose();
+        }
+        Assert.Equal(expected, Run(dirty));
+    }
 }

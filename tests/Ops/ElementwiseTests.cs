@@ -63,6 +63,17 @@ public class ElementwiseTests
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
+    [InlineData(100_003)] // > 64K: the parallel path
+    public void ZeroClearsEveryElement(int length)
+    {
+        var x = TestData.Poisoned(length);
+        CpuElementwise.Zero(x);
+        Assert.All(x, v => Assert.Equal(0f, v));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
     [InlineData(15)]
     [InlineData(1001)]
     [InlineData(200_003)] // > 64K: chunk partials

@@ -7,13 +7,13 @@ namespace Engine.Tests.Ops;
 
 public class MatMulTests
 {
-    // Ragged sizes around the kernel's 8-row × 32-column tile, the inner-dimension blocks (inner dimensions past 256 are cut
-    // into equal blocks, not all multiples of the 16×16 transpose) and the 256-column B tile;
+    // Ragged sizes around the kernel's 8-row × 32-column tile, the inner-dimension blocks (inner dimensions past 512 are cut
+    // into equal blocks, not all multiples of the 16×16 transpose) and the 512-column B tile;
     // the larger shapes (n·in·out ≥ 2^21) run multi-threaded.
     public static TheoryData<int, int, int> ForwardShapes => new()
     {
         { 1, 1, 1 }, { 1, 5, 3 }, { 7, 17, 31 }, { 7, 70, 33 }, { 33, 5, 100 }, { 33, 70, 1 },
-        { 65, 17, 33 }, { 8, 256, 32 }, { 9, 257, 65 }, { 65, 300, 100 }, { 33, 530, 300 }, { 65, 300, 520 },
+        { 65, 17, 33 }, { 8, 512, 32 }, { 9, 513, 65 }, { 65, 300, 100 }, { 33, 530, 300 }, { 65, 300, 520 },
     };
 
     [Theory]
@@ -58,12 +58,13 @@ public class MatMulTests
         CheckGradients(c.FiniteDifferenceGradients(), (dx, dw, db), 1e-5);
     }
 
-    // 70×130×97 stays on one thread; 300×130×270 is multi-threaded and has inner dimensions past one 256-deep block
-    // for dx (K = outDim) and dw (K = n); in 7×290×3 every tile is an edge tile and the 290 columns span two B tiles.
+    // 70×130×97 stays on one thread; 600×130×540 is multi-threaded and has inner dimensions past one 512-deep block
+    // for dx (K = outDim) and dw (K = n), and a transposed A (dyᵀ of dw) of whole and partial 64-row blocks;
+    // in 7×530×3 every tile is an edge tile and the 530 columns span two B tiles.
     [Theory]
     [InlineData(70, 130, 97)]
-    [InlineData(300, 130, 270)]
-    [InlineData(7, 290, 3)]
+    [InlineData(600, 130, 540)]
+    [InlineData(7, 530, 3)]
     public void EachGradientAloneMatchesFloat64Formulas(int n, int inDim, int outDim)
     {
         var c = MatMulCase.Random(n, inDim, outDim, seed: 9);
@@ -78,6 +79,23 @@ public class MatMulTests
 
         CpuMatMul.Backward(default, default, db, c.Dy, c.X, c.W, n, inDim, outDim);
         Check.Close(db64, db, 1e-5, "db");
+    }
+
+    // B is packed once for all tasks, at most 4M floats at a time: outDim = 50,000 at inDim = 100 takes two rounds of columns
+    // for the forward, an inner dimension of 20,000 (dx = dy·W with outDim = 20,000) two rounds of depth blocks.
+    [Fact]
+    public void ProductsPackedInSeveralRoundsMatchFloat64Formulas()
+    {
+        var wide = MatMulCase.Random(3, 100, 50_000, seed: 31);
+        var y = TestData.Poisoned(3 * 50_000);
+        CpuMatMul.Forward(y, wide.X, wide.W, wide.Bias, 3, 100, 50_000);
+        Check.Close(wide.Forward64(withBias: true), y, 1e-5, "y over two column rounds");
+
+        var deep = MatMulCase.Random(2, 40, 20_000, seed: 35);
+        var (dx64, _, _) = deep.Backward64();
+        var dx = new float[2 * 40];
+        CpuMatMul.Backward(dx, default, default, deep.Dy, deep.X, deep.W, 2, 40, 20_000);
+        Check.Close(dx64, dx, 1e-5, "dx over two depth rounds");
     }
 
     [Fact]

@@ -47,7 +47,7 @@ public static unsafe class CpuGelu
             {
                 var v = Vector512.Load(x + i);
                 var u = k * (v + a * (v * v * v));
-                Vector512.Store(v / (one + Vector512.Exp(minusTwo * u)), y + i);
+                Vector512.Store(v / (one + VectorExp.Exp(minusTwo * u)), y + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -81,7 +81,7 @@ public static unsafe class CpuGelu
                 var square = v * v;
                 var u = k * (v + a * (square * v));
                 var du = k * (one + threeA * square);
-                var e = Vector512.Exp(Vector512.Min(minusTwo * u, maxExponent));
+                var e = VectorExp.Exp(Vector512.Min(minusTwo * u, maxExponent));
                 var s = one / (one + e);
                 Vector512.Store(Vector512.Load(dx + i) + Vector512.Load(dy + i) * (s * (one + two * v * du * (e * s))), dx + i);
             }
@@ -158,7 +158,7 @@ public static unsafe class CpuSwiGlu
             for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
             {
                 var g = Vector512.Load(gate + i);
-                Vector512.Store(g / (Vector512<float>.One + Vector512.Exp(-g)) * Vector512.Load(up + i), y + i);
+                Vector512.Store(g / (Vector512<float>.One + VectorExp.Exp(-g)) * Vector512.Load(up + i), y + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -187,7 +187,7 @@ public static unsafe class CpuSwiGlu
             {
                 var g = Vector512.Load(gate + i);
                 var d = Vector512.Load(dy + i);
-                var e = Vector512.Exp(Vector512.Min(-g, maxExponent));
+                var e = VectorExp.Exp(Vector512.Min(-g, maxExponent));
                 var s = one / (one + e);
                 if (dUp != null) Vector512.Store(Vector512.Load(dUp + i) + d * (g * s), dUp + i);
                 if (dGate != null) Vector512.Store(Vector512.Load(dGate + i) + d * Vector512.Load(up + i) * s * (one + g * (e * s)), dGate + i);

@@ -1,7 +1,7 @@
 using System.Buffers;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Backends.Cpu;
 
@@ -130,11 +130,8 @@ public static unsafe class CpuAttention
                         float* row = scores + r * padded;
                         block.Mask(new Span<float>(row, padded), r);
                         max[r] = RowMax<TL, TV>(row, padded);
-                        RowSubtract<TL, TV>(row, padded, max[r]);
+                        sum[r] = ExpShiftedSum<TL, TV>(row, padded, max[r]);
                     }
-                    var blockScores = new Span<float>(scores, RowBlock * padded);
-                    TensorPrimitives.Exp(blockScores, blockScores);
-                    for (int r = 0; r < RowBlock; r++) sum[r] = RowSum<TL, TV>(scores + r * padded, padded);
                     WeightedRows<TL, TV>(acc, dp, scores, padded, vp + (long)block.First * dp, dp, count);
                     for (int r = 0; r < block.Valid; r++)
                     {
@@ -195,10 +192,8 @@ public static unsafe class CpuAttention
                         {
                             float* row = probs + r * padded;
                             block.Mask(new Span<float>(row, padded), r);
-                            RowSubtract<TL, TV>(row, padded, lseRow[block.Row(r)]);
+                            ExpShifted<TL, TV>(row, padded, lseRow[block.Row(r)]);
                         }
-                        var blockProbs = new Span<float>(probs, RowBlock * padded);
-                        TensorPrimitives.Exp(blockProbs, blockProbs);
                         if (p.Dv != null) RankUpdate<TL, TV>(dvAcc + (long)block.First * dp, dp, probs, padded, dOutBlock, dp, count);
                         if (!wantDs) continue;
                         Scores<TL, TV>(ds, padded, dOutBlock, dOutBlock + dp, dOutBlock + 2 * dp, dOutBlock + 3 * dp, vt + block.First, tp, D, padded, 1f);
@@ -369,21 +364,26 @@ public static unsafe class CpuAttention
         return TL.MaxAcross(max);
     }
 
-    /// <summary>Σ_j row[j] over count elements (a multiple of the vector width).</summary>
+    /// <summary>row[j] = e^(row[j] − shift) over count elements (a multiple of the vector width); returns their sum, vector lanes first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float RowSum<TL, TV>(float* row, int count) where TL : struct, ILanes<TV> where TV : struct
+    private static float ExpShiftedSum<TL, TV>(float* row, int count, float shift) where TL : struct, ILanes<TV> where TV : struct
     {
-        TV sum = default;
-        for (int c = 0; c < count; c += TL.Count) sum = TL.Add(sum, TL.Load(row + c));
+        TV splat = TL.Splat(shift), sum = default;
+        for (int c = 0; c < count; c += TL.Count)
+        {
+            TV e = TL.Exp(TL.Subtract(TL.Load(row + c), splat));
+            TL.Store(row + c, e);
+            sum = TL.Add(sum, e);
+        }
         return TL.SumAcross(sum);
     }
 
-    /// <summary>row[j] −= x over count elements (a multiple of the vector width).</summary>
+    /// <summary>row[j] = e^(row[j] − shift) over count elements (a multiple of the vector width).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowSubtract<TL, TV>(float* row, int count, float x) where TL : struct, ILanes<TV> where TV : struct
+    private static void ExpShifted<TL, TV>(float* row, int count, float shift) where TL : struct, ILanes<TV> where TV : struct
     {
-        TV splat = TL.Splat(x);
-        for (int c = 0; c < count; c += TL.Count) TL.Store(row + c, TL.Subtract(TL.Load(row + c), splat));
+        TV splat = TL.Splat(shift);
+        for (int c = 0; c < count; c += TL.Count) TL.Store(row + c, TL.Exp(TL.Subtract(TL.Load(row + c), splat)));
     }
 
     /// <summary>ds[j] = p[j]·(dp[j] − delta)·scale in place over count elements (a multiple of the vector width), dp given in ds.</summary>
@@ -400,6 +400,13 @@ public static unsafe class CpuAttention
     private static void Transpose(float* dst, int dstStride, float* src, int srcStride, int n, int depth)
     {
         int j = 0;
+        if (Avx512F.IsSupported && depth % 16 == 0)
+        {
+            // Whole 16×16 blocks by AVX-512 shuffles, then the last rows (fewer than 16) four or one at a time.
+            for (; j + 16 <= n; j += 16)
+                for (int d = 0; d < depth; d += 16)
+                    CpuMatMul.Transpose16x16(src + (long)j * srcStride + d, srcStride, dst + (long)d * dstStride + j, dstStride);
+        }
         for (; j + 4 <= n; j += 4)
         {
             // Four source rows at a time: each destination row gets 4 adjacent floats per store.
@@ -571,6 +578,7 @@ public static unsafe class CpuAttention
         static abstract TV Max(TV a, TV b);
         static abstract float MaxAcross(TV x);
         static abstract float SumAcross(TV x);
+        static abstract TV Exp(TV x);
     }
 
     private readonly struct Lanes512 : ILanes<Vector512<float>>
@@ -585,6 +593,7 @@ public static unsafe class CpuAttention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector512<float> x) => Lanes256.MaxAcross(Vector256.Max(x.GetLower(), x.GetUpper()));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector512<float> x) => Vector512.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => VectorExp.Exp(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) => Vector512.FusedMultiplyAdd(a, b, addend);
     }
@@ -601,6 +610,7 @@ public static unsafe class CpuAttention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector256<float> x) => Lanes128.MaxAcross(Vector128.Max(x.GetLower(), x.GetUpper()));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector256<float> x) => Vector256.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => Vector256.Exp(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Vector256.FusedMultiplyAdd(a, b, addend);
     }
@@ -617,6 +627,7 @@ public static unsafe class CpuAttention
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector128<float> x) => MathF.Max(MathF.Max(x[0], x[1]), MathF.Max(x[2], x[3]));
         [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector128<float> x) => Vector128.Sum(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp(Vector128<float> x) => Vector128.Exp(x);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> addend) => Vector128.FusedMultiplyAdd(a, b, addend);
     }

@@ -13,7 +13,12 @@ public sealed class CpuBackend : IBackend
 
     public string Name => "cpu";
 
-    public Tensor Allocate(DType dtype, params int[] shape)
+    public Tensor Allocate(DType dtype, params int[] shape) => Rent(dtype, shape, zeroed: true);
+
+    /// <summary>A pooled array as it was left (a new one is zero anyway): no pass over memory the op then overwrites.</summary>
+    public Tensor AllocateUninitialized(DType dtype, params int[] shape) => Rent(dtype, shape, zeroed: false);
+
+    private Tensor Rent(DType dtype, int[] shape, bool zeroed)
     {
         long length = Tensor.ElementCount(shape);
         long capacity = PoolBuckets.Capacity(length);
@@ -23,9 +28,11 @@ public sealed class CpuBackend : IBackend
         {
             if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
         }
-        if (storage is not null) Array.Clear(storage, 0, (int)length);
-        else storage = dtype == DType.F32 ? new float[capacity] : new int[capacity];
-        return new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
+        bool reused = storage is not null;
+        storage ??= dtype == DType.F32 ? new float[capacity] : new int[capacity];
+        var tensor = new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
+        if (zeroed && reused) Zero(tensor);
+        return tensor;
     }
 
     public void Release(Tensor tensor)
@@ -65,7 +72,7 @@ public sealed class CpuBackend : IBackend
 
     public void Zero(Tensor tensor)
     {
-        if (tensor.DType == DType.F32) F(tensor).Clear();
+        if (tensor.DType == DType.F32) CpuElementwise.Zero(F(tensor));
         else I(tensor).Clear();
     }
 

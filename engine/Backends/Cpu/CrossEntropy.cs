@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Engine.Backends.Cpu;
@@ -80,9 +81,7 @@ public static class CpuCrossEntropy
     {
         float max = TensorPrimitives.Max(z);
         float zTarget = z[target];
-        TensorPrimitives.Subtract(z, max, z);
-        TensorPrimitives.Exp(z, z);
-        float sum = FixedOrderSum(z);
+        float sum = ExpShiftedSum(z, max);
         double rowLoss = max + Math.Log(sum) - zTarget;
         if (wantGrad)
         {
@@ -92,14 +91,26 @@ public static class CpuCrossEntropy
         return rowLoss;
     }
 
-    /// <summary>Σ z in an order set by the length alone (TensorPrimitives.Sum's order follows the address's alignment).</summary>
-    private static float FixedOrderSum(ReadOnlySpan<float> z)
+    /// <summary>Overwrites z with e^(z − shift) and returns its sum, added in an order set by the length alone (TensorPrimitives.Sum's
+    /// order follows the address's alignment): vector lanes, then across lanes, then the tail.</summary>
+    private static float ExpShiftedSum(Span<float> z, float shift)
     {
+        ref float start = ref MemoryMarshal.GetReference(z);
+        var splat = Vector512.Create(shift);
         var acc = Vector512<float>.Zero;
         int i = 0;
-        for (; i <= z.Length - Vector512<float>.Count; i += Vector512<float>.Count) acc += Vector512.Create(z.Slice(i, Vector512<float>.Count));
+        for (; i <= z.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+        {
+            var e = VectorExp.Exp(Vector512.LoadUnsafe(ref start, (nuint)i) - splat);
+            e.StoreUnsafe(ref start, (nuint)i);
+            acc += e;
+        }
         float sum = Vector512.Sum(acc);
-        for (; i < z.Length; i++) sum += z[i];
+        for (; i < z.Length; i++)
+        {
+            z[i] = MathF.Exp(z[i] - shift);
+            sum += z[i];
+        }
         return sum;
     }
 

@@ -37,6 +37,16 @@ public static unsafe class CpuElementwise
         }
     }
 
+    /// <summary>x = 0 elementwise: a long span in parallel pieces (a cold buffer clears at about twice the speed on two cores).</summary>
+    public static void Zero(Span<float> x)
+    {
+        fixed (float* px = x)
+        {
+            float* xp = px;
+            CpuParallel.ForEachChunk(x.Length, (start, count) => new Span<float>(xp + start, count).Clear());
+        }
+    }
+
     /// <summary>x *= s elementwise, in place
     /// (gradient clipping, loss scaling).</summary>
     public static void Scale(Span<float> x, float s)

@@ -21,10 +21,10 @@ public static unsafe class CpuMatMul
     private const int PanelWidth = 32;
 
     /// <summary>Largest inner-dimension block; the inner dimension is cut into equal blocks no deeper than this.</summary>
-    private const int MaxDepthBlock = 256;
+    private const int MaxDepthBlock = 512;
 
-    /// <summary>Columns of C sharing one packed B tile (at most MaxDepthBlock × ColumnBlock floats: 256 KiB, L2-resident).</summary>
-    private const int ColumnBlock = 256;
+    /// <summary>Columns of C swept per A micro-panel (a B tile of at most MaxDepthBlock × ColumnBlock floats: 1 MiB, one core's L2).</summary>
+    private const int ColumnBlock = 512;
 
     /// <summary>Tasks per core in the fixed partition of C: a little slack for a core that is briefly busy elsewhere.</summary>
     private const int TasksPerCore = 2;
@@ -32,8 +32,14 @@ public static unsafe class CpuMatMul
     /// <summary>Below this many multiply-adds the product runs on the calling thread alone.</summary>
     private const long SerialWork = 1 << 21;
 
-    /// <summary>Floats of scratch per worker: the B tile, the A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
-    private const int ScratchFloats = MaxDepthBlock * ColumnBlock + RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
+    /// <summary>Most floats of packed B shared by the tasks at once (16 MiB): a larger B is packed and multiplied in rounds of whole column blocks.</summary>
+    private const long MaxPackedB = 1 << 22;
+
+    /// <summary>Rows of a transposed A packed together, a whole cache line of each source row at a time (128 KiB at full depth, L2-resident).</summary>
+    private const int ABlockRows = 64;
+
+    /// <summary>Floats of scratch per worker: a transposed A block, an A micro-panel, an edge tile, a zero row, and slack for 64-byte alignment.</summary>
+    private const int ScratchFloats = ABlockRows * MaxDepthBlock + RowBlock * MaxDepthBlock + RowBlock * PanelWidth + PanelWidth + 16;
 
     // y[n, outDim] = x[n, inDim] · w[outDim, inDim]ᵀ + bias[outDim]   (bias empty = none). Overwrites y.
     // All row-major float32.
@@ -113,6 +119,8 @@ public static unsafe class CpuMatMul
     /// <summary>
     /// C[m, n] = init + (scale·A[m, k]) · B[k, n], C row-major with n columns; init is C itself when accumulating,
     /// else bias broadcast over rows, else zero. A is scaled as it is packed (scale 1 leaves it untouched).
+    /// B is packed once into a buffer all tasks share (in rounds of whole column blocks when it is large), so splitting the rows
+    /// of C over tasks costs no repeated packing.
     /// </summary>
     private static void Gemm(Operand a, Operand b, float* c, int m, int n, int k, float* bias, bool accumulate, float scale)
     {
@@ -122,25 +130,56 @@ public static unsafe class CpuMatMul
             if (!accumulate) FillRows(c, m, n, bias);
             return;
         }
-        var job = new GemmJob(a, b, c, n, k, bias, accumulate, scale);
-        if ((long)m * n * k < SerialWork || Environment.ProcessorCount == 1)
+        int panels = (n + PanelWidth - 1) / PanelWidth;
+        int depthBlock = DepthBlock(k), depthBlocks = (k + depthBlock - 1) / depthBlock;
+        int depthBlocksPerRound = (int)Math.Clamp(MaxPackedB / ((long)depthBlock * ColumnBlock), 1, depthBlocks);
+        int panelsPerRound = (int)Math.Min(panels, MaxPackedB / ((long)depthBlocksPerRound * depthBlock * ColumnBlock) * (ColumnBlock / PanelWidth));
+        bool serial = (long)m * n * k < SerialWork || Environment.ProcessorCount == 1;
+        var partition = serial ? new Partition(1, 1) : Partition.For(m, Math.Min(n, panelsPerRound * PanelWidth), k,
+            Environment.ProcessorCount * TasksPerCore, Environment.ProcessorCount, aCostPerElement: a.ColStride == 1 ? 0.25 : 1);
+
+        float[] packed = ArrayPool<float>.Shared.Rent(depthBlocksPerRound * depthBlock * panelsPerRound * PanelWidth + 16);
+        int[] claims = ArrayPool<int>.Shared.Rent(depthBlocksPerRound * panelsPerRound);
+        try
         {
-            float[] scratch = ArrayPool<float>.Shared.Rent(ScratchFloats);
-            job.RunRange(0, m, 0, n, scratch);
-            ArrayPool<float>.Shared.Return(scratch);
-            return;
-        }
-        var partition = Partition.For(m, n, Environment.ProcessorCount * TasksPerCore,
-            aCostPerElement: a.ColStride == 1 ? 1 : 4, bCostPerElement: b.ColStride == 1 ? 1 : 2);
-        Parallel.For(0, partition.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => ArrayPool<float>.Shared.Rent(ScratchFloats),
-            (task, _, scratch) =>
+            fixed (float* rawPacked = packed)
+            fixed (int* claimed = claims)
             {
-                partition.Bounds(task, m, n, out int m0, out int m1, out int n0, out int n1);
-                job.RunRange(m0, m1, n0, n1, scratch);
-                return scratch;
-            },
-            scratch => ArrayPool<float>.Shared.Return(scratch));
+                float* aligned = (float*)(((nint)rawPacked + 63) & ~(nint)63);
+                for (int firstDepthBlock = 0; firstDepthBlock < depthBlocks; firstDepthBlock += depthBlocksPerRound)
+                {
+                    int p0 = firstDepthBlock * depthBlock, p1 = (int)Math.Min(k, (long)(firstDepthBlock + depthBlocksPerRound) * depthBlock);
+                    for (int firstPanel = 0; firstPanel < panels; firstPanel += panelsPerRound)
+                    {
+                        int roundPanels = Math.Min(panelsPerRound, panels - firstPanel);
+                        int n0 = firstPanel * PanelWidth, width = Math.Min(n - n0, roundPanels * PanelWidth);
+                        new Span<int>(claimed, depthBlocksPerRound * roundPanels).Clear();
+                        var job = new GemmJob(a, b, c, n, k, p0, p1, bias, accumulate, scale, new PackedB(aligned, claimed, depthBlock, p0, firstPanel, roundPanels));
+                        if (partition.Count == 1)
+                        {
+                            float[] scratch = ArrayPool<float>.Shared.Rent(ScratchFloats);
+                            job.RunRange(0, m, n0, n0 + width, scratch);
+                            ArrayPool<float>.Shared.Return(scratch);
+                            continue;
+                        }
+                        Parallel.For(0, partition.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                            () => ArrayPool<float>.Shared.Rent(ScratchFloats),
+                            (task, _, scratch) =>
+                            {
+                                partition.Bounds(task, m, width, out int m0, out int m1, out int j0, out int j1);
+                                job.RunRange(m0, m1, n0 + j0, n0 + j1, scratch);
+                                return scratch;
+                            },
+                            scratch => ArrayPool<float>.Shared.Return(scratch));
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(packed);
+            ArrayPool<int>.Shared.Return(claims);
+        }
     }
 
     /// <summary>The inner dimension's block depth: k cut into the fewest equal blocks no deeper than MaxDepthBlock (a function of k alone).</summary>
@@ -161,14 +200,18 @@ public static unsafe class CpuMatMul
     }
 
     /// <summary>
-    /// A fixed grid of output rectangles, one task each. Every task packs its own B tiles (once per row part) and A micro-panels
-    /// (once per column block it covers), so the grid is the one that packs least, weighing each operand's cost per element.
+    /// A fixed grid of output rectangles, one task each. B is packed once whatever the grid, but each row part streams all of
+    /// packed B into its core's cache again; each task reads (or packs) A once per column block it covers. The grid is the one
+    /// with the least time per core: multiply-adds (16 per cycle), A's and B's streaming (cycles per element), over the busy tasks.
     /// </summary>
     private readonly struct Partition(int rowParts, int colParts)
     {
+        /// <summary>Cycles per element to bring packed B into a core's cache (from the shared cache or the other core).</summary>
+        private const double PackedBCostPerElement = 0.4;
+
         public int Count => rowParts * colParts;
 
-        public static Partition For(int m, int n, int tasks, double aCostPerElement, double bCostPerElement)
+        public static Partition For(int m, int n, int k, int tasks, int cores, double aCostPerElement)
         {
             int rowBlocks = (m + RowBlock - 1) / RowBlock;
             int panels = (n + PanelWidth - 1) / PanelWidth;
@@ -179,7 +222,8 @@ public static unsafe class CpuMatMul
                 if (tasks % colParts != 0) continue;
                 int cols = Math.Min(colParts, panels), rows = Math.Min(tasks / colParts, rowBlocks);
                 double columnBlocks = Math.Max(cols, Math.Ceiling((double)n / ColumnBlock));
-                double cost = rows * (double)n * bCostPerElement + columnBlocks * m * aCostPerElement;
+                double work = (double)m * n * k / 16 + columnBlocks * m * k * aCostPerElement + (double)rows * n * k * PackedBCostPerElement;
+                double cost = work / Math.Min(rows * cols, cores);
                 if (cost < bestCost) (best, bestCost) = (new Partition(rows, cols), cost);
             }
             return best;
@@ -197,55 +241,124 @@ public static unsafe class CpuMatMul
         }
     }
 
-    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, float* bias, bool accumulate, float scale)
+    /// <summary>
+    /// B packed for one round: depth blocks from depth P0 on, panels [firstPanel, firstPanel + panels). Each depth block holds, panel
+    /// after panel, that panel's kc × PanelWidth block. Whichever task first needs a (depth block, panel) claims and packs it;
+    /// a task needing one another has claimed waits for it (the packer is running, so the wait is short).
+    /// </summary>
+    private readonly struct PackedB(float* data, int* claims, int depthBlock, int p0, int firstPanel, int panels)
     {
-        /// <summary>Computes C[m0..m1, n0..n1]: per column block and depth block, pack B once, then sweep the rows.</summary>
+        private const int Unclaimed = 0, Packing = 1, Packed = 2;
+
+        /// <summary>The packed panel of B rows [depth, depth + kc), depth a depth-block start inside the round.</summary>
+        public float* Panel(int depth, int kc, int panel)
+            => data + ((long)(depth - p0) * panels + (long)(panel - firstPanel) * kc) * PanelWidth;
+
+        /// <summary>Packs every panel of [first, first + count) at this depth block that no task has claimed, then waits for the rest.</summary>
+        public void Ensure(Operand b, int n, int depth, int kc, int first, int count)
+        {
+            int* claim = claims + (long)(depth - p0) / depthBlock * panels - firstPanel;
+            for (int panel = first; panel < first + count; panel++)
+            {
+                if (Volatile.Read(ref claim[panel]) != Unclaimed || Interlocked.CompareExchange(ref claim[panel], Packing, Unclaimed) != Unclaimed) continue;
+                PackB(b, depth, kc, panel * PanelWidth, Math.Min(PanelWidth, n - panel * PanelWidth), Panel(depth, kc, panel));
+                Volatile.Write(ref claim[panel], Packed);
+            }
+            for (int panel = first; panel < first + count; panel++)
+            {
+                var spinner = new SpinWait();
+                while (Volatile.Read(ref claim[panel]) != Packed) spinner.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+    }
+
+    private readonly struct GemmJob(Operand a, Operand b, float* c, int n, int k, int depthStart, int depthEnd, float* bias, bool accumulate, float scale,
+        PackedB packedB)
+    {
+        /// <summary>Computes the depth blocks [depthStart, depthEnd) of C[m0..m1, n0..n1]: per column block and depth block, make sure
+        /// its B panels are packed, then sweep the rows in blocks of ABlockRows.</summary>
         public void RunRange(int m0, int m1, int n0, int n1, float[] scratch)
         {
             int depthBlock = DepthBlock(k);
             fixed (float* raw = scratch)
             {
-                float* bTile = (float*)(((nint)raw + 63) & ~(nint)63);
-                float* aPanel = bTile + MaxDepthBlock * ColumnBlock;
-                float* edge = aPanel + RowBlock * MaxDepthBlock;
-                float* zeros = edge + RowBlock * PanelWidth;
-                new Span<float>(zeros, PanelWidth).Clear();
-
+                var space = new Scratch((float*)(((nint)raw + 63) & ~(nint)63));
                 for (int j0 = n0; j0 < n1; j0 += ColumnBlock)
                 {
-                    int width = Math.Min(ColumnBlock, n1 - j0);
-                    int panels = (width + PanelWidth - 1) / PanelWidth;
-                    for (int p0 = 0; p0 < k; p0 += depthBlock)
+                    int panels = (Math.Min(ColumnBlock, n1 - j0) + PanelWidth - 1) / PanelWidth;
+                    for (int p0 = depthStart; p0 < depthEnd; p0 += depthBlock)
                     {
                         int kc = Math.Min(depthBlock, k - p0);
-                        PackB(b, p0, kc, j0, width, bTile);
-                        bool first = p0 == 0;
-                        for (int i0 = m0; i0 < m1; i0 += RowBlock)
-                        {
-                            int rows = Math.Min(RowBlock, m1 - i0);
-                            PackA(a, i0, rows, p0, kc, scale, aPanel, out nint aRowStride, out nint aDepthStride);
-                            if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
-                            for (int panel = 0; panel < panels; panel++)
-                            {
-                                int col = j0 + panel * PanelWidth;
-                                int cols = Math.Min(PanelWidth, n - col);
-                                float* cTile = c + (nint)i0 * n + col;
-                                float* init;
-                                nint initStride;
-                                if (!first || accumulate) { init = cTile; initStride = n; }
-                                else if (bias != null) { init = bias + col; initStride = 0; }
-                                else { init = zeros; initStride = 0; }
-
-                                float* bPanel = bTile + (nint)panel * kc * PanelWidth;
-                                if (rows == RowBlock && cols == PanelWidth)
-                                    Kernel(aPanel, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride);
-                                else
-                                    EdgeTile(aPanel, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride, rows, cols, edge);
-                            }
-                        }
+                        packedB.Ensure(b, n, p0, kc, j0 / PanelWidth, panels);
+                        for (int block0 = m0; block0 < m1; block0 += ABlockRows)
+                            RowBlocks(block0, Math.Min(m1, block0 + ABlockRows), m1, j0, panels, p0, kc, space);
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// Rows [block0, blockEnd) against the panels from column j0 at depth block p0: each 8-row micro-panel of A, read in place when
+        /// A is row-major, else packed (a transposed A a block at a time), then multiplied with each B panel into C.
+        /// </summary>
+        private void RowBlocks(int block0, int blockEnd, int m1, int j0, int panels, int p0, int kc, Scratch space)
+        {
+            int packedRows = a.RowStride == 1 && a.ColStride != 1 && Vector512.IsHardwareAccelerated ? (blockEnd - block0) & ~15 : 0;
+            if (packedRows > 0) PackATransposed(a, block0, packedRows, p0, kc, scale, space.ABlock, prefetchRows: Math.Min(ABlockRows, m1 - blockEnd));
+            bool first = p0 == 0;
+            for (int i0 = block0; i0 < blockEnd; i0 += RowBlock)
+            {
+                int rows = Math.Min(RowBlock, blockEnd - i0);
+                float* aTile;
+                nint aRowStride, aDepthStride;
+                if (i0 - block0 < packedRows)
+                {
+                    aTile = space.ABlock + (i0 - block0) * kc;
+                    aRowStride = 1;
+                    aDepthStride = RowBlock;
+                }
+                else if (rows == RowBlock && a.ColStride == 1 && scale == 1f)
+                {
+                    aTile = a.Data + (nint)i0 * a.RowStride + p0;
+                    aRowStride = a.RowStride;
+                    aDepthStride = 1;
+                }
+                else
+                {
+                    PackA(a, i0, rows, p0, kc, scale, space.APanel, out aRowStride, out aDepthStride);
+                    aTile = space.APanel;
+                    if (i0 + RowBlock < m1) PrefetchA(a, i0 + RowBlock, Math.Min(RowBlock, m1 - i0 - RowBlock), p0, kc);
+                }
+                for (int panel = 0; panel < panels; panel++)
+                {
+                    int col = j0 + panel * PanelWidth;
+                    int cols = Math.Min(PanelWidth, n - col);
+                    float* cTile = c + (nint)i0 * n + col;
+                    float* init = !first || accumulate ? cTile : bias != null ? bias + col : space.Zeros;
+                    nint initStride = !first || accumulate ? n : 0;
+
+                    float* bPanel = packedB.Panel(p0, kc, col / PanelWidth);
+                    if (rows == RowBlock && cols == PanelWidth)
+                        Kernel(aTile, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride);
+                    else
+                        EdgeTile(aTile, aRowStride, aDepthStride, bPanel, kc, cTile, n, init, initStride, rows, cols, space.Edge);
+                }
+            }
+        }
+    }
+
+    /// <summary>A worker's scratch, 64-byte aligned: a transposed A block, an A micro-panel, an edge tile and a row of zeros.</summary>
+    private readonly struct Scratch
+    {
+        public readonly float* ABlock, APanel, Edge, Zeros;
+
+        public Scratch(float* aligned)
+        {
+            ABlock = aligned;
+            APanel = ABlock + ABlockRows * MaxDepthBlock;
+            Edge = APanel + RowBlock * MaxDepthBlock;
+            Zeros = Edge + RowBlock * PanelWidth;
+            new Span<float>(Zeros, PanelWidth).Clear();
         }
     }
 
@@ -308,7 +421,7 @@ public static unsafe class CpuMatMul
 
     /// <summary>dst[e·dstStride + i] = src[i·srcStride + e] for a 16×16 block: unpack pairs, then quads, then 128-bit lanes twice.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Transpose16x16(float* src, nint srcStride, float* dst, nint dstStride)
+    internal static void Transpose16x16(float* src, nint srcStride, float* dst, nint dstStride)
     {
         var r0 = Vector512.Load(src); var r1 = Vector512.Load(src + srcStride);
         var r2 = Vector512.Load(src + 2 * srcStride); var r3 = Vector512.Load(src + 3 * srcStride);
@@ -388,6 +501,32 @@ public static unsafe class CpuMatMul
             }
         }
         if (scale != 1f) TensorPrimitives.Multiply(panel, scale, panel);
+    }
+
+    /// <summary>
+    /// Packs scale·A[i0..i0+rows, p0..p0+kc] of an A stored transposed (RowStride 1; rows a multiple of 16) as rows / RowBlock micro-panels
+    /// one after another, element (r, kk) of micro-panel q at dst[q·RowBlock·kc + kk·RowBlock + r]: the layout PackA gives a transposed A,
+    /// read a whole cache line of each source row per step. Asks for the next block's first prefetchRows elements of each row meanwhile.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackATransposed(Operand a, int i0, int rows, int p0, int kc, float scale, float* dst, int prefetchRows)
+    {
+        float* src = a.Data + i0 + (nint)p0 * a.ColStride;
+        nint panelStride = (nint)RowBlock * kc;
+        var factor = Vector512.Create(scale);
+        for (int kk = 0; kk < kc; kk++, src += a.ColStride)
+        {
+            float* d = dst + kk * RowBlock;
+            for (int r = 0; r < rows; r += 16, d += 2 * panelStride)
+            {
+                var v = Vector512.Load(src + r);
+                if (scale != 1f) v *= factor;
+                v.GetLower().Store(d);
+                v.GetUpper().Store(d + panelStride);
+            }
+            if (Sse.IsSupported)
+                for (int r = 0; r < prefetchRows; r += 16) Sse.Prefetch0(src + rows + r);
+        }
     }
 
     /// <summary>Asks for the next A micro-panel's source lines while the current one is being multiplied.</summary>
