@@ -23,7 +23,7 @@ public static class TrainCommand
         var backend = CliOptions.Backend();
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/train" };
 
-        var command = new Command("train", "Train a tiny model on the built-in corpus (the embedded default main job)")
+        var command = new Command("train", "Pretrain a tiny model on the built-in corpus (a demo: next-byte prediction, a prompt continued before and after)")
             { steps, batch, accumulate, lr, warmup, seed, logEvery, backend, output };
         command.SetAction(r => Run(r.GetValue(steps), r.GetValue(batch), r.GetValue(accumulate), r.GetValue(lr),
             r.GetValue(warmup), r.GetValue(seed), r.GetValue(logEvery), r.GetValue(backend)!, r.GetValue(output)!));

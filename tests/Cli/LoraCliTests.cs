@@ -8,8 +8,8 @@ using Xunit;
 
 namespace Engine.Tests.Cli;
 
-/// <summary>`engine sft --lora` writes a PEFT adapter and a summary; `engine generate --adapter` and `engine merge` accept it, and the
-/// adapter attached and merged answer the same; LoRA options that cannot work are one-line errors.</summary>
+/// <summary>`engine sft --lora` writes a PEFT adapter and a summary; `engine generate --adapter`, `engine eval --adapter` and `engine merge`
+/// accept it, and the adapter attached and merged answer the same; LoRA options that cannot work are one-line errors.</summary>
 public sealed class LoraCliTests : IDisposable
 {
     private const string Conversation = """{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello!"}]}""";
@@ -45,6 +45,9 @@ public sealed class LoraCliTests : IDisposable
         string merged = Path.Combine(_temp.Path, "merged");
         Assert.Equal((0, ""), CliRun.Run("merge", "--model", model, "--adapter", adapter, "--out", merged));
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
+        Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu"));
+        string missing = Path.Combine(_temp.Path, "missing.jsonl");
+        CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu"), missing);
 
         using var backend = new CpuBackend();
         using var attached = GenerationModel.Load(model, backend, adapter);
