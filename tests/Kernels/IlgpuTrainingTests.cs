@@ -2,6 +2,7 @@ using Engine.Backends;
 using Engine.Backends.Cpu;
 using Engine.Backends.Ilgpu;
 using Engine.Models;
+using Engine.Tensors;
 using Engine.Tests.Models;
 using Engine.Training;
 using Xunit;
@@ -12,12 +13,12 @@ namespace Engine.Tests.Kernels;
 [Collection(CpuAcceleratorCollection.Name)]
 public class IlgpuTrainingTests
 {
-    private static double[] Losses(IBackend backend, ModelFamily family, LoraConfig? lora = null)
+    private static double[] Losses(IBackend backend, ModelFamily family, LoraConfig? lora = null, int steps = 4)
     {
         using var model = new Transformer(backend, TinyModels.Get(family), seed: 5);
         if (lora is not null) model.AddLora(lora, seed: 6);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Cosine, 1e-2f, 1, 4));
-        return Enumerable.Range(0, 4).Select(s => trainer.Step([TinyModels.PackedBatch(model.Config.VocabSize, seed: s)]).Loss).ToArray();
+        return Enumerable.Range(0, steps).Select(s => trainer.Step([TinyModels.PackedBatch(model.Config.VocabSize, seed: s)]).Loss).ToArray();
     }
 
     [Theory]
@@ -35,5 +36,26 @@ public class IlgpuTrainingTests
         var actual = Losses(ilgpu, family, lora);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-5 * expected[i], $"step {i + 1}: ilgpu {actual[i]:F7} vs cpu {expected[i]:F7}");
+    }
+
+    /// <summary>Op outputs take pooled device memory without clearing it; gradients must start at zero: with every pool bucket a tiny
+    /// model can use left full of NaN, two training steps of the Llama family with LoRA give the losses of a fresh backend (an op that
+    /// left part of its output unwritten, or a gradient taken uncleared, would show as NaN; each kernel's own test poisons its outputs too).</summary>
+    [Fact]
+    public void DirtyPooledMemoryChangesNothing()
+    {
+        var lora = new LoraConfig(4, 8f, [LoraConfig.AllLinear]);
+        using var fresh = IlgpuBackend.Create("ilgpu-cpu");
+        var expected = Losses(fresh, ModelFamily.Llama, lora, steps: 2);
+
+        using var dirty = IlgpuBackend.Create("ilgpu-cpu");
+        var capacities = Enumerable.Range(1, 1 << 12).Select(n => PoolBuckets.Capacity(n)).Distinct();
+        var garbage = capacities.SelectMany(c => Enumerable.Range(0, 6).Select(_ => dirty.AllocateUninitialized(DType.F32, (int)c))).ToList();
+        foreach (var t in garbage)
+        {
+            dirty.Upload(t, Enumerable.Repeat(float.NaN, (int)t.Length).ToArray());
+            t.Dispose();
+        }
+        Assert.Equal(expected, Losses(dirty, ModelFamily.Llama, lora, steps: 2));
     }
 }

@@ -119,6 +119,14 @@ public sealed class IlgpuBackend : IBackend
 
     public Tensor Allocate(DType dtype, params int[] shape)
     {
+        var tensor = AllocateUninitialized(dtype, shape);
+        Zero(tensor);
+        return tensor;
+    }
+
+    /// <summary>A pooled buffer as the last user left it: for op outputs, which every forward overwrites.</summary>
+    public Tensor AllocateUninitialized(DType dtype, params int[] shape)
+    {
         long length = Tensor.ElementCount(shape);
         long bufferLength = PoolBuckets.Capacity(length); // at least 1: ILGPU has no empty buffers
         MemoryBuffer? buffer = null;
@@ -131,9 +139,7 @@ public sealed class IlgpuBackend : IBackend
             buffer = dtype == DType.F32 ? _accelerator.Allocate1D<float>(bufferLength) : _accelerator.Allocate1D<int>(bufferLength);
             lock (_pool) _allocated.Add(buffer);
         }
-        var tensor = new Tensor(this, buffer, 0, dtype, shape, ownsStorage: true);
-        Zero(tensor);
-        return tensor;
+        return new Tensor(this, buffer, 0, dtype, shape, ownsStorage: true);
     }
 
     public void Release(Tensor tensor)
