@@ -59,18 +59,7 @@ public static class SftCommand
 
     private static int Run(Settings s)
     {
-        string? checkpoint = s.Resume is null ? null : TrainingCheckpoint.Find(s.Resume.FullName);
-        var resumed = checkpoint is null ? null : TrainingCheckpoint.ReadState(checkpoint);
-        if (resumed is not null && resumed.Seed != s.Seed)
-            throw new ArgumentException($"{checkpoint} was trained with --seed {resumed.Seed}, which orders its data; resume it with that seed");
-        bool resumeAdapter = checkpoint is not null && PeftAdapter.IsAdapter(checkpoint);
-        if (checkpoint is not null && !resumeAdapter && s.Lora is not null)
-            throw new ArgumentException($"{checkpoint} is a full fine-tuning checkpoint; resume it without --lora");
-        if (resumeAdapter && s.Lora is { } asked && PeftAdapter.ReadConfig(checkpoint!) is var trained && (asked.Rank, asked.Alpha, asked.Dropout, asked.RsLora) != (trained.Rank, trained.Alpha, trained.Dropout, trained.RsLora))
-            throw new ArgumentException($"{checkpoint} holds a LoRA adapter with r={trained.Rank} alpha={trained.Alpha} dropout={trained.Dropout} rslora={trained.RsLora}; resume it without other --lora options");
-        // A LoRA checkpoint holds the adapter only: its base is the model directory the adapter records (or --model, which must agree).
-        string? modelDir = resumeAdapter ? AdapterBase(checkpoint!, s.Model) : checkpoint ?? s.Model?.FullName;
-        bool builtIn = resumed?.BuiltInModel ?? s.Model is null;
+        var (checkpoint, resumed, resumeAdapter, modelDir, builtIn) = Origin.Of(s);
         using var backend = BackendChoice.Create(s.Backend);
         using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
@@ -91,22 +80,7 @@ public static class SftCommand
 
         Console.WriteLine($"model: {modelDir ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
         if (modelDir is null) Pretrain(model, s);
-        // The base an adapter is recorded against: the model directory, or the built-in base written once here (it exists nowhere else).
-        string? baseModel = modelDir;
-        if (resumeAdapter) PeftAdapter.Load(model, checkpoint!);
-        else if (s.Lora is { } loraConfig)
-        {
-            if (modelDir is null)
-            {
-                baseModel = Path.GetFullPath(Path.Combine(s.Output, "base"));
-                HfCheckpoint.Save(model, baseModel);
-                WriteTokenizer(baseModel);
-            }
-            model.AddLora(loraConfig, s.Seed);
-        }
-        if (model.Lora is { } l)
-            Console.WriteLine($"LoRA: r={l.Rank} alpha={l.Alpha} (scale {l.Scale:G3}{(l.RsLora ? ", rsLoRA" : "")}) dropout={l.Dropout} on {model.Adapters.Count} modules " +
-                              $"({string.Join(",", l.Targets)}); {model.TrainableParameters.Sum(p => p.Value.Length):N0} trainable parameters, the base frozen");
+        string? baseModel = AttachLora(model, s, resumeAdapter ? checkpoint : null, modelDir, WriteTokenizer);
         var other = OtherDomain(s, builtIn, template);
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(3).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, Evaluation.SplitLastAnswer(e).Prompt, 40)).ToList();
@@ -168,6 +142,55 @@ public static class SftCommand
                           (other is null ? "" : $"; other domain (forgetting): loss {start.OtherLoss:F4} → {otherAfter:F4}"));
         Console.WriteLine($"saved {saved}; metrics in {s.Output} (summary.json), curve {metrics.SaveLossCurve("engine sft")}");
         return 0;
+    }
+
+    /// <summary>
+    /// Where a run starts: a fresh run from --model (or the built-in model), or a checkpoint to resume: a full model directory, or a LoRA
+    /// adapter (which holds the adapter only: its base is the model directory the adapter records, or --model, which must agree).
+    /// A resume must keep the seed (it orders the data) and the LoRA settings.
+    /// </summary>
+    private sealed record Origin(string? Checkpoint, TrainingState? Resumed, bool ResumeAdapter, string? ModelDir, bool BuiltIn)
+    {
+        public static Origin Of(Settings s)
+        {
+            string? checkpoint = s.Resume is null ? null : TrainingCheckpoint.Find(s.Resume.FullName);
+            var resumed = checkpoint is null ? null : TrainingCheckpoint.ReadState(checkpoint);
+            if (resumed is not null && resumed.Seed != s.Seed)
+                throw new ArgumentException($"{checkpoint} was trained with --seed {resumed.Seed}, which orders its data; resume it with that seed");
+            bool resumeAdapter = checkpoint is not null && PeftAdapter.IsAdapter(checkpoint);
+            if (checkpoint is not null && !resumeAdapter && s.Lora is not null)
+                throw new ArgumentException($"{checkpoint} is a full fine-tuning checkpoint; resume it without --lora");
+            if (resumeAdapter && s.Lora is { } asked && PeftAdapter.ReadConfig(checkpoint!) is var trained
+                && (asked.Rank, asked.Alpha, asked.Dropout, asked.RsLora) != (trained.Rank, trained.Alpha, trained.Dropout, trained.RsLora))
+                throw new ArgumentException($"{checkpoint} holds a LoRA adapter with r={trained.Rank} alpha={trained.Alpha} dropout={trained.Dropout} " +
+                                            $"rslora={trained.RsLora}; resume it without other --lora options");
+            string? modelDir = resumeAdapter ? AdapterBase(checkpoint!, s.Model) : checkpoint ?? s.Model?.FullName;
+            return new Origin(checkpoint, resumed, resumeAdapter, modelDir, resumed?.BuiltInModel ?? s.Model is null);
+        }
+    }
+
+    /// <summary>
+    /// LoRA adapters from the checkpoint being resumed, or new ones for --lora; returns the base model directory adapters are recorded
+    /// against: the model directory, or for the built-in model its base, written once here as {out}/base (it exists nowhere else).
+    /// </summary>
+    private static string? AttachLora(Transformer model, Settings s, string? adapterCheckpoint, string? modelDir, Action<string> writeTokenizer)
+    {
+        string? baseModel = modelDir;
+        if (adapterCheckpoint is not null) PeftAdapter.Load(model, adapterCheckpoint);
+        else if (s.Lora is { } config)
+        {
+            if (modelDir is null)
+            {
+                baseModel = Path.GetFullPath(Path.Combine(s.Output, "base"));
+                HfCheckpoint.Save(model, baseModel);
+                writeTokenizer(baseModel);
+            }
+            model.AddLora(config, s.Seed);
+        }
+        if (model.Lora is { } l)
+            Console.WriteLine($"LoRA: r={l.Rank} alpha={l.Alpha} (scale {l.Scale:G3}{(l.RsLora ? ", rsLoRA" : "")}) dropout={l.Dropout} on {model.Adapters.Count} modules " +
+                              $"({string.Join(",", l.Targets)}); {model.TrainableParameters.Sum(p => p.Value.Length):N0} trainable parameters, the base frozen");
+        return baseModel;
     }
 
     /// <summary>Held-out examples answered greedily for the exact-match score, before and after.</summary>
