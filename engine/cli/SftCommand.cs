@@ -100,6 +100,7 @@ public static class SftCommand
         using var batches = Forever(train, s).Skip((int)consumed).GetEnumerator();
         var stepClock = new Stopwatch();
         int stepsRun = 0;
+        (int Step, double Loss) lastEval = (trainer.StepCount, double.NaN);
         for (int step = trainer.StepCount + 1; step <= s.Steps && !progress.StopRequested; step++)
         {
             var micro = new List<Batch>();
@@ -113,7 +114,11 @@ public static class SftCommand
             metrics.Train(result, progress.TokensPerSecond);
             bool evalNow = step % s.EvalEvery == 0 || step == s.Steps;
             double evalLoss = evalNow ? Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)) : double.NaN;
-            if (evalNow) metrics.Eval(step, evalLoss);
+            if (evalNow)
+            {
+                metrics.Eval(step, evalLoss);
+                lastEval = (step, evalLoss);
+            }
             progress.Show(result, evalLoss);
             if ((s.SaveEvery > 0 && step % s.SaveEvery == 0) || progress.StopRequested) progress.WriteLine($"checkpoint: {SaveCheckpoint()}");
         }
@@ -131,10 +136,12 @@ public static class SftCommand
         double exact = Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), 40);
         string saved = SaveResult(model, s, baseModel, WriteTokenizer);
         var memory = MemoryReport.Of(model, trainer);
+        // The loop evaluated the last step unless it stopped early.
+        double targetAfter = lastEval.Step == trainer.StepCount && !double.IsNaN(lastEval.Loss) ? lastEval.Loss : Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
         double otherAfter = other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
         var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.Lr, trainer.StepCount,
             stepsRun == 0 ? double.NaN : stepClock.Elapsed.TotalMilliseconds / stepsRun, memory,
-            start.TargetLoss, Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed)), start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
+            start.TargetLoss, targetAfter, start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count),
             start.OtherLoss, otherAfter);
         summary.Write(s.Output);
         Console.WriteLine($"memory: {memory}");
