@@ -75,7 +75,7 @@ public static class SftCommand
         var (trainExamples, evalExamples) = LoadData(s);
         var train = SftDataset.FromExamples(trainExamples, template, s.MaxLen, s.TrainOnAll);
         var eval = SftDataset.FromExamples(evalExamples, template, s.MaxLen, s.TrainOnAll);
-        Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template {template.Kind}, " +
+        Console.WriteLine($"data: {Describe(train.Stats)} for training; {evalExamples.Count} held out; template {template.Name}, " +
                           $"loss on {(s.TrainOnAll ? "every token" : "assistant tokens")}, rows of {s.MaxLen} packed best-fit decreasing");
 
         Console.WriteLine($"model: {modelDir ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {backend.Name}");
@@ -245,7 +245,7 @@ public static class SftCommand
         var pretrained = TokenizerLoader.FromDirectory(modelDir);
         if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer in {modelDir} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
-        return ChatTemplate.Resolve(templateName, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
+        return ChatTemplate.Resolve(templateName, pretrained.Config, pretrained.Tokenizer);
     }
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(Settings s)
