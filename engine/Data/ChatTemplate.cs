@@ -27,13 +27,14 @@ public sealed class ChatTemplate
 
     private readonly Template _template;
     private readonly string? _bosToken, _eosToken;
+    private readonly DateTime? _now;
     private readonly bool _hasGeneration;
 
-    private ChatTemplate(Template template, ITextTokenizer tokenizer, string? bosToken, string? eosToken)
+    private ChatTemplate(Template template, ITextTokenizer tokenizer, string? bosToken, string? eosToken, DateTime? now)
     {
         _template = template;
         Tokenizer = tokenizer;
-        (_bosToken, _eosToken) = (bosToken, eosToken);
+        (_bosToken, _eosToken, _now) = (bosToken, eosToken, now);
         _hasGeneration = template.Source.Contains("generation", StringComparison.Ordinal) && Render(
             [new ChatTurn(ChatRole.User, "x"), new ChatTurn(ChatRole.Assistant, Probe)], null, null, false).Generation.Count > 0;
         (EndOfTurn, EndOfTurnId) = FindEndOfTurn();
@@ -66,16 +67,17 @@ public sealed class ChatTemplate
         foreach (string special in specials)
             if (tokenizer.TokenToId(special) is not { } id || tokenizer.Encode(special) is not [var encoded] || encoded != id)
                 throw new ArgumentException($"the {canonical} chat template needs {special} as one token, and this tokenizer has none");
-        return new ChatTemplate(Template.Parse(source, canonical), tokenizer, bos, null);
+        return new ChatTemplate(Template.Parse(source, canonical), tokenizer, bos, null, null);
     }
 
     /// <summary>A Jinja chat template's source, e.g. tokenizer_config.json's chat_template.</summary>
     /// <param name="name">Names the template in errors (the file it came from).</param>
     /// <param name="bosToken">tokenizer_config.json's bos_token, which templates write as <c>{{ bos_token }}</c>.</param>
+    /// <param name="now">What the template's strftime_now formats; the current time when null.</param>
     /// <exception cref="TemplateException">The template does not parse, or cannot render a one-exchange conversation.</exception>
     /// <exception cref="ArgumentException">Its assistant turns end in no special token of the tokenizer.</exception>
-    public static ChatTemplate FromJinja(string source, string name, ITextTokenizer tokenizer, string? bosToken = null, string? eosToken = null)
-        => new(Template.Parse(source, name), tokenizer, bosToken, eosToken);
+    public static ChatTemplate FromJinja(string source, string name, ITextTokenizer tokenizer, string? bosToken = null, string? eosToken = null, DateTime? now = null)
+        => new(Template.Parse(source, name), tokenizer, bosToken, eosToken, now);
 
     /// <summary>The named built-in when a name is given, else the model's own chat_template; no template is an error naming the flag.</summary>
     public static ChatTemplate Resolve(string? name, TokenizerConfig config, ITextTokenizer tokenizer)
@@ -87,25 +89,31 @@ public sealed class ChatTemplate
     }
 
     /// <summary>The text of a conversation as the template writes it (with the example's tools and template arguments).</summary>
+    /// <exception cref="TemplateException">The template refuses the conversation (raise_exception).</exception>
+    /// <exception cref="ArgumentException">The template drops the example's tools, tool calls or reasoning.</exception>
     public string RenderText(SftExample example, bool addGenerationPrompt)
     {
-        Check(example);
-        return Render(example.Turns, example.Tools, example.TemplateArguments, addGenerationPrompt).Text;
+        string text = Render(example.Turns, example.Tools, example.TemplateArguments, addGenerationPrompt).Text;
+        CheckNothingDropped(example, text, addGenerationPrompt);
+        return text;
     }
 
     private string RenderText(IReadOnlyList<ChatTurn> turns, bool addGenerationPrompt) => Render(turns, null, null, addGenerationPrompt).Text;
 
     /// <summary>Ids and loss mask of a whole example. <paramref name="trainOnAll"/> sets every mask entry (headers and prompts too).</summary>
-    /// <exception cref="ArgumentException">The example uses what the template cannot render (tools, tool calls, reasoning), or its assistant turns cannot be found.</exception>
-    /// <exception cref="TemplateException">The template refuses the conversation (raise_exception), naming the example.</exception>
+    /// <exception cref="ArgumentException">The template refuses the conversation or drops its tools, tool calls or reasoning, or
+    /// its assistant turns cannot be found; the message names the example.</exception>
     public TokenizedExample Render(SftExample example, bool trainOnAll = false)
     {
         if (example.IsPlainText)
             return Tokenize([(Begin, false), (example.Turns[0].Content + EndOfTurn, true)], trainOnAll);
-        Check(example);
         RenderedText full;
-        try { full = Render(example.Turns, example.Tools, example.TemplateArguments, addGenerationPrompt: false); }
-        catch (TemplateException e) { throw new ArgumentException($"{example.Origin}: {e.Message}", e); }
+        try
+        {
+            full = Render(example.Turns, example.Tools, example.TemplateArguments, addGenerationPrompt: false);
+            CheckNothingDropped(example, full.Text, addGenerationPrompt: false);
+        }
+        catch (Exception e) when (e is TemplateException or ArgumentException) { throw new ArgumentException($"{example.Origin}: {e.Message}", e); }
         var spans = _hasGeneration ? full.Generation : AssistantSpans(example, full.Text);
         var pieces = new List<(string, bool)>();
         int done = 0;
@@ -141,17 +149,21 @@ public sealed class ChatTemplate
         return spans;
     }
 
-    /// <summary>Refuses what the template would silently drop.</summary>
-    private void Check(SftExample example)
+    /// <summary>Refuses an example whose tools, tool calls or reasoning the template ignores: its text is the same without them.</summary>
+    private void CheckNothingDropped(SftExample example, string text, bool addGenerationPrompt)
     {
-        string? missing = example.Tools is not null && !Reads("tools") ? "tools"
-            : example.Turns.Any(t => t.ToolCalls is not null) && !Reads("tool_calls") ? "tool calls"
-            : example.Turns.Any(t => t.Reasoning is not null) && !Reads("reasoning_content") ? "reasoning_content (write the reasoning inside content as <think>…</think> instead)"
+        bool Same(SftExample without)
+        {
+            try { return Render(without.Turns, without.Tools, without.TemplateArguments, addGenerationPrompt).Text == text; }
+            catch (TemplateException) { return false; }
+        }
+        SftExample Without(Func<ChatTurn, ChatTurn> strip) => example with { Turns = example.Turns.Select(strip).ToList() };
+        string? dropped = example.Tools is not null && Same(example with { Tools = null }) ? "tools"
+            : example.Turns.Any(t => t.ToolCalls is not null) && Same(Without(t => t with { ToolCalls = null })) ? "tool calls"
+            : example.Turns.Any(t => t.Reasoning is not null) && Same(Without(t => t with { Reasoning = null })) ? "reasoning_content (write the reasoning inside content as <think>…</think> instead)"
             : null;
-        if (missing is not null) throw new ArgumentException($"{example.Origin}: the chat template {Name} does not render {missing}");
+        if (dropped is not null) throw new ArgumentException($"the chat template {Name} does not render {dropped}");
     }
-
-    private bool Reads(string variable) => _template.Source.Contains(variable, StringComparison.Ordinal);
 
     /// <summary>Each piece tokenized on its own and given its mask value, so every mask entry belongs to exactly one token.</summary>
     private TokenizedExample Tokenize(IEnumerable<(string Text, bool Trained)> pieces, bool trainOnAll)
@@ -180,7 +192,7 @@ public sealed class ChatTemplate
             ["eos_token"] = _eosToken,
         };
         foreach (var (key, value) in arguments ?? new Dictionary<string, JsonNode?>()) variables[key] = TemplateJson.FromNode(value);
-        return _template.Render(variables);
+        return _template.Render(variables, _now);
     }
 
     /// <summary>A turn as the message dict Hugging Face templates read: role, content, then reasoning_content, tool_calls
