@@ -10,6 +10,10 @@ bos_token/eos_token from models.json, and the line's chat_template_kwargs. strft
 (2026-03-14 09:26:53) so the outputs do not depend on the day they are made. A render that raises is recorded as
 {"error": message}.
 
+It also renders each template of snippets.jsonl (small templates that exercise one feature of the language each:
+whitespace control, loops, scoping, macros, filters, tests, printing, slicing, errors) with the variables of
+snippet_variables.json into expected/snippets.json.
+
 Run from this directory with jinja2 3.1.6:  python3 render_reference.py
 """
 import json
@@ -89,6 +93,17 @@ def main():
         out.write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         errors = sum(isinstance(v, dict) for r in expected.values() for v in r.values())
         print(f"{out.name}: {len(expected)} conversations, {errors} renders refused")
+
+    variables = json.loads((here / "snippet_variables.json").read_text(encoding="utf-8"))
+    snippets = {}
+    for line in (here / "snippets.jsonl").read_text(encoding="utf-8").splitlines():
+        snippet = json.loads(line)
+        try:
+            snippets[snippet["id"]] = env.from_string(snippet["template"]).render(**variables)
+        except Exception as e:
+            snippets[snippet["id"]] = {"error": str(e)}
+    (here / "expected" / "snippets.json").write_text(json.dumps(snippets, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"snippets.json: {len(snippets)} snippets")
 
 
 if __name__ == "__main__":
