@@ -278,8 +278,8 @@ internal sealed class TemplateParser
 
     private Expr Not()
     {
-        if (IsName("not")) return new UnaryExpr("not", Right(Not), Current.Line);
-        return Compare();
+        int line = Current.Line;
+        return IsName("not") ? new UnaryExpr("not", Right(Not), line) : Compare();
     }
 
     private Expr Compare()
