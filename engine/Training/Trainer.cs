@@ -59,11 +59,11 @@ public sealed class Trainer : IDisposable
         if (targets == 0) throw new ArgumentException("the step's micro-batches have no target tokens (every loss mask is 0)");
 
         foreach (var p in _trainable) backend.Zero(p.Grad!);
+        _tape.LossGradient = 1f / targets; // the loss of the step is Σ over its target tokens / their number, whatever the split
         double lossSum = 0;
         for (int micro = 0; micro < microBatches.Count; micro++)
         {
-            uint dropoutSeed = unchecked((uint)StepCount * 0x9E3779B9u + (uint)micro); // the same masks when a resumed run replays this step
-            lossSum += _model.Forward(_tape, microBatches[micro], 1f / targets, dropoutSeed);
+            lossSum += _model.Forward(_tape, microBatches[micro], DropoutSeeds.MicroBatch(StepCount, micro));
             _tape.Backward();
             _tape.Reset();
         }
