@@ -38,6 +38,9 @@ public sealed class Trainer : IDisposable
         _tape = new Tape(model.Backend);
     }
 
+    /// <summary>The model it trains.</summary>
+    public Transformer Model => _model;
+
     /// <summary>Optimizer steps taken so far.</summary>
     public int StepCount { get; private set; }
 
@@ -45,8 +48,8 @@ public sealed class Trainer : IDisposable
     public IEnumerable<(Variable Parameter, Tensor M, Tensor V)> OptimizerState =>
         _trainable.Select((p, i) => (p, _m[i], _v[i]));
 
-    /// <summary>Continues a run from a checkpoint whose moments were loaded into <see cref="OptimizerState"/>.</summary>
-    public void RestoreStepCount(int stepCount)
+    /// <summary>Continues a run from a checkpoint whose moments were loaded into <see cref="OptimizerState"/> (<see cref="ResumePoint"/>).</summary>
+    internal void RestoreStepCount(int stepCount)
     {
         if (stepCount < 0) throw new ArgumentException($"step count {stepCount} is negative");
         StepCount = stepCount;
