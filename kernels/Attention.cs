@@ -3,13 +3,6 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>Sizes of one attention problem as the kernels see them; Scale = 1/√headDim as the CPU op computes it.</summary>
-public readonly struct AttentionShape(int batch, int seqLen, int heads, int kvHeads, int headDim)
-{
-    public readonly int Batch = batch, SeqLen = seqLen, Heads = heads, KvHeads = kvHeads, HeadDim = headDim;
-    public readonly float Scale = 1f / MathF.Sqrt(headDim);
-}
-
 /// <summary>
 /// Causal, segment-masked, grouped-query attention, flash style (FlashAttention-2): scores live only in registers and in
 /// one tile of shared memory, never as a T×T matrix. Layouts as in the CPU op: q, out [batch, seqLen, heads, headDim];
@@ -54,19 +47,11 @@ public static class AttentionKernels
     /// <summary>Threads per group of the delta kernel: one warp per row.</summary>
     public const int DeltaGroupSize = 128;
 
-    private const int ForwardQueryStride = ForwardQueryTile + 1, ForwardKeyStride = ForwardKeyTile + 1;
-    private const int BackwardQueryStride = BackwardQueryTile + 1, BackwardKeyStride = BackwardKeyTile + 1;
+    /// <summary>Row strides of the transposed shared tiles (one float of padding against bank conflicts); the launcher sizes the tiles from them.</summary>
+    internal const int ForwardQueryStride = ForwardQueryTile + 1, ForwardKeyStride = ForwardKeyTile + 1;
 
-    /// <summary>Dynamic shared floats of Forward: Q tile and K-or-V tile transposed (padded), probabilities transposed.</summary>
-    public static int ForwardSharedFloats(int headDim) =>
-        headDim * ForwardQueryStride + headDim * ForwardKeyStride + ForwardKeyTile * ForwardQueryStride;
-
-    /// <summary>Dynamic shared floats of BackwardKeyValue: Q, dOut, K, V tiles transposed (padded), the P and dS tiles.</summary>
-    public static int BackwardKeyValueSharedFloats(int headDim) => BackwardQuerySharedFloats(headDim) + BackwardQueryTile * BackwardKeyStride;
-
-    /// <summary>Dynamic shared floats of BackwardQuery: Q, dOut, K, V tiles transposed (padded), the dS tile.</summary>
-    public static int BackwardQuerySharedFloats(int headDim) =>
-        2 * headDim * BackwardQueryStride + 2 * headDim * BackwardKeyStride + BackwardQueryTile * BackwardKeyStride;
+    /// <inheritdoc cref="ForwardQueryStride"/>
+    internal const int BackwardQueryStride = BackwardQueryTile + 1, BackwardKeyStride = BackwardKeyTile + 1;
 
     /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[j]=seg[t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]·scale)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = m + log l.</summary>
     /// <remarks>Grid (⌈seqLen/ForwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), online softmax over its key tiles.</remarks>
@@ -476,21 +461,6 @@ public static class AttentionKernels
         }
     }
 
-    /// <summary>Four floats in registers.</summary>
-    private struct Float4(float x, float y, float z, float w)
-    {
-        public float X = x, Y = y, Z = z, W = w;
-
-        /// <summary>this += a·b.</summary>
-        public void MulAdd(float a, Float4 b)
-        {
-            X += a * b.X;
-            Y += a * b.Y;
-            Z += a * b.Z;
-            W += a * b.W;
-        }
-    }
-
     /// <summary>
     /// The head-dimension elements of one row that one lane owns, in registers: slot j holds d = lane + LanesPerRow·j. Named fields rather than an
     /// array, which ILGPU would place in local memory. Loads and stores touch slots j &lt; count; arithmetic runs in blocks of four up to count.
@@ -658,7 +628,7 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
         CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
         CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
-        _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, AttentionKernels.ForwardSharedFloats(headDim)),
+        _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, ForwardSharedFloats(headDim)),
             output, lse, q, k, v, segments, shape);
     }
 
@@ -689,10 +659,10 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
         _delta(new KernelConfig(new Index3D((rows + rowsPerGroup - 1) / rowsPerGroup, 1, 1), new Index3D(AttentionKernels.DeltaGroupSize, 1, 1)),
             delta, dOutput, output, shape);
         if (dk.Length != 0 || dv.Length != 0)
-            _keyValue(Config(Tiles(seqLen, AttentionKernels.BackwardKeyTile), kvHeads, batch, AttentionKernels.BackwardKeyValueSharedFloats(headDim)),
+            _keyValue(Config(Tiles(seqLen, AttentionKernels.BackwardKeyTile), kvHeads, batch, BackwardKeyValueSharedFloats(headDim)),
                 dk, dv, dOutput, delta, lse, q, k, v, segments, shape);
         if (dq.Length != 0)
-            _query(Config(Tiles(seqLen, AttentionKernels.BackwardQueryTile), heads, batch, AttentionKernels.BackwardQuerySharedFloats(headDim)),
+            _query(Config(Tiles(seqLen, AttentionKernels.BackwardQueryTile), heads, batch, BackwardQuerySharedFloats(headDim)),
                 dq, dOutput, delta, lse, q, k, v, segments, shape);
     }
 
@@ -714,6 +684,19 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     }
 
     private static int Tiles(int seqLen, int tile) => (seqLen + tile - 1) / tile;
+
+    /// <summary>Dynamic shared floats of Forward: Q tile and K-or-V tile transposed (padded), probabilities transposed.</summary>
+    private static int ForwardSharedFloats(int headDim) =>
+        headDim * AttentionKernels.ForwardQueryStride + headDim * AttentionKernels.ForwardKeyStride + AttentionKernels.ForwardKeyTile * AttentionKernels.ForwardQueryStride;
+
+    /// <summary>Dynamic shared floats of BackwardKeyValue: Q, dOut, K, V tiles transposed (padded), the P and dS tiles.</summary>
+    private static int BackwardKeyValueSharedFloats(int headDim) =>
+        BackwardQuerySharedFloats(headDim) + AttentionKernels.BackwardQueryTile * AttentionKernels.BackwardKeyStride;
+
+    /// <summary>Dynamic shared floats of BackwardQuery: Q, dOut, K, V tiles transposed (padded), the dS tile.</summary>
+    private static int BackwardQuerySharedFloats(int headDim) =>
+        2 * headDim * AttentionKernels.BackwardQueryStride + 2 * headDim * AttentionKernels.BackwardKeyStride
+        + AttentionKernels.BackwardQueryTile * AttentionKernels.BackwardKeyStride;
 
     private static KernelConfig Config(int tiles, int heads, int batch, int sharedFloats) =>
         new(new Index3D(tiles, heads, batch), new Index3D(AttentionKernels.GroupSize, 1, 1), SharedMemoryConfig.RequestDynamic<float>(sharedFloats));

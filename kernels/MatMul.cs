@@ -4,12 +4,6 @@ using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels;
 
-/// <summary>Four floats that move as one 16-byte access (ld/st .v4.f32) where the address is 16-byte aligned; also the four fp32 accumulators c0..c3 of one m16n8 mma tile.</summary>
-internal struct Float4
-{
-    public float X, Y, Z, W;
-}
-
 /// <summary>Four 32-bit words (eight packed bf16, lower index in the lower half) that move as one 16-byte access; also one m16n8k16 A fragment a0..a3.</summary>
 internal struct UInt4
 {

@@ -9,7 +9,6 @@ using Engine.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 using Engine.Training;
-using AttentionShape = Engine.Backends.AttentionShape;
 
 namespace Engine.Diagnostics;
 

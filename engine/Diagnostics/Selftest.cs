@@ -6,7 +6,6 @@ using Engine.Kernels;
 using Engine.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
-using AttentionShape = Engine.Backends.AttentionShape;
 
 namespace Engine.Diagnostics;
 

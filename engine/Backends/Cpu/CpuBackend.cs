@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
