@@ -621,12 +621,12 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
         _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, ForwardSharedFloats(headDim)),
             output, lse, q, k, v, segments, shape);
@@ -640,16 +640,16 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        if (dq.Length != 0) CheckLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
-        if (dk.Length != 0) CheckLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
-        if (dv.Length != 0) CheckLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
-        CheckLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        if (dq.Length != 0) Arguments.RequireLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
+        if (dk.Length != 0) Arguments.RequireLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
+        if (dv.Length != 0) Arguments.RequireLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         if (dq.Length == 0 && dk.Length == 0 && dv.Length == 0) return;
 
         var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
@@ -712,10 +712,5 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
             throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
         if ((long)batch * seqLen * heads * headDim > int.MaxValue)
             throw new ArgumentException($"batch*seqLen*heads*headDim = {(long)batch * seqLen * heads * headDim} exceeds the kernels' 32-bit indexing", nameof(batch));
-    }
-
-    private static void CheckLength(long actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
     }
 }

@@ -132,9 +132,9 @@ public sealed class CachedAttention
     {
         ValidateRows(rows, newTokens, capacity);
         if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
-        Arguments.Require(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
-        Arguments.Require(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
-        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        Arguments.RequireLength(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
+        Arguments.RequireLength(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
         Arguments.RequireIndexable(src.Length, nameof(src));
         int groups = (int)((src.Length + CachedAttentionKernels.AppendGroupSize - 1) / CachedAttentionKernels.AppendGroupSize);
         _append(new KernelConfig(groups, CachedAttentionKernels.AppendGroupSize), cache, src, slots, newTokens, capacity, width);
@@ -153,11 +153,11 @@ public sealed class CachedAttention
         if (heads <= 0 || heads % kvHeads != 0)
             throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
         long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
-        Arguments.Require(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
-        Arguments.Require(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
-        Arguments.Require(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
-        Arguments.Require(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
-        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
         _forward(new KernelConfig(new Index3D(newTokens, heads, rows), new Index3D(CachedAttentionKernels.GroupSize, 1, 1)),
             output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim);
     }

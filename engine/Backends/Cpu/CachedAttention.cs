@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Numerics.Tensors;
+using Engine.Kernels;
 
 namespace Engine.Backends.Cpu;
 

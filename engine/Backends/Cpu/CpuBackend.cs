@@ -1,4 +1,5 @@
 using Engine.Kernels;
+
 using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;

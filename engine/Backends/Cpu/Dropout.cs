@@ -10,7 +10,7 @@ public static unsafe class CpuDropout
     /// Both spans have the same length; y may be x.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, float p, float scale, uint seed)
     {
-        RequireLength(x.Length, y.Length, nameof(x));
+        Arguments.RequireSameLength(x.Length, y.Length, nameof(x), nameof(y));
         fixed (float* py = y, px = x)
         {
             float* yp = py, xp = px;
@@ -25,7 +25,7 @@ public static unsafe class CpuDropout
     /// Both spans have the same length.</summary>
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, float p, float scale, uint seed)
     {
-        RequireLength(dy.Length, dx.Length, nameof(dy));
+        Arguments.RequireSameLength(dy.Length, dx.Length, nameof(dy), nameof(dx));
         fixed (float* pdx = dx, pdy = dy)
         {
             float* dxp = pdx, dyp = pdy;
@@ -34,10 +34,5 @@ public static unsafe class CpuDropout
                 for (int i = start; i < start + count; i++) dxp[i] += dyp[i] * DropoutMask.Factor(seed, i, p, scale);
             });
         }
-    }
-
-    private static void RequireLength(int actual, int expected, string name)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected}", name);
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
 
 namespace Engine.Backends.Cpu;
 
@@ -11,8 +12,8 @@ public static unsafe class CpuElementwise
     /// All three spans have the same length; y may be a or b.</summary>
     public static void Add(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
-        RequireLength(a.Length, y.Length, nameof(a));
-        RequireLength(b.Length, y.Length, nameof(b));
+        Arguments.RequireSameLength(a.Length, y.Length, nameof(a), nameof(y));
+        Arguments.RequireSameLength(b.Length, y.Length, nameof(b), nameof(y));
         fixed (float* py = y, pa = a, pb = b)
         {
             float* yp = py, ap = pa, bp = pb;
@@ -25,7 +26,7 @@ public static unsafe class CpuElementwise
     /// Both spans have the same length.</summary>
     public static void Accumulate(Span<float> dst, ReadOnlySpan<float> src)
     {
-        RequireLength(src.Length, dst.Length, nameof(src));
+        Arguments.RequireSameLength(src.Length, dst.Length, nameof(src), nameof(dst));
         fixed (float* pd = dst, ps = src)
         {
             float* dp = pd, sp = ps;
@@ -113,11 +114,6 @@ public static unsafe class CpuElementwise
         }
         for (; i < length; i++) sum += (double)x[i] * x[i];
         return sum;
-    }
-
-    static void RequireLength(int actual, int expected, string name)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the output's length)", name);
     }
 }
 

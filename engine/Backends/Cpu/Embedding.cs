@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Engine.Kernels;
 
 namespace Engine.Backends.Cpu;
 

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
 
 namespace Engine.Backends.Cpu;
 

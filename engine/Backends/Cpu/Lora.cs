@@ -1,4 +1,5 @@
 using System.Buffers;
+using Engine.Kernels;
 
 namespace Engine.Backends.Cpu;
 
