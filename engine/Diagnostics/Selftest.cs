@@ -372,8 +372,8 @@ public static class Selftest
             backend.Download(y, actual);
             return
             [
-                new("matmul bf16", "fwd y", shapeText, RelativeError(MatMulReference(xRounded, wRounded, n, inDim, outDim), actual), LongSum),
-                new("matmul bf16", "fwd y vs fp32 inputs", shapeText, RelativeError(MatMulReference(x, w, n, inDim, outDim), actual), Bf16Operands),
+                new("matmul bf16", "fwd y", shapeText, RelativeError(Float64Reference.MatMul(Wide(xRounded), Wide(wRounded), null, n, inDim, outDim), actual), LongSum),
+                new("matmul bf16", "fwd y vs fp32 inputs", shapeText, RelativeError(Float64Reference.MatMul(Wide(x), Wide(w), null, n, inDim, outDim), actual), Bf16Operands),
             ];
         }
         catch (Exception e)
@@ -382,19 +382,5 @@ public static class Selftest
         }
     }
 
-    /// <summary>y[r, o] = Σ_i x[r, i]·w[o, i] in float64.</summary>
-    private static double[] MatMulReference(float[] x, float[] w, int n, int inDim, int outDim)
-    {
-        var y = new double[(long)n * outDim];
-        Parallel.For(0, n, r =>
-        {
-            for (int o = 0; o < outDim; o++)
-            {
-                double sum = 0;
-                for (int i = 0; i < inDim; i++) sum += (double)x[(long)r * inDim + i] * w[(long)o * inDim + i];
-                y[(long)r * outDim + o] = sum;
-            }
-        });
-        return y;
-    }
+    private static double[] Wide(float[] values) => Array.ConvertAll(values, v => (double)v);
 }
