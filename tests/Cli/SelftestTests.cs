@@ -25,6 +25,37 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         Assert.Equal(0, Selftest.ExitCode(rows));
     }
 
+    /// <summary>An op added to IBackend without a self-test check fails here: the self-test calls every op (all but the memory calls).</summary>
+    [Fact]
+    public void TheSelftestCallsEveryOpOfIBackend()
+    {
+        string[] memory = [nameof(IBackend.Allocate), nameof(IBackend.AllocateUninitialized), nameof(IBackend.Release), nameof(IBackend.Upload),
+            nameof(IBackend.Download), nameof(IBackend.Zero), nameof(IBackend.Copy)];
+        using var counter = new CallRecorder(new CpuBackend());
+        Selftest.Run(counter, SelftestSizes.Small);
+        var ops = typeof(IBackend).GetMethods().Where(m => !m.IsSpecialName).Select(m => m.Name).Except(memory).ToHashSet();
+        Assert.True(ops.Count >= 27, string.Join(", ", ops));
+        Assert.Empty(ops.Except(counter.Called));
+    }
+
+    /// <summary>Records the name of every call that goes through <see cref="DelegatingBackend"/>'s hook.</summary>
+    sealed class CallRecorder(IBackend inner) : DelegatingBackend(inner)
+    {
+        public HashSet<string> Called { get; } = [];
+
+        protected override void Call(string op, Action call)
+        {
+            Called.Add(op);
+            call();
+        }
+
+        protected override T Call<T>(string op, Func<T> call)
+        {
+            Called.Add(op);
+            return call();
+        }
+    }
+
     [Theory]
     [InlineData(nameof(IBackend.GeluForward), "fwd y")]
     [InlineData(nameof(IBackend.GeluBackward), "bwd dx")]
@@ -61,10 +92,9 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         var results = root.GetProperty("results").EnumerateArray().ToArray();
         string[] expectedOps =
         [
-            "copy", "matmul_fp32_fwd", "matmul_fp32_bwd", "attention_fwd", "attention_bwd", "cross_entropy_fused", "lora_fwd", "lora_bwd",
-            "layernorm_fwd", "layernorm_bwd",
-            "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "swiglu_fwd", "swiglu_bwd", "rope_fwd", "rope_bwd", "embedding_fwd", "embedding_bwd",
-            "add", "accumulate", "scale", "sum_of_squares", "adamw", "gpt2_step",
+            "embedding_fwd", "embedding_bwd", "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "matmul_fp32_fwd", "matmul_fp32_bwd",
+            "lora_fwd", "lora_bwd", "rope_fwd", "rope_bwd", "attention_fwd", "attention_bwd", "gelu_fwd", "gelu_bwd", "swiglu_fwd", "swiglu_bwd",
+            "copy", "add", "accumulate", "scale", "sum_of_squares", "adamw", "cross_entropy_fused", "gpt2_step",
         ];
         Assert.Equal(expectedOps, results.Select(r => r.GetProperty("op").GetString()));
         foreach (var r in results)
