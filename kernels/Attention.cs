@@ -126,10 +126,10 @@ public static class AttentionKernels
         }
 
         int lseBase = (b * H + h) * T;
-        WriteRow(output, lse, o0, m0, RowSum(l0), r0, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o1, m1, RowSum(l1), r1, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o2, m2, RowSum(l2), r2, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o3, m3, RowSum(l3), r3, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o0, m0, Butterfly.Sum(l0, LanesPerRow), r0, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o1, m1, Butterfly.Sum(l1, LanesPerRow), r1, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o2, m2, Butterfly.Sum(l2, LanesPerRow), r2, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o3, m3, Butterfly.Sum(l3, LanesPerRow), r3, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
     }
 
     /// <summary>delta[b,h,t] = Σ_d dOutput[b,t,h,d]·output[b,t,h,d], the softmax-backward row term.</summary>
@@ -355,7 +355,7 @@ public static class AttentionKernels
         s.Y = MaskedScore(s.Y, scale, k0 + lane + LanesPerRow, row, keySegments[lane + LanesPerRow], rowSegment);
         s.Z = MaskedScore(s.Z, scale, k0 + lane + 2 * LanesPerRow, row, keySegments[lane + 2 * LanesPerRow], rowSegment);
         s.W = MaskedScore(s.W, scale, k0 + lane + 3 * LanesPerRow, row, keySegments[lane + 3 * LanesPerRow], rowSegment);
-        float mNew = Math.Max(m, RowMax(Math.Max(Math.Max(s.X, s.Y), Math.Max(s.Z, s.W))));
+        float mNew = Math.Max(m, Butterfly.Max(Math.Max(Math.Max(s.X, s.Y), Math.Max(s.Z, s.W)), LanesPerRow));
         float baseline = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = MathF.Exp(m - baseline);
         s.X = MathF.Exp(s.X - baseline);
@@ -432,20 +432,6 @@ public static class AttentionKernels
             shared[dsS + at + c0] = p0 * (dp.X - rowTerm) * scale;
             shared[dsS + at + c1] = p1 * (dp.Y - rowTerm) * scale;
         }
-    }
-
-    /// <summary>Maximum over the LanesPerRow lanes of a row (xor butterfly: every lane gets the same value).</summary>
-    private static float RowMax(float x)
-    {
-        for (int offset = 1; offset < LanesPerRow; offset *= 2) x = Math.Max(x, Warp.ShuffleXor(x, offset));
-        return x;
-    }
-
-    /// <summary>Sum over the LanesPerRow lanes of a row (xor butterfly: a + b = b + a, so every lane gets the same bits).</summary>
-    private static float RowSum(float x)
-    {
-        for (int offset = 1; offset < LanesPerRow; offset *= 2) x += Warp.ShuffleXor(x, offset);
-        return x;
     }
 
     /// <summary>Two floats in registers.</summary>

@@ -69,10 +69,10 @@ public static class CachedAttentionKernels
                 for (int d = 0; d < D; d++) dot += query[d] * kCache[key + d];
                 score = dot * scale;
             }
-            float mNew = MathF.Max(m, WarpMax(score));
+            float mNew = MathF.Max(m, Butterfly.Max(score, GroupSize));
             float rescale = MathF.Exp(m - mNew);
             float p = j <= slot ? MathF.Exp(score - mNew) : 0f;
-            l = l * rescale + WarpSum(p);
+            l = l * rescale + Butterfly.Sum(p, GroupSize);
             m = mNew;
             probabilities[lane] = p;
             Group.Barrier();
@@ -89,20 +89,6 @@ public static class CachedAttentionKernels
 
         float inverse = 1f / l;
         for (int d = lane; d < D; d += GroupSize) output[at + d] = accumulator[d] * inverse;
-    }
-
-    /// <summary>Maximum over the warp (xor butterfly: every lane gets the same value).</summary>
-    private static float WarpMax(float x)
-    {
-        for (int offset = 1; offset < GroupSize; offset *= 2) x = MathF.Max(x, Warp.ShuffleXor(x, offset));
-        return x;
-    }
-
-    /// <summary>Sum over the warp (xor butterfly: a + b = b + a, so every lane gets the same bits).</summary>
-    private static float WarpSum(float x)
-    {
-        for (int offset = 1; offset < GroupSize; offset *= 2) x += Warp.ShuffleXor(x, offset);
-        return x;
     }
 }
 
