@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -216,4 +217,14 @@ public static unsafe class CpuSwiGlu
             if (dGate != null) dGate[i] += dy[i] * up[i] * s * (1f + g * (e * s));
         }
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void GeluForward(Tensor y, Tensor x) => CpuGelu.Forward(F(y), F(x));
+    public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => CpuGelu.Backward(F(dx), F(dy), F(x));
+
+    public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => CpuSwiGlu.Forward(F(y), F(gate), F(up));
+    public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => CpuSwiGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -99,4 +100,10 @@ public static unsafe class CpuAdamW
         value.TryFormat(text, out int written, "R", CultureInfo.InvariantCulture);
         return double.Parse(text[..written], NumberStyles.Float, CultureInfo.InvariantCulture);
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
+        => CpuAdamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
 }

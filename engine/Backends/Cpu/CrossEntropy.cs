@@ -1,8 +1,9 @@
 using System.Buffers;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -114,4 +115,10 @@ public static class CpuCrossEntropy
         }
         return sum;
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
+        => CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(targets), n, c, vocab, gradScale);
 }

@@ -1,4 +1,5 @@
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -35,4 +36,10 @@ public static unsafe class CpuDropout
             });
         }
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => CpuDropout.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => CpuDropout.Backward(F(dx), F(dy), p, scale, seed);
 }

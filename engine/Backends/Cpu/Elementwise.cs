@@ -1,7 +1,8 @@
 using System.Buffers;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -115,4 +116,13 @@ public static unsafe class CpuElementwise
         for (; i < length; i++) sum += (double)x[i] * x[i];
         return sum;
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void Add(Tensor y, Tensor a, Tensor b) => CpuElementwise.Add(F(y), F(a), F(b));
+    public void Accumulate(Tensor dst, Tensor src) => CpuElementwise.Accumulate(F(dst), F(src));
+
+    public double SumOfSquares(Tensor x) => CpuElementwise.SumOfSquares(F(x));
+    public void Scale(Tensor x, float s) => CpuElementwise.Scale(F(x), s);
 }

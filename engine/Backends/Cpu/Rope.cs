@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -142,4 +143,13 @@ public static unsafe class CpuRope
         Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
         Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => CpuRope.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+
+    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => CpuRope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
 }
