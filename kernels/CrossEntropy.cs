@@ -68,9 +68,9 @@ public sealed class CrossEntropy(Accelerator accelerator)
     {
         if (m < 0) throw new ArgumentException($"m = {m} must not be negative", nameof(m));
         if (vocab <= 0) throw new ArgumentException($"vocab = {vocab} must be positive", nameof(vocab));
-        Arguments.Require(logits.Length, (long)m * vocab, nameof(logits), "m*vocab");
-        Arguments.Require(targets.Length, m, nameof(targets), "m");
-        Arguments.Require(rowLoss.Length, m, nameof(rowLoss), "m");
+        Arguments.RequireLength(logits.Length, (long)m * vocab, nameof(logits), "m*vocab");
+        Arguments.RequireLength(targets.Length, m, nameof(targets), "m");
+        Arguments.RequireLength(rowLoss.Length, m, nameof(rowLoss), "m");
         if (m == 0) return;
         int rowThreads = GroupReduce.GroupSize(_accelerator, vocab, CrossEntropyKernels.ColumnsPerThread, CrossEntropyKernels.MaxRowThreads);
         _softmaxRows(new KernelConfig(m, rowThreads), rowLoss, logits, targets, vocab, wantGrad ? 1 : 0, gradScale);

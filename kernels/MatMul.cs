@@ -4,12 +4,6 @@ using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels;
 
-/// <summary>Four floats that move as one 16-byte access (ld/st .v4.f32) where the address is 16-byte aligned; also the four fp32 accumulators c0..c3 of one m16n8 mma tile.</summary>
-internal struct Float4
-{
-    public float X, Y, Z, W;
-}
-
 /// <summary>Four 32-bit words (eight packed bf16, lower index in the lower half) that move as one 16-byte access; also one m16n8k16 A fragment a0..a3.</summary>
 internal struct UInt4
 {
@@ -586,10 +580,10 @@ public sealed class MatMul(Accelerator accelerator)
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ + bias[outDim] (bias.Length == 0: none). Overwrites y.</summary>
     public void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int n, int inDim, int outDim)
     {
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        if (bias.Length != 0) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        if (bias.Length != 0) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
         LaunchGemm(y, new GemmTerm(x, w, inDim), default, bias, n, outDim, aStoredKM: false, bStoredNK: true, accumulate: false);
     }
 
@@ -597,22 +591,22 @@ public sealed class MatMul(Accelerator accelerator)
     /// and then the input only it needs, w for dx or x for dw, may be empty too).</summary>
     public void Backward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dbias, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, int n, int inDim, int outDim)
     {
-        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
         if (dx.Length != 0)
         {
-            RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
-            RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+            Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+            Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
             LaunchGemm(dx, new GemmTerm(dy, w, outDim), default, default, n, inDim, aStoredKM: false, bStoredNK: false, accumulate: true);
         }
         if (dw.Length != 0)
         {
-            RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
-            RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+            Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+            Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
             LaunchGemm(dw, new GemmTerm(dy, x, n), default, default, outDim, inDim, aStoredKM: true, bStoredNK: false, accumulate: true);
         }
         if (dbias.Length != 0)
         {
-            RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+            Arguments.RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
             if (n > 0)
                 columnSum(new KernelConfig(Ceiling(outDim, MatMulKernels.ColumnSumWidth), MatMulKernels.ColumnSumGroupSize), dbias, dy, n, outDim);
         }
@@ -621,9 +615,9 @@ public sealed class MatMul(Accelerator accelerator)
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ with x, w given as bf16 bits; fp32 accumulate and output. Overwrites y.</summary>
     public void ForwardBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int n, int inDim, int outDim)
     {
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
         if (n == 0 || outDim == 0) return;
         bool vectorized = inDim % 8 == 0 && OffsetIsMultipleOf(x, 8) && OffsetIsMultipleOf(w, 8);
         var grid = new Index3D(Ceiling(outDim, MatMulKernels.Bf16TileN), Ceiling(n, MatMulKernels.Bf16TileM), 1);
@@ -665,9 +659,4 @@ public sealed class MatMul(Accelerator accelerator)
     private static bool OffsetIsMultipleOf(IContiguousArrayView view, int elements) => view.Index % elements == 0;
 
     private static int Ceiling(int value, int divisor) => (value + divisor - 1) / divisor;
-
-    private static void RequireLength(long actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
-    }
 }

@@ -59,7 +59,7 @@ public sealed class Reduce(Accelerator accelerator) : IDisposable
     /// <summary>result[0] = Σ x² in float64, bit-identical from run to run (the order is fixed by x's length alone); 0 for an empty x.</summary>
     public void SumOfSquares(ArrayView<double> result, ArrayView<float> x)
     {
-        Arguments.Require(result.Length, 1, nameof(result), "one element");
+        Arguments.RequireLength(result.Length, 1, nameof(result), "one element");
         long groups = (x.Length + ReduceKernels.ElementsPerGroup - 1) / ReduceKernels.ElementsPerGroup;
         Arguments.RequireIndexable(groups, "the partials");
         if (groups == 0)

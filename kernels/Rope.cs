@@ -115,10 +115,9 @@ public sealed class Rope(Accelerator accelerator)
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"headDim is {headDim}, expected a positive even number", nameof(headDim));
         long size = (long)n * heads * headDim;
         if (size > int.MaxValue) throw new ArgumentException($"n*heads*headDim = {size} exceeds the kernels' 32-bit indexing", nameof(n));
-        if (dstLength != size) throw new ArgumentException($"{dstName} has {dstLength} elements, expected n*heads*headDim = {size}", dstName);
-        if (srcLength != size) throw new ArgumentException($"{srcName} has {srcLength} elements, expected n*heads*headDim = {size}", srcName);
-        if (positions.Length != n) throw new ArgumentException($"positions has {positions.Length} elements, expected n = {n}", nameof(positions));
-        if (invFreq.Length != headDim / 2)
-            throw new ArgumentException($"invFreq has {invFreq.Length} elements, expected headDim/2 = {headDim / 2}", nameof(invFreq));
+        Arguments.RequireLength(dstLength, size, dstName, "n*heads*headDim");
+        Arguments.RequireLength(srcLength, size, srcName, "n*heads*headDim");
+        Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
+        Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
     }
 }

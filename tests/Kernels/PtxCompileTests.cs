@@ -86,6 +86,14 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
                 $"{kernel} on {architectureName}: the PTX {(property.Present ? "lacks" : "contains")} \"{property.Text}\" ({property.Why})");
     }
 
+    /// <summary>A public static method of a <c>*Kernels</c> class that returns a value is a helper, not a kernel: ptxas rejects what ILGPU
+    /// emits for it as an entry point.</summary>
+    [Fact]
+    public void EveryMethodFoundIsAKernel()
+    {
+        Assert.All(KernelMethods(), method => Assert.True(method.ReturnType == typeof(void), $"{method.DeclaringType!.Name}.{method.Name} returns a value"));
+    }
+
     [Fact]
     public void EveryPtxPropertyAppliesToAKernel()
     {
