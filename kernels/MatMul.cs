@@ -97,6 +97,7 @@ public static class MatMulKernels
     /// Grid (⌈n/TileN⌉, ⌈m/TileM⌉), group GroupSize: each group one TileM × TileN block of C, each thread an 8 × 8 block of it, every
     /// element's sum in ascending k order over the first term, then over the second.
     /// </summary>
+    [GroupSize(GroupSize)]
     public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> a2, ArrayView<float> b2, ArrayView<float> bias,
         int m, int n, int k, int k2, float scale2, GemmOptions options)
     {
@@ -168,6 +169,7 @@ public static class MatMulKernels
     /// dbias[col] += Σ_row dy[row, col] over rows × cols; each column's rows are summed as ColumnSumSlices interleaved partials
     /// (row ≡ s mod ColumnSumSlices, ascending) that are then added in slice order. Grid ⌈cols/32⌉, group 32 × ColumnSumSlices.
     /// </summary>
+    [GroupSize(ColumnSumGroupSize)]
     public static void ColumnSum(ArrayView<float> dbias, ArrayView<float> dy, int rows, int cols)
     {
         var partials = SharedMemory.Allocate<float>(ColumnSumGroupSize);
@@ -212,6 +214,7 @@ public static class MatMulKernels
     /// Grid (⌈n/Bf16TileN⌉, ⌈m/Bf16TileM⌉), group Bf16GroupSize = 8 warps, each warp 4 × 4 mma.m16n8k16 tiles; on a device without
     /// CudaAsm (the CPU accelerator) the same fragment registers are multiplied by a warp-shuffle emulation of the instruction.
     /// </summary>
+    [GroupSize(Bf16GroupSize)]
     public static void GemmBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int m, int n, int k, GemmOptions options)
     {
         bool vectorized = options.Vectorized;
