@@ -8,8 +8,9 @@ using ILGPU.Runtime.Cuda;
 namespace Engine.Kernels;
 
 /// <summary>One kernel of this assembly: its method, whether ILGPU groups it (the first parameter an index), and the most threads
-/// per group its launcher uses (<see cref="GroupSizeAttribute"/>; null when implicitly grouped: ILGPU picks the group size).</summary>
-public sealed record KernelEntry(MethodInfo Method, bool ImplicitlyGrouped, int? MaxGroupSize)
+/// per group its launcher uses (<see cref="GroupSizeAttribute"/>; null when implicitly grouped: ILGPU picks the group size);
+/// <paramref name="LocalSlotsInRegisters"/>: loaded through <see cref="LocalSlotPromotion"/> on CUDA.</summary>
+public sealed record KernelEntry(MethodInfo Method, bool ImplicitlyGrouped, int? MaxGroupSize, bool LocalSlotsInRegisters)
 {
     /// <summary>Family.Kernel, e.g. MatMulKernels.Gemm.</summary>
     public string Name => $"{Method.DeclaringType!.Name}.{Method.Name}";
@@ -29,17 +30,19 @@ public static class KernelCatalog
         .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
         .Where(method => method.ReturnType == typeof(void))
         .Select(method => new KernelEntry(method, method.GetParameters() is [var first, ..] && IndexTypes.Contains(first.ParameterType),
-            method.GetCustomAttribute<GroupSizeAttribute>()?.MaxThreads))
+            method.GetCustomAttribute<GroupSizeAttribute>()?.MaxThreads, method.GetCustomAttribute<LocalSlotsInRegistersAttribute>() is not null))
         .OrderBy(entry => entry.Name, StringComparer.Ordinal)
         .ToArray();
 
-    /// <summary>The PTX of a kernel for an architecture and PTX ISA version (ILGPU's PTX backend: no GPU or CUDA toolkit needed).</summary>
+    /// <summary>The PTX of a kernel for an architecture and PTX ISA version (ILGPU's PTX backend: no GPU or CUDA toolkit needed), as its
+    /// launcher loads it on CUDA.</summary>
     public static string CompileToPtx(Context context, KernelEntry kernel, CudaArchitecture architecture, CudaInstructionSet instructionSet)
     {
         using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, instructionSet, null);
         var entryPoint = kernel.ImplicitlyGrouped
             ? EntryPointDescription.FromImplicitlyGroupedKernel(kernel.Method)
             : EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method);
-        return ((PTXCompiledKernel)backend.Compile(entryPoint, KernelSpecialization.Empty)).PTXAssembly;
+        string ptx = ((PTXCompiledKernel)backend.Compile(entryPoint, KernelSpecialization.Empty)).PTXAssembly;
+        return kernel.LocalSlotsInRegisters ? LocalSlotPromotion.Apply(ptx) : ptx;
     }
 }

@@ -38,6 +38,8 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
         PtxProperty.Forbids(typeof(MatMulKernels), nameof(MatMulKernels.Gemm), ".local", "the 8 × 8 accumulators stay in registers"),
         PtxProperty.Requires(typeof(MatMulKernels), nameof(MatMulKernels.GemmBf16), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
             "bf16 tensor-core multiply-accumulate"),
+        PtxProperty.Forbids(typeof(MatMulKernels), nameof(MatMulKernels.GemmBf16), ".local",
+            "the mma operands stay in registers (ILGPU's inline-PTX slots promoted by LocalSlotPromotion)"),
     ];
 
     public static TheoryData<string, string> Kernels()
