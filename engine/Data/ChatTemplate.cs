@@ -57,13 +57,12 @@ public sealed class ChatTemplate
     /// <summary>"chatml" or "llama3" (as given to --chat-template).</summary>
     public static ChatTemplate ByName(string name, ITextTokenizer tokenizer)
     {
-        var (source, bos, specials) = name.ToLowerInvariant() switch
+        var (canonical, source, bos, specials) = name.ToLowerInvariant() switch
         {
-            "chatml" => (BuiltInTemplates.ChatMl, (string?)null, new[] { "<|im_start|>", "<|im_end|>" }),
-            "llama3" or "llama-3" => (BuiltInTemplates.Llama3, "<|begin_of_text|>", new[] { "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>" }),
+            "chatml" => ("chatml", BuiltInTemplates.ChatMl, (string?)null, new[] { "<|im_start|>", "<|im_end|>" }),
+            "llama3" or "llama-3" => ("llama3", BuiltInTemplates.Llama3, "<|begin_of_text|>", new[] { "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>" }),
             _ => throw new ArgumentException($"unknown chat template \"{name}\" (expected {string.Join(" or ", Names)})"),
         };
-        string canonical = source == BuiltInTemplates.ChatMl ? "chatml" : "llama3";
         foreach (string special in specials)
             if (tokenizer.TokenToId(special) is not { } id || tokenizer.Encode(special) is not [var encoded] || encoded != id)
                 throw new ArgumentException($"the {canonical} chat template needs {special} as one token, and this tokenizer has none");
