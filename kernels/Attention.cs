@@ -55,6 +55,7 @@ public static class AttentionKernels
 
     /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[j]=seg[t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]·scale)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = m + log l.</summary>
     /// <remarks>Grid (⌈seqLen/ForwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), online softmax over its key tiles.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> segments, AttentionShape shape)
     {
@@ -134,6 +135,7 @@ public static class AttentionKernels
 
     /// <summary>delta[b,h,t] = Σ_d dOutput[b,t,h,d]·output[b,t,h,d], the softmax-backward row term.</summary>
     /// <remarks>Grid ⌈batch·seqLen·heads / (DeltaGroupSize/warp)⌉, group DeltaGroupSize: one warp per row, a fixed butterfly sum.</remarks>
+    [GroupSize(DeltaGroupSize)]
     public static void BackwardDelta(ArrayView<float> delta, ArrayView<float> dOutput, ArrayView<float> output, AttentionShape shape)
     {
         int T = shape.SeqLen, H = shape.Heads, D = shape.HeadDim;
@@ -149,6 +151,7 @@ public static class AttentionKernels
 
     /// <summary>dk += Σ_h Σ_t dsᵀ·q, dv += Σ_h Σ_t pᵀ·dOut with p = exp(s − lse), ds = p·(dOut·vᵀ − delta)·scale, over the query heads h of kv head g.</summary>
     /// <remarks>Grid (⌈seqLen/BackwardKeyTile⌉, kvHeads, batch), group GroupSize: one key tile, looping heads then query tiles in order; dk/dv in registers. Empty dk or dv is skipped.</remarks>
+    [GroupSize(GroupSize)]
     public static void BackwardKeyValue(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dOutput, ArrayView<float> delta, ArrayView<float> lse,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionShape shape)
     {
@@ -228,6 +231,7 @@ public static class AttentionKernels
 
     /// <summary>dq += Σ_j ds·k with p = exp(s − lse), ds = p·(dOut·vᵀ − delta)·scale.</summary>
     /// <remarks>Grid (⌈seqLen/BackwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), looping its key tiles in order; dq in registers.</remarks>
+    [GroupSize(GroupSize)]
     public static void BackwardQuery(ArrayView<float> dq, ArrayView<float> dOutput, ArrayView<float> delta, ArrayView<float> lse,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionShape shape)
     {

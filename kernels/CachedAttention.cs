@@ -23,6 +23,7 @@ public static class CachedAttentionKernels
 
     /// <summary>cache[r, slots[r,t], e] = src[r, t, e] for every slots[r,t] ≥ 0; width = kvHeads·headDim.</summary>
     /// <remarks>Grid ⌈rows·newTokens·width / AppendGroupSize⌉, group AppendGroupSize: one thread per element of src.</remarks>
+    [GroupSize(AppendGroupSize)]
     public static void Append(ArrayView<float> cache, ArrayView<float> src, ArrayView<int> slots, int newTokens, int capacity, int width)
     {
         int i = Grid.IdxX * Group.DimX + Group.IdxX;
@@ -35,6 +36,7 @@ public static class CachedAttentionKernels
     /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], s = slots[r,i], g = h/(heads/kvHeads); 0 where s = −1.</summary>
     /// <remarks>Grid (newTokens, heads, rows), group GroupSize (one warp): per tile of keys, lane c scores key j0 + c, the warp updates the running
     /// max m and sum l, and lane d rescales its accumulators by e^(m_old − m) and adds the tile's p_c·v[j0 + c, d] in key order.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
         int newTokens, int capacity, int heads, int kvHeads, int headDim)
     {

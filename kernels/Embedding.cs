@@ -22,6 +22,7 @@ public static class EmbeddingKernels
     // dtable[v,j] += dy[r,j] for every row r with indices[r] = v, rows in order (the same float ops as the CPU op, no atomics).
     // Grid n·⌈c/tile⌉ groups of tile threads (whole warps, ≤ MaxColumnTile): group (r, tile) does nothing unless r is the first row of its index (found by a
     // group-wide scan of the rows before it); then each thread owns one column of that table row and walks rows r … n−1 in order.
+    [GroupSize(MaxColumnTile)]
     public static void Backward(ArrayView<float> dtable, ArrayView<float> dy, ArrayView<int> indices, int n, int c)
     {
         int width = Group.DimX, tiles = (c + width - 1) / width;

@@ -91,6 +91,7 @@ public static class MatMulKernels
     /// Grid (⌈n/TileN⌉, ⌈m/TileM⌉), group GroupSize: each group one TileM × TileN block of C, each thread an 8 × 8 block of it, every
     /// element's sum in ascending k order over the first term, then over the second.
     /// </summary>
+    [GroupSize(GroupSize)]
     public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> a2, ArrayView<float> b2, ArrayView<float> bias,
         int m, int n, int k, int k2, float scale2, GemmOptions options)
     {
@@ -162,6 +163,7 @@ public static class MatMulKernels
     /// dbias[col] += Σ_row dy[row, col] over rows × cols; each column's rows are summed as ColumnSumSlices interleaved partials
     /// (row ≡ s mod ColumnSumSlices, ascending) that are then added in slice order. Grid ⌈cols/32⌉, group 32 × ColumnSumSlices.
     /// </summary>
+    [GroupSize(ColumnSumGroupSize)]
     public static void ColumnSum(ArrayView<float> dbias, ArrayView<float> dy, int rows, int cols)
     {
         var partials = SharedMemory.Allocate<float>(ColumnSumGroupSize);
@@ -206,6 +208,7 @@ public static class MatMulKernels
     /// Grid (⌈n/Bf16TileN⌉, ⌈m/Bf16TileM⌉), group Bf16GroupSize = 8 warps, each warp 4 × 4 mma.m16n8k16 tiles; on a device without
     /// CudaAsm (the CPU accelerator) the same fragment registers are multiplied by a warp-shuffle emulation of the instruction.
     /// </summary>
+    [GroupSize(Bf16GroupSize), LocalSlotsInRegisters]
     public static void GemmBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int m, int n, int k, GemmOptions options)
     {
         bool vectorized = options.Vectorized;
@@ -574,8 +577,17 @@ public sealed class MatMul(Accelerator accelerator)
             int, int, int, int, float, GemmOptions>(MatMulKernels.Gemm);
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> columnSum =
         accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(MatMulKernels.ColumnSum);
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 =
-        accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 = LoadGemmBf16(accelerator);
+
+    /// <summary>GemmBf16 on the default stream; on CUDA from PTX whose inline-mma operands live in registers (<see cref="LocalSlotPromotion"/>).</summary>
+    private static Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> LoadGemmBf16(Accelerator accelerator)
+    {
+        if (accelerator is not CudaAccelerator)
+            return accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
+        var launch = LocalSlotPromotion.LoadExplicitlyGrouped(accelerator, typeof(MatMulKernels).GetMethod(nameof(MatMulKernels.GemmBf16))!)
+            .CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>>();
+        return (config, y, x, w, m, n, k, options) => launch(accelerator.DefaultStream, config, y, x, w, m, n, k, options);
+    }
 
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ + bias[outDim] (bias.Length == 0: none). Overwrites y.</summary>
     public void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int n, int inDim, int outDim)

@@ -17,6 +17,7 @@ public static class NormsKernels
 
     // y[r,:] = (x[r,:] − mean[r])·rstd[r]·w + b, rstd = 1/√(Σ(x − mean)²/c + eps); mean[r] and rstd[r] saved for the backward.
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, group sums (fixed order) for the mean, then for the squared deviations.
+    [GroupSize(MaxRowThreads)]
     public static void LayerNormForward(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
         ArrayView<float> w, ArrayView<float> b, int c, float eps)
     {
@@ -43,6 +44,7 @@ public static class NormsKernels
 
     // With g = dy·w, x̂ = (x − mean)·rstd: dx[r,:] += rstd·(g − mean_c(g) − x̂·mean_c(g·x̂)).
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, two group sums, then each thread updates its columns.
+    [GroupSize(MaxRowThreads)]
     public static void LayerNormInputGrad(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
         ArrayView<float> mean, ArrayView<float> rstd, int c)
     {
@@ -88,6 +90,7 @@ public static class NormsKernels
 
     // y[r,:] = (x[r,:]·rstd[r])·w, rstd = 1/√(Σx²/c + eps); rstd[r] saved for the backward.
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, one group sum of x².
+    [GroupSize(MaxRowThreads)]
     public static void RmsNormForward(ArrayView<float> y, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, int c, float eps)
     {
         var partials = SharedMemory.Allocate<float>(MaxRowThreads);
@@ -106,6 +109,7 @@ public static class NormsKernels
 
     // With g = dy·w, x̂ = x·rstd: dx[r,:] += rstd·(g − x̂·mean_c(g·x̂)).
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, one group sum, then each thread updates its columns.
+    [GroupSize(MaxRowThreads)]
     public static void RmsNormInputGrad(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, int c)
     {
         var partials = SharedMemory.Allocate<float>(MaxRowThreads);

@@ -18,6 +18,7 @@ public static class RopeKernels
 
     /// <summary>y[i] = x[i]·cos − x[i+D/2]·sin, y[i+D/2] = x[i+D/2]·cos + x[i]·sin with angle = positions[r]·invFreq[i]; y may be x.</summary>
     /// <remarks>Grid ⌈n·heads·headDim/2 / GroupSize⌉, group GroupSize: one thread per rotated pair.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
         int half = headDim / 2, pair = Grid.IdxX * Group.DimX + Group.IdxX;
@@ -31,6 +32,7 @@ public static class RopeKernels
 
     /// <summary>dx += Rᵀ·dy, the inverse rotation: dx[i] += dy[i]·cos + dy[i+D/2]·sin, dx[i+D/2] += dy[i+D/2]·cos − dy[i]·sin.</summary>
     /// <remarks>Grid ⌈n·heads·headDim/2 / GroupSize⌉, group GroupSize: one thread per rotated pair.</remarks>
+    [GroupSize(GroupSize)]
     public static void Backward(ArrayView<float> dx, ArrayView<float> dy, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
         int half = headDim / 2, pair = Grid.IdxX * Group.DimX + Group.IdxX;
