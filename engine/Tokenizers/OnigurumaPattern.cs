@@ -1,74 +1,35 @@
+using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace Engine.Tokenizers;
 
 /// <summary>
-/// The pre-tokenizer of a Hugging Face tokenizer.json: added tokens are cut out first (each becomes one piece, longest
-/// match first), then each Split regex in turn cuts every remaining piece into its matches and the gaps between them
-/// (the "Isolated" behaviour), so no character is ever dropped.
+/// The Oniguruma regexes of tokenizer.json (the Rust tokenizers library matches them on code points) as .NET regexes, which
+/// match UTF-16 code units: possessive quantifiers become atomic groups, and every character class (<c>\p{L}</c>,
+/// <c>[^\s\p{L}]</c>, <c>\S</c>, <c>.</c>) becomes its members in the Basic Multilingual Plane, surrogates excluded, or one
+/// of its members beyond it written as a surrogate pair. So <c>\p{L}</c> matches 𝐀 (U+1D400) whole, and no class can match
+/// half of a pair.
 /// </summary>
-public sealed class HfPreTokenizer : PreTokenizer
+public static class OnigurumaPattern
 {
-    private readonly Regex? _addedTokens;
-    private readonly Regex[] _splits;
+    private const string Surrogates = @"\uD800-\uDFFF";
 
-    public HfPreTokenizer(IEnumerable<string> splitPatterns, IEnumerable<string> addedTokens)
-    {
-        _splits = splitPatterns.Select(p => new Regex(DotNetPattern(p), RegexOptions.Compiled | RegexOptions.CultureInvariant)).ToArray();
-        string[] added = addedTokens.Where(t => t.Length > 0).Distinct().OrderByDescending(t => t.Length).ThenBy(t => t, StringComparer.Ordinal).ToArray();
-        _addedTokens = added.Length == 0 ? null : new Regex(string.Join("|", added.Select(Regex.Escape)), RegexOptions.Compiled | RegexOptions.CultureInvariant);
-    }
+    /// <summary>Every general category's code points beyond the BMP, as ranges in order.</summary>
+    private static readonly Lazy<(int First, int Last, UnicodeCategory Category)[]> AstralRuns = new(ComputeAstralRuns);
 
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) => PreTokenize(text.AsSpan());
-
-    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
-    {
-        var pieces = new List<(int Offset, int Length)>();
-        int done = 0;
-        if (_addedTokens is not null)
-            foreach (var match in _addedTokens.EnumerateMatches(text))
-            {
-                SplitPlain(text, done, match.Index - done, pieces);
-                pieces.Add((match.Index, match.Length));
-                done = match.Index + match.Length;
-            }
-        SplitPlain(text, done, text.Length - done, pieces);
-        return pieces;
-    }
-
-    /// <summary>Appends the pieces of text[offset, offset+length) after every split regex has isolated its matches.</summary>
-    private void SplitPlain(ReadOnlySpan<char> text, int offset, int length, List<(int Offset, int Length)> output)
-    {
-        if (length == 0) return;
-        var pieces = new List<(int Offset, int Length)> { (offset, length) };
-        foreach (var regex in _splits)
-        {
-            var next = new List<(int Offset, int Length)>(pieces.Count * 2);
-            foreach (var (start, count) in pieces)
-            {
-                int at = start;
-                foreach (var match in regex.EnumerateMatches(text.Slice(start, count)))
-                {
-                    if (match.Length == 0) continue;
-                    if (start + match.Index > at) next.Add((at, start + match.Index - at));
-                    next.Add((start + match.Index, match.Length));
-                    at = start + match.Index + match.Length;
-                }
-                if (at < start + count) next.Add((at, start + count - at));
-            }
-            pieces = next;
-        }
-        output.AddRange(pieces);
-    }
+    /// <exception cref="ArgumentException">The pattern does not compile.</exception>
+    /// <exception cref="NotSupportedException">A construct .NET cannot express here (a Unicode script, a nested class).</exception>
+    public static Regex Compile(string pattern)
+        => new(CodePointClasses(AtomicPossessives(pattern)), RegexOptions.Compiled | RegexOptions.CultureInvariant);
 
     /// <summary>
     /// The pattern with Oniguruma/PCRE possessive quantifiers (<c>x?+</c>, <c>x++</c>, <c>x*+</c>, <c>x{n,m}+</c>), which .NET lacks,
     /// rewritten as the equivalent atomic groups <c>(?&gt;x?)</c>; everything else is left as it is.
     /// </summary>
-    public static string DotNetPattern(string pattern)
+    public static string AtomicPossessives(string pattern)
     {
-        var output = new System.Text.StringBuilder(pattern.Length + 16);
+        var output = new StringBuilder(pattern.Length + 16);
         var atomStarts = new Stack<int>();   // output index of the '(' of each open group
         int lastAtom = -1;                   // output index where the most recent complete atom starts
         for (int i = 0; i < pattern.Length; i++)
@@ -117,6 +78,173 @@ public sealed class HfPreTokenizer : PreTokenizer
             }
         }
         return output.ToString();
+    }
+
+    /// <summary>
+    /// Each character class of the pattern (escape classes, bracketed classes and '.') rewritten to match whole code points:
+    /// <c>(?:[class-[\uD800-\uDFFF]]|astral members as surrogate pairs)</c>; <c>\x{HHHH}</c> becomes the character itself.
+    /// </summary>
+    public static string CodePointClasses(string pattern)
+    {
+        var output = new StringBuilder(pattern.Length * 2);
+        for (int i = 0; i < pattern.Length; i++)
+        {
+            char c = pattern[i];
+            if (c == '\\' && i + 1 < pattern.Length && pattern[i + 1] == 'x' && i + 2 < pattern.Length && pattern[i + 2] == '{')
+            {
+                int close = pattern.IndexOf('}', i);
+                if (close < 0) throw new ArgumentException($"regex {pattern}: \\x{{ without a closing brace");
+                output.Append(Regex.Escape(char.ConvertFromUtf32(Convert.ToInt32(pattern[(i + 3)..close], 16))));
+                i = close;
+            }
+            else if (c == '\\')
+            {
+                int end = EscapeEnd(pattern, i);
+                string escape = pattern[i..end];
+                output.Append(IsClassEscape(escape) ? CodePointClass(escape, [escape], negated: false, pattern) : escape);
+                i = end - 1;
+            }
+            else if (c == '[')
+            {
+                int end = ClassEnd(pattern, i);
+                output.Append(BracketClass(pattern[i..end], pattern));
+                i = end - 1;
+            }
+            else if (c == '.') output.Append($@"(?:[^\n{Surrogates}]|[\uD800-\uDBFF][\uDC00-\uDFFF])");
+            else output.Append(c);
+        }
+        return output.ToString();
+    }
+
+    private static bool IsClassEscape(string escape) => escape.Length >= 2 && escape[1] is 'p' or 'P' or 's' or 'S' or 'd' or 'D' or 'w' or 'W';
+
+    /// <summary>A bracketed class: its escape classes decide its astral members (BMP literals and ranges have none).</summary>
+    private static string BracketClass(string bracket, string pattern)
+    {
+        int start = 1;
+        bool negated = bracket.Length > 1 && bracket[1] == '^';
+        if (negated) start++;
+        var escapes = new List<string>();
+        for (int j = start; j < bracket.Length - 1; j++)
+        {
+            if (bracket[j] == '\\')
+            {
+                int end = EscapeEnd(bracket, j);
+                if (IsClassEscape(bracket[j..end])) escapes.Add(bracket[j..end]);
+                j = end - 1;
+            }
+            else if (bracket[j] == '[' && j > start) throw new NotSupportedException($"regex {pattern}: nested character classes are not supported");
+            else if (bracket[j] == '&' && j + 1 < bracket.Length && bracket[j + 1] == '&') throw new NotSupportedException($"regex {pattern}: class intersection (&&) is not supported");
+            else if (char.IsSurrogate(bracket[j])) throw new NotSupportedException($"regex {pattern}: a character beyond the BMP inside a class is not supported");
+        }
+        return CodePointClass(bracket[1..^1], escapes, negated, pattern);
+    }
+
+    /// <param name="body">The class without its brackets (for an escape, the escape itself; may start with '^').</param>
+    /// <param name="escapes">The escape classes in it, whose union (complemented when negated) decides the astral members.</param>
+    private static string CodePointClass(string body, IEnumerable<string> escapes, bool negated, string pattern)
+    {
+        var categories = new bool[(int)UnicodeCategory.OtherNotAssigned + 1];
+        foreach (string escape in escapes)
+        {
+            var members = EscapeCategories(escape, pattern);
+            for (int k = 0; k < categories.Length; k++) categories[k] |= members.Contains((UnicodeCategory)k);
+        }
+        if (negated) for (int k = 0; k < categories.Length; k++) categories[k] = !categories[k];
+        string bmp = $"[{body}-[{Surrogates}]]";
+        string astral = AstralAlternatives(categories);
+        return astral.Length == 0 ? bmp : $"(?:{bmp}|{astral})";
+    }
+
+    /// <summary>The general categories an escape class matches (what it matches beyond the BMP).</summary>
+    private static HashSet<UnicodeCategory> EscapeCategories(string escape, string pattern)
+    {
+        var all = Enum.GetValues<UnicodeCategory>();
+        HashSet<UnicodeCategory> Except(IEnumerable<UnicodeCategory> s) => [.. all.Except(s)];
+        UnicodeCategory[] word = [.. all.Where(c => Name(c)[0] == 'L'), UnicodeCategory.NonSpacingMark, UnicodeCategory.DecimalDigitNumber, UnicodeCategory.ConnectorPunctuation];
+        return escape[1] switch
+        {
+            's' => [],
+            'S' => [.. all],
+            'd' => [UnicodeCategory.DecimalDigitNumber],
+            'D' => Except([UnicodeCategory.DecimalDigitNumber]),
+            'w' => [.. word],
+            'W' => Except(word),
+            'p' => Property(escape, pattern),
+            _ => Except(Property(escape, pattern)),
+        };
+
+        HashSet<UnicodeCategory> Property(string e, string p)
+        {
+            string name = e.Length > 3 && e[2] == '{' ? e[3..^1] : e[2..];
+            if (name.StartsWith('^')) throw new NotSupportedException($"regex {p}: \\p{{^...}} is not supported");
+            var members = all.Where(c => Name(c) == name || (name.Length == 1 && Name(c)[0] == name[0])).ToHashSet();
+            return members.Count > 0 ? members : throw new NotSupportedException($"regex {p}: \\p{{{name}}} is not supported (general categories such as L, Lu, N, P are)");
+        }
+    }
+
+    /// <summary>The two-letter Unicode abbreviation of a category (Lu, Nd, ...).</summary>
+    private static string Name(UnicodeCategory category) => category switch
+    {
+        UnicodeCategory.UppercaseLetter => "Lu", UnicodeCategory.LowercaseLetter => "Ll", UnicodeCategory.TitlecaseLetter => "Lt",
+        UnicodeCategory.ModifierLetter => "Lm", UnicodeCategory.OtherLetter => "Lo", UnicodeCategory.NonSpacingMark => "Mn",
+        UnicodeCategory.SpacingCombiningMark => "Mc", UnicodeCategory.EnclosingMark => "Me", UnicodeCategory.DecimalDigitNumber => "Nd",
+        UnicodeCategory.LetterNumber => "Nl", UnicodeCategory.OtherNumber => "No", UnicodeCategory.SpaceSeparator => "Zs",
+        UnicodeCategory.LineSeparator => "Zl", UnicodeCategory.ParagraphSeparator => "Zp", UnicodeCategory.Control => "Cc",
+        UnicodeCategory.Format => "Cf", UnicodeCategory.Surrogate => "Cs", UnicodeCategory.PrivateUse => "Co",
+        UnicodeCategory.ConnectorPunctuation => "Pc", UnicodeCategory.DashPunctuation => "Pd", UnicodeCategory.OpenPunctuation => "Ps",
+        UnicodeCategory.ClosePunctuation => "Pe", UnicodeCategory.InitialQuotePunctuation => "Pi", UnicodeCategory.FinalQuotePunctuation => "Pf",
+        UnicodeCategory.OtherPunctuation => "Po", UnicodeCategory.MathSymbol => "Sm", UnicodeCategory.CurrencySymbol => "Sc",
+        UnicodeCategory.ModifierSymbol => "Sk", UnicodeCategory.OtherSymbol => "So", _ => "Cn",
+    };
+
+    /// <summary>
+    /// The astral code points of the chosen categories as UTF-16 alternatives: for each high surrogate its low surrogates,
+    /// consecutive high surrogates with the same lows joined (<c>[\uD840-\uD868][\uDC00-\uDFFF]</c>). Empty when there are none.
+    /// </summary>
+    private static string AstralAlternatives(bool[] categories)
+    {
+        var lows = new SortedDictionary<int, List<(int First, int Last)>>();
+        foreach (var (first, last, category) in AstralRuns.Value)
+        {
+            if (!categories[(int)category]) continue;
+            for (int cp = first; cp <= last;)
+            {
+                int high = 0xD800 + ((cp - 0x10000) >> 10), blockEnd = Math.Min(last, 0x10000 + ((high - 0xD800 + 1) << 10) - 1);
+                int lowFirst = 0xDC00 + ((cp - 0x10000) & 0x3FF), lowLast = 0xDC00 + ((blockEnd - 0x10000) & 0x3FF);
+                if (!lows.TryGetValue(high, out var ranges)) lows[high] = ranges = [];
+                if (ranges.Count > 0 && ranges[^1].Last + 1 == lowFirst) ranges[^1] = (ranges[^1].First, lowLast);
+                else ranges.Add((lowFirst, lowLast));
+                cp = blockEnd + 1;
+            }
+        }
+        var alternatives = new List<string>();
+        int? runStart = null, runEnd = null;
+        string? runLows = null;
+        foreach (var (high, ranges) in lows)
+        {
+            string lowClass = "[" + string.Concat(ranges.Select(r => r.First == r.Last ? U(r.First) : $"{U(r.First)}-{U(r.Last)}")) + "]";
+            if (runLows == lowClass && runEnd + 1 == high) { runEnd = high; continue; }
+            if (runLows is not null) alternatives.Add(Highs(runStart!.Value, runEnd!.Value) + runLows);
+            (runStart, runEnd, runLows) = (high, high, lowClass);
+        }
+        if (runLows is not null) alternatives.Add(Highs(runStart!.Value, runEnd!.Value) + runLows);
+        return string.Join("|", alternatives);
+
+        static string U(int unit) => $@"\u{unit:X4}";
+        static string Highs(int first, int last) => first == last ? U(first) : $"[{U(first)}-{U(last)}]";
+    }
+
+    private static (int First, int Last, UnicodeCategory Category)[] ComputeAstralRuns()
+    {
+        var runs = new List<(int First, int Last, UnicodeCategory Category)>();
+        for (int cp = 0x10000; cp <= 0x10FFFF; cp++)
+        {
+            var category = CharUnicodeInfo.GetUnicodeCategory(cp);
+            if (runs.Count > 0 && runs[^1].Category == category && runs[^1].Last == cp - 1) runs[^1] = (runs[^1].First, cp, category);
+            else runs.Add((cp, cp, category));
+        }
+        return [.. runs];
     }
 
     /// <summary>The index just past the escape starting at i: <c>\p{L}</c>, <c>\x41</c>, <c>\u0041</c> or one escaped character.</summary>
