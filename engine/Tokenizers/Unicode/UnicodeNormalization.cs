@@ -28,7 +28,8 @@ public sealed class UnicodeNormalization
     public string Normalize(string text, NormalForm form)
     {
         bool compatibility = form is NormalForm.Nfkc or NormalForm.Nfkd;
-        if (IsUnaffected(text, compatibility ? 0xA0 : 0x300)) return text;
+        // Nothing below U+00A0 decomposes, nothing below U+00C0 canonically, and nothing below U+0300 changes under NFC.
+        if (IsUnaffected(text, form switch { NormalForm.Nfc => 0x300, NormalForm.Nfd => 0xC0, _ => 0xA0 })) return text;
         var codePoints = new List<int>(text.Length + 8);
         foreach (var rune in text.EnumerateRunes()) Decompose(rune.Value, compatibility, codePoints);
         SortCombiningMarks(codePoints);
