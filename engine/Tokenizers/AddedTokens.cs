@@ -8,7 +8,7 @@ namespace Engine.Tokenizers;
 /// raw text; <c>LStrip</c>/<c>RStrip</c> take the white space before/after into the token; <c>SingleWord</c> tokens are
 /// found only where no letter or digit touches them.
 /// </summary>
-public sealed record AddedToken(int Id, string Content, bool Special, bool Normalized, bool LStrip, bool RStrip, bool SingleWord);
+public sealed record AddedToken(int Id, string Content, bool Normalized, bool LStrip, bool RStrip, bool SingleWord);
 
 /// <summary>
 /// Finds added tokens in text as Hugging Face's AddedVocabulary does: the leftmost match, the longest at a position, and

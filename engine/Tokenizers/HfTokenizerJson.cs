@@ -17,7 +17,7 @@ public static class HfTokenizerJson
     /// <exception cref="InvalidDataException">The JSON is malformed or inconsistent (a merge of tokens not in the vocabulary).</exception>
     /// <exception cref="NotSupportedException">A valid tokenizer with a part this reader does not build (WordPiece, Unigram, a Precompiled normalizer, ...).</exception>
     public static HfTokenizer Parse(string json, string source = "tokenizer.json")
-    {
+        {
         JsonDocument document;
         try { document = JsonDocument.Parse(json); }
         catch (JsonException e) { throw new InvalidDataException($"{source}: not valid JSON ({e.Message})", e); }
@@ -37,7 +37,7 @@ public static class HfTokenizerJson
 
     /// <summary>The components of one file, each error naming the file.</summary>
     private sealed class ComponentReader(string source)
-    {
+        {
         public BpeModel Model(JsonElement model)
         {
             string type = OptionalString(model, "type", source) ?? "BPE";
@@ -56,64 +56,50 @@ public static class HfTokenizerJson
             catch (InvalidDataException e) { throw new InvalidDataException($"{source}: {e.Message}", e); }
         }
 
-        public INormalizer? Normalizer(JsonElement n)
+        public INormalizer? Normalizer(JsonElement n) => Component<INormalizer>(n, "normalizer", type => type switch
         {
-            if (n.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return null;
-            string type = Type(n, "normalizer");
-            return type switch
-            {
-                "NFC" => new UnicodeNormalizer(NormalForm.Nfc),
-                "NFD" => new UnicodeNormalizer(NormalForm.Nfd),
-                "NFKC" => new UnicodeNormalizer(NormalForm.Nfkc),
-                "NFKD" => new UnicodeNormalizer(NormalForm.Nfkd),
-                "Lowercase" => new LowercaseNormalizer(),
-                "Strip" => new StripNormalizer(Flag(n, "strip_left"), Flag(n, "strip_right")),
-                "Prepend" => new PrependNormalizer(RequiredString(n, "prepend", type)),
-                "Replace" => new ReplaceNormalizer(Pattern(n, type), RequiredString(n, "content", type)),
-                "Sequence" => new SequenceNormalizer(Array(n, "normalizers", type).Select(step => Normalizer(step)
-                    ?? throw new InvalidDataException($"{source}: a null step in a normalizer Sequence")).ToArray()),
-                _ => throw new NotSupportedException($"{source}: normalizer {type} is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Sequence are)"),
-            };
-        }
+            "NFC" => new UnicodeNormalizer(NormalForm.Nfc),
+            "NFD" => new UnicodeNormalizer(NormalForm.Nfd),
+            "NFKC" => new UnicodeNormalizer(NormalForm.Nfkc),
+            "NFKD" => new UnicodeNormalizer(NormalForm.Nfkd),
+            "Lowercase" => new LowercaseNormalizer(),
+            "Strip" => new StripNormalizer(Flag(n, "strip_left"), Flag(n, "strip_right")),
+            "Prepend" => new PrependNormalizer(RequiredString(n, "prepend", type)),
+            "Replace" => new ReplaceNormalizer(Pattern(n, type), RequiredString(n, "content", type)),
+            "Sequence" => new SequenceNormalizer(Steps(n, "normalizers", Normalizer)),
+            _ => throw new NotSupportedException($"{source}: normalizer {type} is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Strip, Prepend, Replace, Sequence are)"),
+        });
 
-        public IPreTokenizer? PreTokenizer(JsonElement p)
+        public IPreTokenizer? PreTokenizer(JsonElement p) => Component<IPreTokenizer>(p, "pre-tokenizer", type => type switch
         {
-            if (p.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return null;
-            string type = Type(p, "pre-tokenizer");
-            return type switch
-            {
-                "Split" => new SplitPreTokenizer(Pattern(p, type), Behavior(p), Flag(p, "invert")),
-                "Digits" => new DigitsPreTokenizer(Flag(p, "individual_digits")),
-                "Metaspace" => new MetaspacePreTokenizer(Replacement(p), Scheme(p), !p.TryGetProperty("split", out var split) || split.ValueKind != JsonValueKind.False),
-                "ByteLevel" => new ByteLevelPreTokenizer(Flag(p, "add_prefix_space"),
-                    p.TryGetProperty("use_regex", out var useRegex) && useRegex.ValueKind == JsonValueKind.False ? null : OnigurumaPattern.Compile(ByteLevelPreTokenizer.Gpt2Pattern)),
-                "Sequence" => new SequencePreTokenizer(Array(p, "pretokenizers", type).Select(step => PreTokenizer(step)
-                    ?? throw new InvalidDataException($"{source}: a null step in a pre-tokenizer Sequence")).ToArray()),
-                _ => throw new NotSupportedException($"{source}: pre-tokenizer {type} is not supported (Split, Digits, Metaspace, ByteLevel, Sequence are)"),
-            };
-        }
+            "Split" => new SplitPreTokenizer(Pattern(p, type), Behavior(p), Flag(p, "invert")),
+            "Digits" => new DigitsPreTokenizer(Flag(p, "individual_digits")),
+            "Metaspace" => new MetaspacePreTokenizer(Replacement(p), Scheme(p), !p.TryGetProperty("split", out var split) || split.ValueKind != JsonValueKind.False),
+            "ByteLevel" => new ByteLevelPreTokenizer(Flag(p, "add_prefix_space"),
+                p.TryGetProperty("use_regex", out var useRegex) && useRegex.ValueKind == JsonValueKind.False ? null : OnigurumaPattern.Compile(ByteLevelPreTokenizer.Gpt2Pattern)),
+            "Sequence" => new SequencePreTokenizer(Steps(p, "pretokenizers", PreTokenizer)),
+            _ => throw new NotSupportedException($"{source}: pre-tokenizer {type} is not supported (Split, Digits, Metaspace, ByteLevel, Sequence are)"),
+        });
 
-        public IDecoder? Decoder(JsonElement d)
+        public IDecoder? Decoder(JsonElement d) => Component<IDecoder>(d, "decoder", type => type switch
         {
-            if (d.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return null;
-            string type = Type(d, "decoder");
-            return type switch
-            {
-                "ByteLevel" => new ByteLevelDecoder(),
-                "ByteFallback" => new ByteFallbackDecoder(),
-                "Fuse" => new FuseDecoder(),
-                "Strip" => new StripDecoder(Character(d, "content", type), Count(d, "start", type), Count(d, "stop", type)),
-                "Replace" => new ReplaceDecoder(Pattern(d, type), RequiredString(d, "content", type)),
-                "Metaspace" => new MetaspaceDecoder(Replacement(d), Scheme(d)),
-                "Sequence" => new SequenceDecoder(Array(d, "decoders", type).Select(step => Decoder(step)
-                    ?? throw new InvalidDataException($"{source}: a null step in a decoder Sequence")).ToArray()),
-                _ => throw new NotSupportedException($"{source}: decoder {type} is not supported (ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, Sequence are)"),
-            };
-        }
+            "ByteLevel" => new ByteLevelDecoder(),
+            "ByteFallback" => new ByteFallbackDecoder(),
+            "Fuse" => new FuseDecoder(),
+            "Strip" => new StripDecoder(Character(d, "content", type), Count(d, "start", type), Count(d, "stop", type)),
+            "Replace" => new ReplaceDecoder(Pattern(d, type), RequiredString(d, "content", type)),
+            "Metaspace" => new MetaspaceDecoder(Replacement(d), Scheme(d)),
+            "Sequence" => new SequenceDecoder(Steps(d, "decoders", Decoder)),
+            _ => throw new NotSupportedException($"{source}: decoder {type} is not supported (ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, Sequence are)"),
+        });
 
-        private string Type(JsonElement element, string what)
-            => element.ValueKind == JsonValueKind.Object && OptionalString(element, "type", source) is { } type
-                ? type : throw new InvalidDataException($"{source}: a {what} without a \"type\"");
+        /// <summary>Null for a missing or null component, else what <paramref name="build"/> makes of its "type".</summary>
+        private T? Component<T>(JsonElement element, string what, Func<string, T> build) where T : class
+        {
+            if (element.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null) return null;
+            return element.ValueKind == JsonValueKind.Object && OptionalString(element, "type", source) is { } type
+                ? build(type) : throw new InvalidDataException($"{source}: a {what} without a \"type\"");
+        }
 
         /// <summary>A pattern object {"String": literal} or {"Regex": Oniguruma regex} as a .NET regex.</summary>
         private Regex Pattern(JsonElement element, string type)
@@ -163,15 +149,17 @@ public static class HfTokenizerJson
         private string RequiredString(JsonElement element, string name, string type)
             => OptionalString(element, name, source) ?? throw new InvalidDataException($"{source}: {type} needs a string \"{name}\"");
 
-        private JsonElement.ArrayEnumerator Array(JsonElement element, string name, string type)
+        /// <summary>The steps of a Sequence, each read by <paramref name="read"/>; a missing array or a null step is an error.</summary>
+        private T[] Steps<T>(JsonElement element, string name, Func<JsonElement, T?> read) where T : class
             => element.TryGetProperty(name, out var steps) && steps.ValueKind == JsonValueKind.Array
-                ? steps.EnumerateArray() : throw new InvalidDataException($"{source}: {type} needs an array \"{name}\"");
+                ? steps.EnumerateArray().Select(step => read(step) ?? throw new InvalidDataException($"{source}: a null step in a Sequence's \"{name}\"")).ToArray()
+                : throw new InvalidDataException($"{source}: Sequence needs an array \"{name}\"");
     }
 
     private static bool Flag(JsonElement element, string name) => element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.True;
 
     private static Dictionary<string, int> ReadVocab(JsonElement model, string source)
-    {
+        {
         if (!model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{source}: model.vocab is missing or not an object");
         var result = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -186,7 +174,7 @@ public static class HfTokenizerJson
 
     /// <summary>Merges as pairs, whichever of the two forms ("a b" or ["a", "b"]) the file uses.</summary>
     private static List<(string Left, string Right)> ReadMerges(JsonElement model, string source)
-    {
+        {
         var result = new List<(string Left, string Right)>();
         if (!model.TryGetProperty("merges", out var merges) || merges.ValueKind == JsonValueKind.Null) return result;
         if (merges.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{source}: model.merges is not an array");
@@ -218,7 +206,7 @@ public static class HfTokenizerJson
 
     /// <summary>Every added token (special or not): Hugging Face matches them all in the text before the model sees it.</summary>
     private static List<AddedToken> ReadAddedTokens(JsonElement root, string source)
-    {
+        {
         var result = new List<AddedToken>();
         if (!root.TryGetProperty("added_tokens", out var added) || added.ValueKind == JsonValueKind.Null) return result;
         if (added.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{source}: added_tokens is not an array");
@@ -228,15 +216,15 @@ public static class HfTokenizerJson
                 || !token.TryGetProperty("id", out var id) || id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int value) || value < 0
                 || !token.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String)
                 throw new InvalidDataException($"{source}: an added_tokens entry lacks an integer \"id\" or a string \"content\"");
-            bool special = Flag(token, "special");
-            bool normalized = token.TryGetProperty("normalized", out var n) ? n.ValueKind == JsonValueKind.True : !special;
-            result.Add(new AddedToken(value, content.GetString()!, special, normalized, Flag(token, "lstrip"), Flag(token, "rstrip"), Flag(token, "single_word")));
+            // A token without the flag is normalized unless it is special, as the reference's AddedToken defaults.
+            bool normalized = token.TryGetProperty("normalized", out var n) ? n.ValueKind == JsonValueKind.True : !Flag(token, "special");
+            result.Add(new AddedToken(value, content.GetString()!, normalized, Flag(token, "lstrip"), Flag(token, "rstrip"), Flag(token, "single_word")));
         }
         return result;
     }
 
     private static string? OptionalString(JsonElement element, string name, string source)
-    {
+        {
         if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null) return null;
         if (value.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{source}: \"{name}\" is not a string");
         return value.GetString();

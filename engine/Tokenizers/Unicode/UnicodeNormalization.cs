@@ -40,7 +40,7 @@ public sealed class UnicodeNormalization
     }
 
     /// <summary>The canonical combining class (0 for starters).</summary>
-    public int CombiningClass(int codePoint) => _combiningClass.TryGetValue(codePoint, out byte c) ? c : 0;
+    private int CombiningClass(int codePoint) => _combiningClass.TryGetValue(codePoint, out byte c) ? c : 0;
 
     /// <summary>Text whose every character is below <paramref name="limit"/>, which no form changes.</summary>
     private static bool IsUnaffected(string text, int limit)
