@@ -6,7 +6,7 @@ namespace Engine.Tokenizers;
 /// <summary>
 /// An entry of tokenizer.json's added_tokens. <c>Normalized</c> tokens are found in the normalized text, the others in the
 /// raw text; <c>LStrip</c>/<c>RStrip</c> take the white space before/after into the token; <c>SingleWord</c> tokens are
-/// found only where no letter or digit touches them.
+/// found only where no letter, digit or '_' touches them.
 /// </summary>
 public sealed record AddedToken(int Id, string Content, bool Normalized, bool LStrip, bool RStrip, bool SingleWord);
 
@@ -51,8 +51,11 @@ public sealed class AddedTokenMatcher
     }
 
     private static bool IsWordCharacterBefore(string text, int index)
-        => index > 0 && Rune.TryGetRuneAt(text, char.IsLowSurrogate(text[index - 1]) && index > 1 ? index - 2 : index - 1, out var rune) && Rune.IsLetterOrDigit(rune);
+        => index > 0 && Rune.TryGetRuneAt(text, char.IsLowSurrogate(text[index - 1]) && index > 1 ? index - 2 : index - 1, out var rune) && IsWordCharacter(rune);
 
     private static bool IsWordCharacterAt(string text, int index)
-        => index < text.Length && Rune.TryGetRuneAt(text, index, out var rune) && Rune.IsLetterOrDigit(rune);
+        => index < text.Length && Rune.TryGetRuneAt(text, index, out var rune) && IsWordCharacter(rune);
+
+    /// <summary>A letter, a digit or '_' (what the reference counts as part of a word).</summary>
+    private static bool IsWordCharacter(Rune rune) => Rune.IsLetterOrDigit(rune) || rune.Value == '_';
 }

@@ -25,7 +25,8 @@ public sealed class HfTokenizer : ITextTokenizer
         foreach (var token in addedTokens)
         {
             specials[token.Content] = token.Id;
-            _addedById[token.Id] = token.Content;
+            // A normalized token decodes as its normalized content, as the reference does.
+            _addedById[token.Id] = token.Normalized && normalizer is not null ? normalizer.Normalize(token.Content) : token.Content;
         }
         SpecialTokens = specials;
         _rawTokens = new AddedTokenMatcher(addedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));

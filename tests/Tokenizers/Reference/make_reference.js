@@ -25,6 +25,7 @@ const texts = [
   '<s>[INST] Hello, how are you? [/INST] Fine.</s><unk>',
   '<bos><start_of_turn>user\nHi  there<end_of_turn>\n<start_of_turn>model\n',
   'x<|im_end|>y <|im_end|> z<|eot_id|><|eot_id|>',
+  'hotdogs dogs dogs_ dogs, Fox fox FOX<think>  x   <|im_end|>  y dogs',
   '',
   ' ',
   '   ',
@@ -74,10 +75,11 @@ const wordRegex = / ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+/gu;
 const words = (text) => text.match(wordRegex) || [];
 
 function added(list, start) {
-  return list.map((t, i) => ({ id: start + i, content: typeof t === 'string' ? t : t.content, single_word: false,
+  return list.map((t, i) => ({ id: start + i, content: typeof t === 'string' ? t : t.content, single_word: !!t.single_word,
     lstrip: !!t.lstrip, rstrip: !!t.rstrip, normalized: !!t.normalized, special: t.special !== false }));
 }
 
+// (Added tokens must not be vocabulary entries: the reference would give them the entry's id instead of the one written.)
 // Byte-level BPE: the 256 byte symbols, merges learnt on the corpus, `extra` whole tokens (reachable by merges or not).
 function byteLevelModel(extraWords, options) {
   const vocab = {};
@@ -167,6 +169,10 @@ const fixtures = {
   'nfd-nfkd.json': charFile({ type: 'Sequence', normalizers: [{ type: 'NFD' }, { type: 'Strip', strip_left: false, strip_right: true }, { type: 'NFKD' }] },
     { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true }, sentencePieceDecoder(false), spaceWords),
 };
+fixtures['added-token-flags.json'] = byteLevelFile(
+  [{ content: 'dogs', single_word: true, special: false }, { content: '<|im_end|>', lstrip: true, rstrip: true }, { content: '<think>', rstrip: true, special: false },
+    { content: 'Fox', normalized: true, special: false }, '<|im_start|>'],
+  { type: 'Lowercase' }, { type: 'Sequence', pretokenizers: [split({ Regex: qwenRegex }, 'Isolated'), byteLevelPre()] });
 const behaviours = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
 for (const behaviour of behaviours) for (const invert of [false, true]) {
   const name = `split-${behaviour.toLowerCase()}${invert ? '-invert' : ''}.json`;
