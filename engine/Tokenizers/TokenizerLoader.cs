@@ -32,7 +32,7 @@ public static class TokenizerLoader
         string configPath = Path.Combine(directory, "tokenizer_config.json");
         var config = File.Exists(configPath) ? TokenizerConfig.Read(configPath) : TokenizerConfig.Empty;
         string jinjaPath = Path.Combine(directory, "chat_template.jinja");
-        if (config.ChatTemplate is null && File.Exists(jinjaPath)) config = config with { ChatTemplate = File.ReadAllText(jinjaPath) };
+        if (config.ChatTemplate is null && File.Exists(jinjaPath)) config = config with { ChatTemplate = File.ReadAllText(jinjaPath), ChatTemplateSource = jinjaPath };
 
         string jsonPath = Path.Combine(directory, "tokenizer.json"), modelPath = Path.Combine(directory, "tokenizer.model");
         var addedTokens = config.AddedTokens.ToDictionary(kv => kv.Value, kv => kv.Key);
