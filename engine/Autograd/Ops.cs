@@ -1,4 +1,5 @@
 using Engine.Backends;
+using Engine.Kernels;
 using Engine.Tensors;
 
 namespace Engine.Autograd;

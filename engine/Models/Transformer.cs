@@ -1,5 +1,6 @@
 using Engine.Autograd;
 using Engine.Backends;
+using Engine.Kernels;
 using Engine.Tensors;
 using Engine.Training;
 
