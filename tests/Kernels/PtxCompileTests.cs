@@ -85,12 +85,6 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
         Assert.All(KernelCatalog.All, kernel => Assert.True(kernel.Method.ReturnType == typeof(void), $"{kernel.Name} returns a value"));
     }
 
-    /// <summary>Every public static method of every <c>*Kernels</c> class, returning a value or not (the catalog keeps only those that do not).</summary>
-    private static IEnumerable<MethodInfo> KernelMethods() =>
-        typeof(KernelCatalog).Assembly.GetExportedTypes()
-            .Where(type => type.IsAbstract && type.IsSealed && type.Name.EndsWith("Kernels", StringComparison.Ordinal))
-            .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly));
-
     [Fact]
     public void EveryExplicitlyGroupedKernelStatesItsGroupSize()
     {
