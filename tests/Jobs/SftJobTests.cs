@@ -12,8 +12,6 @@ namespace Engine.Tests.Jobs;
 /// <summary>SftJob as a library caller (a later fine-tuning round) runs it: no CLI, no console, its stages reported in order.</summary>
 public sealed class SftJobTests : IDisposable
 {
-    private const string Conversation = """{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello!"}]}""";
-
     private readonly TempDirectory _temp = new();
 
     public void Dispose() => _temp.Dispose();
@@ -34,7 +32,7 @@ public sealed class SftJobTests : IDisposable
     [Fact]
     public void RunsFromSettingsAndWritesTheModelAndSummary()
     {
-        string data = _temp.File("data.jsonl", string.Concat(Enumerable.Repeat(Conversation + "\n", 4)));
+        string data = CliRun.FourConversations(_temp);
         var settings = new SftSettings
         {
             Model = CliRun.TinyModel(Path.Combine(_temp.Path, "base")), Data = data, EvalData = data, Steps = 2, Rows = 2, MaxLen = 64,
