@@ -19,7 +19,7 @@ public sealed class SftJobTests : IDisposable
     private sealed class Recorder : ISftObserver
     {
         public List<string> Stages { get; } = new();
-        public void DataLoaded(DatasetStats train, int heldOut, ChatTemplateKind template) => Stages.Add($"data {train.Examples} {heldOut}");
+        public void DataLoaded(DatasetStats train, int heldOut, string template) => Stages.Add($"data {train.Examples} {heldOut}");
         public void ModelReady(string? modelDirectory, Transformer model) => Stages.Add("model");
         public CancellationToken TrainingStarts(TrainingLoop loop, Baseline start, ResumePoint? resumed)
         {
