@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -31,11 +32,11 @@ public static class SftJsonl
             if (string.IsNullOrWhiteSpace(line)) continue;
             examples.Add(ParseLine(line, file, lineNumber));
         }
-        if (examples.Count == 0) throw new DataFormatException(file, 0, "no examples (the file is empty or only blank lines)");
+        if (examples.Count == 0) throw new DataFormatException(file, null, "no examples (the file is empty or only blank lines)");
         return examples;
     }
 
-    /// <summary>One line's example; maps prompt/completion and Alpaca onto a user turn and an assistant turn.</summary>
+    /// <summary>One line's example (see <see cref="FromJson"/>).</summary>
     public static SftExample ParseLine(string line, string file, int lineNumber)
     {
         JsonDocument document;
@@ -45,30 +46,35 @@ public static class SftJsonl
             // The reader's message ends in "LineNumber: 0 | BytePositionInLine: N.", line 0 of this one-line document: the byte is kept, the 0 dropped.
             string reason = e.Message.Split(" LineNumber:")[0];
             string where = e.BytePositionInLine is { } position ? $" at byte {position + 1}" : "";
-            throw new DataFormatException(file, lineNumber, $"malformed JSON{where}: {reason}", e);
+            throw new DataFormatException(file, lineNumber.ToString(CultureInfo.InvariantCulture), $"malformed JSON{where}: {reason}", e);
         }
-        using (document)
-        {
-            var root = document.RootElement;
-            string origin = $"{file}:{lineNumber}";
-            DataFormatException Error(string reason) => new(file, lineNumber, reason);
-            if (root.ValueKind != JsonValueKind.Object) throw Error($"expected a JSON object, found {root.ValueKind}");
+        using (document) return FromJson(document.RootElement, file, lineNumber.ToString(CultureInfo.InvariantCulture));
+    }
 
-            if (root.TryGetProperty("messages", out var messages))
-                return new SftExample(ReadMessages(messages, Error), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
-            if (Has(root, "prompt") || Has(root, "completion"))
-                return new SftExample([new ChatTurn(ChatRole.User, Text(root, "prompt", Error)), new ChatTurn(ChatRole.Assistant, Text(root, "completion", Error))], origin);
-            if (Has(root, "instruction") || Has(root, "output"))
-            {
-                string instruction = Text(root, "instruction", Error), output = Text(root, "output", Error);
-                bool hasInput = root.TryGetProperty("input", out var inputValue) && inputValue.ValueKind != JsonValueKind.Null;
-                string input = hasInput ? Text(root, "input", Error) : "";
-                string user = input.Length == 0 ? instruction : $"{instruction}\n\n{input}";
-                return new SftExample([new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, output)], origin);
-            }
-            if (Has(root, "text")) return SftExample.PlainText(Text(root, "text", Error), origin);
-            throw Error("no known format: expected \"messages\", \"prompt\"/\"completion\", \"instruction\"/\"output\" or \"text\"");
+    /// <summary>
+    /// One record's example, whichever file it came from; maps prompt/completion and Alpaca onto a user turn and an assistant turn.
+    /// </summary>
+    /// <param name="at">Where the record is in <paramref name="file"/>, for errors and the example's Origin.</param>
+    public static SftExample FromJson(JsonElement root, string file, string at)
+    {
+        string origin = $"{file}:{at}";
+        DataFormatException Error(string reason) => new(file, at, reason);
+        if (root.ValueKind != JsonValueKind.Object) throw Error($"expected a JSON object, found {root.ValueKind}");
+
+        if (root.TryGetProperty("messages", out var messages))
+            return new SftExample(ReadMessages(messages, Error), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
+        if (Has(root, "prompt") || Has(root, "completion"))
+            return new SftExample([new ChatTurn(ChatRole.User, Text(root, "prompt", Error)), new ChatTurn(ChatRole.Assistant, Text(root, "completion", Error))], origin);
+        if (Has(root, "instruction") || Has(root, "output"))
+        {
+            string instruction = Text(root, "instruction", Error), output = Text(root, "output", Error);
+            bool hasInput = root.TryGetProperty("input", out var inputValue) && inputValue.ValueKind != JsonValueKind.Null;
+            string input = hasInput ? Text(root, "input", Error) : "";
+            string user = input.Length == 0 ? instruction : $"{instruction}\n\n{input}";
+            return new SftExample([new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, output)], origin);
         }
+        if (Has(root, "text")) return SftExample.PlainText(Text(root, "text", Error), origin);
+        throw Error("no known format: expected \"messages\", \"prompt\"/\"completion\", \"instruction\"/\"output\" or \"text\"");
     }
 
     private static List<ChatTurn> ReadMessages(JsonElement messages, Func<string, DataFormatException> error)

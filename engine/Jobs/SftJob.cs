@@ -142,7 +142,7 @@ public static class SftJob
     /// <summary>Text of another domain whose loss shows forgetting: ForgetData, or for the built-in model unseen stories of its corpus.</summary>
     private static SftDataset? OtherDomain(SftSettings s, bool builtIn, ChatTemplate template)
     {
-        if (s.ForgetData is not null) return SftDataset.FromExamples(SftJsonl.Read(s.ForgetData), template, s.MaxLen, trainOnAll: true);
+        if (s.ForgetData is not null) return SftDataset.FromExamples(SftDataFile.Read(s.ForgetData), template, s.MaxLen, trainOnAll: true);
         if (!builtIn) return null;
         var stories = TinyCorpus.Generate(OtherDomainStories, OtherDomainSeed).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         return SftDataset.FromExamples(stories.Select((story, i) => SftExample.PlainText(story + "\n", $"story {i}")), template, s.MaxLen, trainOnAll: true);
@@ -159,9 +159,9 @@ public static class SftJob
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(SftSettings s)
     {
-        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData));
-        var all = SftJsonl.Read(s.Data);
-        if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData));
+        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftDataFile.Read(s.EvalData));
+        var all = SftDataFile.Read(s.Data);
+        if (s.EvalData is not null) return (all, SftDataFile.Read(s.EvalData));
         var (trainPart, evalPart) = DataSplit.ByFraction(all, s.ValSplit, s.Seed);
         return (trainPart, evalPart);
     }

@@ -60,7 +60,7 @@ public sealed record SftSettings
     /// <summary>The run directory: metrics, summary.json, checkpoints, the model or adapter.</summary>
     public string Output { get; init; } = "runs/sft";
 
-    /// <summary>Held-out text of another domain (JSONL) whose loss measures forgetting.</summary>
+    /// <summary>Held-out text of another domain (JSONL or .parquet) whose loss measures forgetting.</summary>
     public string? ForgetData { get; init; }
 
     /// <summary>LoRA adapters instead of full fine-tuning; null: every weight trains.</summary>

@@ -19,8 +19,8 @@ public static class EvalCommand
         var model = ModelOptions.Model();
         var adapter = ModelOptions.Adapter();
         var chatTemplate = ModelOptions.ChatTemplate();
-        var data = new Option<FileInfo>("--data") { Description = "held-out conversations of the target task (JSONL)", Required = true };
-        var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL); its loss measures forgetting" };
+        var data = new Option<FileInfo>("--data") { Description = "held-out conversations of the target task (JSONL or .parquet)", Required = true };
+        var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL or .parquet); its loss measures forgetting" };
         var exactMatch = new Option<int>("--exact-match") { Description = "conversations of --data answered greedily for exact match (0: none)", DefaultValueFactory = _ => SftJob.ExactMatchExamples };
         var maxLen = new Option<int>("--max-len") { Description = "tokens per packed row; longer examples are truncated", DefaultValueFactory = _ => 256 };
         var batch = new Option<int>("--batch") { Description = "packed rows per batch", DefaultValueFactory = _ => 8 };
@@ -33,7 +33,7 @@ public static class EvalCommand
             using var loaded = GenerationModel.Load(r.GetValue(model)!.FullName, device, r.GetValue(adapter)?.FullName);
             var template = loaded.ChatTemplate(r.GetValue(chatTemplate));
             int rows = r.GetValue(batch), length = Math.Min(r.GetValue(maxLen), loaded.Model.Config.ContextLength);
-            var examples = SftJsonl.Read(r.GetValue(data)!.FullName);
+            var examples = SftDataFile.Read(r.GetValue(data)!.FullName);
             double loss = Evaluation.MeanLoss(loaded.Model, SftDataset.FromExamples(examples, template, length).Epoch(0, rows, seed: 0));
             Console.WriteLine($"target: {examples.Count} examples of {r.GetValue(data)!.Name}, loss {loss:F4} per target token");
             int answered = Math.Min(r.GetValue(exactMatch), examples.Count);
@@ -41,7 +41,7 @@ public static class EvalCommand
                 Console.WriteLine($"target: exact match {Evaluation.ExactMatch(loaded.Model, template, examples.Take(answered), SftJob.AnswerTokens):P0} of {answered} greedy answers");
             if (r.GetValue(forgetData) is { } other)
             {
-                var text = SftDataset.FromExamples(SftJsonl.Read(other.FullName), template, length, trainOnAll: true);
+                var text = SftDataset.FromExamples(SftDataFile.Read(other.FullName), template, length, trainOnAll: true);
                 Console.WriteLine($"other domain: loss {Evaluation.MeanLoss(loaded.Model, text.Epoch(0, rows, seed: 0)):F4} per token of {other.Name}");
             }
             return 0;

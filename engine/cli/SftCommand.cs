@@ -17,8 +17,8 @@ public static class SftCommand
     {
         var modelDir = new Option<DirectoryInfo?>("--model") { Description = "Hugging Face model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny byte-level model" };
         var chatTemplate = ModelOptions.ChatTemplate();
-        var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
-        var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or --val-split of --data" };
+        var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL or .parquet: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
+        var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL or .parquet); default: TinyChat's held-out set, or --val-split of --data" };
         var valSplit = new Option<double>("--val-split") { Description = "fraction of --data held out (seeded) when no --eval-data is given", DefaultValueFactory = _ => Defaults.ValSplit };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => Defaults.Steps };
         var batch = new Option<int>("--batch") { Description = "packed rows per micro-batch", DefaultValueFactory = _ => Defaults.Rows };
@@ -36,7 +36,7 @@ public static class SftCommand
         var saveLimit = new Option<int>("--save-limit") { Description = "keep this many newest checkpoints", DefaultValueFactory = _ => Defaults.SaveLimit };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue a run exactly from a checkpoint-N directory, or from the newest one in a run's --out directory" };
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events, loss-curve.png, summary.json and the model or adapter", DefaultValueFactory = _ => Defaults.Output };
-        var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL) whose loss measures forgetting; default for the built-in model: unseen stories of its pretraining corpus" };
+        var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL or .parquet) whose loss measures forgetting; default for the built-in model: unseen stories of its pretraining corpus" };
         var lora = new LoraCliOptions();
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")

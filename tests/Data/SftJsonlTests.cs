@@ -84,7 +84,7 @@ public class SftJsonlTests
     public void ErrorsNameFileAndLine(string text, int line, string reason)
     {
         var error = Fails(text);
-        Assert.Equal(line, error.Line);
+        Assert.Equal(line.ToString(), error.At);
         Assert.StartsWith($"data.jsonl:{line}: ", error.Message);
         Assert.Contains(reason, error.Message);
     }
@@ -95,7 +95,7 @@ public class SftJsonlTests
     public void EmptyFileIsAnError(string text)
     {
         var error = Fails(text);
-        Assert.Equal(0, error.Line);
+        Assert.Null(error.At);
         Assert.Contains("no examples", error.Message);
     }
 
