@@ -13,7 +13,7 @@ public static class IfEvalData
     public static List<IfEvalItem> ReadPrompts(string path)
     {
         var items = new List<IfEvalItem>();
-        foreach (var (root, line) in JsonLines(path))
+        foreach (var (root, line) in JsonlRows.Read(path))
         {
             string file = Path.GetFileName(path);
             DataFormatException Error(string reason, Exception? inner = null) => new(file, line, reason, inner);
@@ -44,7 +44,7 @@ public static class IfEvalData
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < items.Count; i++) index.TryAdd(items[i].Prompt, i);
         var responses = new string?[items.Count];
-        foreach (var (root, line) in JsonLines(path))
+        foreach (var (root, line) in JsonlRows.Read(path))
         {
             string prompt = root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()! : throw new DataFormatException(file, line, "no \"prompt\" string");
             string response = root.TryGetProperty("response", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString()! : throw new DataFormatException(file, line, "no \"response\" string");
@@ -55,30 +55,6 @@ public static class IfEvalData
         for (int i = 0; i < items.Count; i++)
             if (responses[i] is null && index[items[i].Prompt] == i) throw new DataFormatException(file, 0, $"no response to the prompt of key {items[i].Key} in {dataFile}: \"{Short(items[i].Prompt)}\"");
         return items.Select(item => responses[index[item.Prompt]]!).ToArray();
-    }
-
-    /// <summary>Each non-blank line of a JSONL file as a JSON object, with its 1-based line number.</summary>
-    public static IEnumerable<(JsonElement Root, int Line)> JsonLines(string path)
-    {
-        string file = Path.GetFileName(path);
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path} does not exist", path);
-        int line = 0, rows = 0;
-        foreach (string text in File.ReadLines(path))
-        {
-            line++;
-            if (string.IsNullOrWhiteSpace(text)) continue;
-            JsonElement root;
-            try
-            {
-                using var document = JsonDocument.Parse(text);
-                root = document.RootElement.Clone();
-            }
-            catch (JsonException e) { throw new DataFormatException(file, line, $"malformed JSON: {e.Message.Split(" LineNumber:")[0]}", e); }
-            if (root.ValueKind != JsonValueKind.Object) throw new DataFormatException(file, line, $"expected a JSON object, found {root.ValueKind}");
-            rows++;
-            yield return (root, line);
-        }
-        if (rows == 0) throw new DataFormatException(file, 0, "no rows (the file is empty or only blank lines)");
     }
 
     private static string Short(string s) => s.Length <= 50 ? s : s[..47] + "...";

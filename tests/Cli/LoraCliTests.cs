@@ -45,9 +45,9 @@ public sealed class LoraCliTests : IDisposable
         string merged = Path.Combine(_temp.Path, "merged");
         Assert.Equal((0, ""), CliRun.Run("merge", "--model", model, "--adapter", adapter, "--out", merged));
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
-        Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu"));
+        Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")));
         string missing = Path.Combine(_temp.Path, "missing.jsonl");
-        CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu"), missing);
+        CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")), missing);
 
         using var backend = new CpuBackend();
         using var attached = GenerationModel.Load(model, backend, adapter);
