@@ -21,6 +21,9 @@ public static class TinyInstructions
     /// <summary>300 conversations from seed 11.</summary>
     public static List<TinyInstruction> TrainSet() => Generate(300, seed: 11);
 
+    /// <summary>The training set as SFT conversations (the main job trains on them beside TinyChat's).</summary>
+    public static List<SftExample> TrainExamples() => TrainSet().Select((t, i) => t.ToExample($"tinyinstructions:11:{i}")).ToList();
+
     /// <summary>48 conversations from seed 12 whose prompts are not in <see cref="TrainSet"/>.</summary>
     public static List<TinyInstruction> HeldOutSet()
     {

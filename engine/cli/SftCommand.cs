@@ -250,7 +250,7 @@ public static class SftCommand
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(Settings s)
     {
-        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData.FullName));
+        if (s.Data is null) return ([.. TinyChat.TrainSet(), .. TinyInstructions.TrainExamples()], s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData.FullName));
         var all = SftJsonl.Read(s.Data.FullName);
         if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData.FullName));
         var (trainPart, evalPart) = DataSplit.ByFraction(all, s.ValSplit, s.Seed);
