@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ScottPlot;
 
 namespace Engine.Eval;
 
@@ -82,29 +83,35 @@ public static class EvalReport
         return text.ToString();
     }
 
-    /// <summary>Grouped bars: one group per task (its primary metric), one bar per model, ± one standard error.</summary>
+    /// <summary>Grouped bars: one group per task (its primary metric), one bar per model, ± one standard error; accuracies on the left,
+    /// losses on the right (their scales differ).</summary>
     public static void Plot(IReadOnlyList<ModelResults> models, IReadOnlyList<ComparisonRow> rows, string path)
     {
-        var primary = rows.Where(r => r.Primary).ToList();
-        var plot = new ScottPlot.Plot();
+        var panels = rows.Where(r => r.Primary).GroupBy(r => IsFraction(r.Metric)).OrderByDescending(g => g.Key).ToList();
+        ScottPlot.IMultiplot multiplot = new ScottPlot.Multiplot();
+        multiplot.AddPlots(panels.Count);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
         var palette = new ScottPlot.Palettes.Category10();
-        for (int m = 0; m < models.Count; m++)
+        for (int p = 0; p < panels.Count; p++)
         {
-            var color = palette.GetColor(m);
-            var bars = primary.Select((row, t) => new ScottPlot.Bar
+            var plot = multiplot.GetPlot(p);
+            var primary = panels[p].ToList();
+            for (int m = 0; m < models.Count; m++)
             {
-                Position = t * (models.Count + 1) + m, Value = Finite(row.Cells[m].Value), Error = Finite(row.Cells[m].Error), FillColor = color,
-            }).ToList();
-            plot.Add.Bars(bars);
-            plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = models[m].Label, FillColor = color });
+                var color = palette.GetColor(m);
+                plot.Add.Bars(primary.Select((row, t) => new ScottPlot.Bar
+                {
+                    Position = t * (models.Count + 1) + m, Value = Finite(row.Cells[m].Value), Error = Finite(row.Cells[m].Error), FillColor = color,
+                }).ToList());
+                if (p == 0) plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = models[m].Label, FillColor = color });
+            }
+            var ticks = primary.Select((row, t) => new ScottPlot.Tick(t * (models.Count + 1) + (models.Count - 1) / 2.0, $"{row.Task}\n{row.Metric}")).ToArray();
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+            plot.Axes.Margins(bottom: 0);
+            plot.Title(panels[p].Key ? "accuracy (higher is better) ± 1 s.e." : "loss per token (lower is better) ± 1 s.e.");
+            if (p == 0) plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         }
-        var ticks = primary.Select((row, t) => new ScottPlot.Tick(t * (models.Count + 1) + (models.Count - 1) / 2.0, $"{row.Task}\n{row.Metric}")).ToArray();
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
-        plot.Axes.Margins(bottom: 0);
-        plot.Title("eval: primary metric per task (± 1 standard error)");
-        plot.YLabel("accuracy (higher is better) / loss (lower is better)");
-        plot.ShowLegend();
-        plot.SavePng(path, 900, 500);
+        multiplot.SavePng(path, 450 * panels.Count + 100, 500);
     }
 
     private static double Finite(double x) => double.IsFinite(x) ? x : 0;
