@@ -145,7 +145,7 @@ public static class TaskRunner
             int length = Math.Min(sequence.Length, context);
             var batch = Batch.Unpacked(1, length, sequence.Ids[..length], sequence.Targets[..length]);
             tokens[i] = batch.TargetCount;
-            sums[i] = tokens[i] == 0 ? 0 : model.Model.Forward(tape, batch, 1f);
+            sums[i] = tokens[i] == 0 ? 0 : model.Model.Forward(tape, batch);
             tape.Reset();
             samples.Add(new JsonObject { ["task"] = task.Name, ["index"] = i, ["origin"] = example.Origin, ["target_tokens"] = (int)tokens[i], ["loss"] = tokens[i] == 0 ? null : sums[i] / tokens[i] });
         }
@@ -173,7 +173,7 @@ public static class TaskRunner
                 int first = Math.Max(all.Length - continuation.Length, 1);
                 var targets = new int[all.Length - 1];
                 for (int t = 0; t < targets.Length; t++) targets[t] = t + 1 >= first ? all[t + 1] : -1;
-                double loss = model.Model.Forward(tape, Batch.Unpacked(1, all.Length - 1, all[..^1], targets), 1f);
+                double loss = model.Model.Forward(tape, Batch.Unpacked(1, all.Length - 1, all[..^1], targets));
                 tape.Reset();
                 return -loss;
             }).ToArray();
