@@ -109,7 +109,7 @@ public static class EvalReport
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
             plot.Axes.Margins(bottom: 0);
             plot.Title(panels[p].Key ? "accuracy (higher is better) ± 1 s.e." : "loss per token (lower is better) ± 1 s.e.");
-            if (p == 0) plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+            if (p == 0) plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
         }
         multiplot.SavePng(path, 450 * panels.Count + 100, 500);
     }
