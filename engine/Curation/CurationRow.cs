@@ -20,7 +20,7 @@ public sealed record CurationRow(string File, int Line, string Json, SftExample 
         : Example.Turns.LastOrDefault(t => t.Role == ChatRole.Assistant)?.Content ?? "";
 
     /// <summary>The user turns of the prompt, one per line: what prompt diversity, deduplication and decontamination read.</summary>
-    public string PromptText => string.Join("\n", Prompt.Where(t => t.Role == ChatRole.User).Select(t => t.Content));
+    public string PromptText { get; } = string.Join("\n", PromptOf(Example).Where(t => t.Role == ChatRole.User).Select(t => t.Content));
 
     /// <summary>Whether the row's <c>meta.finish</c> says its response stopped at the generation's token limit ("length").</summary>
     public bool StoppedAtLimit()

@@ -81,12 +81,13 @@ public static class DataFilter
     {
         public static RowFeatures Of(CurationRow row, FilterOptions options, MinHash minHash)
         {
-            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(row.PromptText, row.Response, row.StoppedAtLimit(), q) : null;
+            Word[] promptWords = TextFeatures.Words(row.PromptText), responseWords = TextFeatures.Words(row.Response);
+            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(promptWords, row.Response, responseWords, row.StoppedAtLimit(), q) : null;
             if (quality is not null) return new RowFeatures(quality, 0, null, false);
-            string text = row.PromptText + "\n" + row.Response;
-            var words = TextFeatures.Words(text);
+            // The words of prompt + "\n" + response: a line break only separates words.
+            Word[] words = [.. promptWords, .. responseWords];
             return new RowFeatures(null, TextFeatures.SequenceHash(words), options.NearDuplicates ? minHash.Signature(words) : null,
-                options.Decontamination?.Contaminates(text) ?? false);
+                options.Decontamination?.Contaminates(words) ?? false);
         }
     }
 }

@@ -26,9 +26,11 @@ public sealed class Decontamination
     public int N { get; }
 
     /// <summary>Whether the text shares an n-gram (or holds a whole short evaluation text) with the evaluation set.</summary>
-    public bool Contaminates(string text)
+    public bool Contaminates(string text) => Contaminates(TextFeatures.Words(text));
+
+    /// <summary>The same, on a text's words.</summary>
+    public bool Contaminates(Word[] words)
     {
-        var words = TextFeatures.Words(text);
         if (words.Length >= N && TextFeatures.NGramHashes(words, N).Any(_grams.Contains)) return true;
         foreach (int length in _shortLengths)
         {

@@ -29,10 +29,13 @@ public static class QualityHeuristics
     /// <summary>The first rule the response fails (in the order of the checks below), or null.</summary>
     /// <param name="stoppedAtLimit">The row's generation stopped at its token limit (a distilled row's meta says so).</param>
     public static string? Reject(string prompt, string response, bool stoppedAtLimit, QualityOptions options)
+        => Reject(TextFeatures.Words(prompt), response, TextFeatures.Words(response), stoppedAtLimit, options);
+
+    /// <summary>The same, on the words of prompt and response already split.</summary>
+    public static string? Reject(Word[] promptWords, string response, Word[] words, bool stoppedAtLimit, QualityOptions options)
     {
         if (string.IsNullOrWhiteSpace(response)) return "empty response";
         if (stoppedAtLimit) return "truncated: generation stopped at its token limit";
-        var words = TextFeatures.Words(response);
         if (words.Length < options.MinWords) return $"too short: {words.Length} words, expected at least {options.MinWords}";
         if (words.Length > options.MaxWords) return $"too long: {words.Length} words, expected at most {options.MaxWords}";
         if (options.UnterminatedWords > 0 && words.Length >= options.UnterminatedWords && !EndsTerminated(response))
@@ -43,7 +46,7 @@ public static class QualityHeuristics
             return $"repetitive: the most frequent 2-gram covers {top:P0} of the characters (max {options.TopBigramFraction:P0})";
         if (DuplicateNGramFraction(words, 5) is var dup && dup > options.DuplicateFiveGramFraction)
             return $"repetitive: {dup:P0} of the characters are in repeated 5-grams (max {options.DuplicateFiveGramFraction:P0})";
-        if (options.RejectPromptRepeat && RepeatsPrompt(TextFeatures.Words(prompt), words)) return "the response repeats the prompt";
+        if (options.RejectPromptRepeat && RepeatsPrompt(promptWords, words)) return "the response repeats the prompt";
         return null;
     }
 
@@ -57,6 +60,7 @@ public static class QualityHeuristics
     /// <summary>Non-blank lines equal (after trimming) to an earlier line / non-blank lines.</summary>
     public static double DuplicateLineFraction(string text)
     {
+        if (!text.Contains('\n')) return 0;
         var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
         if (lines.Count == 0) return 0;
         var seen = new HashSet<string>();
@@ -68,14 +72,17 @@ public static class QualityHeuristics
     public static double TopBigramFraction(ReadOnlySpan<Word> words)
     {
         if (words.Length < 2) return 0;
-        var counts = new Dictionary<ulong, (int Count, int Chars)>();
-        for (int i = 0; i + 1 < words.Length; i++)
+        // Sorted (hash, chars) pairs: equal 2-grams are adjacent, counted without a dictionary.
+        var grams = new (ulong Hash, int Chars)[words.Length - 1];
+        for (int i = 0; i < grams.Length; i++) grams[i] = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
+        Array.Sort(grams);
+        long best = 0;
+        for (int start = 0, end; start < grams.Length; start = end)
         {
-            ulong key = TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash;
-            counts[key] = counts.TryGetValue(key, out var c) ? (c.Count + 1, c.Chars) : (1, words[i].Length + words[i + 1].Length);
+            for (end = start + 1; end < grams.Length && grams[end].Hash == grams[start].Hash; end++) { }
+            if (end - start > 1) best = Math.Max(best, (long)(end - start) * grams[start].Chars);
         }
-        var top = counts.Values.MaxBy(c => c.Count * c.Chars);
-        return top.Count < 2 ? 0 : (double)top.Count * top.Chars / TotalChars(words);
+        return (double)best / TotalChars(words);
     }
 
     // Gopher's duplicate n-gram rule: Σ chars of the words covered by some n-gram occurring more than once / Σ chars of words
@@ -84,11 +91,16 @@ public static class QualityHeuristics
     {
         if (words.Length < n) return 0;
         var grams = TextFeatures.NGramHashes(words, n);
-        var counts = new Dictionary<ulong, int>();
-        foreach (ulong g in grams) counts[g] = counts.GetValueOrDefault(g) + 1;
+        var sorted = (ulong[])grams.Clone();
+        Array.Sort(sorted);
+        bool Repeated(ulong g)
+        {
+            int at = Array.BinarySearch(sorted, g);
+            return (at > 0 && sorted[at - 1] == g) || (at + 1 < sorted.Length && sorted[at + 1] == g);
+        }
         var covered = new bool[words.Length];
         for (int i = 0; i < grams.Length; i++)
-            if (counts[grams[i]] > 1) covered.AsSpan(i, n).Fill(true);
+            if (Repeated(grams[i])) covered.AsSpan(i, n).Fill(true);
         long chars = 0;
         for (int i = 0; i < words.Length; i++) chars += covered[i] ? words[i].Length : 0;
         return (double)chars / TotalChars(words);
