@@ -69,7 +69,7 @@ public sealed class Activations(Accelerator accelerator)
     /// <summary>y = gelu(x); y may be x.</summary>
     public void GeluForward(ArrayView<float> y, ArrayView<float> x)
     {
-        Arguments.RequireLength(x.Length, y.Length, nameof(x), nameof(y));
+        Arguments.RequireSameLength(x.Length, y.Length, nameof(x), nameof(y));
         Arguments.RequireIndexable(y.Length, nameof(y));
         if (y.Length > 0) _geluForward((int)y.Length, y, x);
     }
@@ -77,9 +77,9 @@ public sealed class Activations(Accelerator accelerator)
     /// <summary>dx += dy·gelu'(x). Accumulates; an empty dx is skipped.</summary>
     public void GeluBackward(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x)
     {
-        Arguments.RequireLength(dy.Length, x.Length, nameof(dy), nameof(x));
+        Arguments.RequireSameLength(dy.Length, x.Length, nameof(dy), nameof(x));
         if (dx.Length == 0) return;
-        Arguments.RequireLength(dx.Length, x.Length, nameof(dx), nameof(x));
+        Arguments.RequireSameLength(dx.Length, x.Length, nameof(dx), nameof(x));
         Arguments.RequireIndexable(x.Length, nameof(x));
         _geluBackward((int)x.Length, dx, dy, x);
     }
@@ -87,8 +87,8 @@ public sealed class Activations(Accelerator accelerator)
     /// <summary>y = silu(gate)·up; all views have the same length.</summary>
     public void SwiGluForward(ArrayView<float> y, ArrayView<float> gate, ArrayView<float> up)
     {
-        Arguments.RequireLength(gate.Length, y.Length, nameof(gate), nameof(y));
-        Arguments.RequireLength(up.Length, y.Length, nameof(up), nameof(y));
+        Arguments.RequireSameLength(gate.Length, y.Length, nameof(gate), nameof(y));
+        Arguments.RequireSameLength(up.Length, y.Length, nameof(up), nameof(y));
         Arguments.RequireIndexable(y.Length, nameof(y));
         if (y.Length > 0) _swiGluForward((int)y.Length, y, gate, up);
     }
@@ -96,10 +96,10 @@ public sealed class Activations(Accelerator accelerator)
     /// <summary>dGate += dy·up·silu'(gate); dUp += dy·silu(gate). Accumulates; an empty dGate or dUp is skipped.</summary>
     public void SwiGluBackward(ArrayView<float> dGate, ArrayView<float> dUp, ArrayView<float> dy, ArrayView<float> gate, ArrayView<float> up)
     {
-        Arguments.RequireLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
-        Arguments.RequireLength(up.Length, gate.Length, nameof(up), nameof(gate));
-        if (dGate.Length > 0) Arguments.RequireLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
-        if (dUp.Length > 0) Arguments.RequireLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
+        Arguments.RequireSameLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
+        Arguments.RequireSameLength(up.Length, gate.Length, nameof(up), nameof(gate));
+        if (dGate.Length > 0) Arguments.RequireSameLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
+        if (dUp.Length > 0) Arguments.RequireSameLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
         if ((dGate.Length == 0 && dUp.Length == 0) || gate.Length == 0) return;
         Arguments.RequireIndexable(gate.Length, nameof(gate));
         _swiGluBackward((int)gate.Length, dGate, dUp, dy, gate, up);

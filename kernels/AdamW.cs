@@ -65,9 +65,9 @@ public sealed class AdamW(Accelerator accelerator)
     /// <summary>One AdamW update of param, m and v in place from grad; step counts from 1.</summary>
     public void Step(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
-        Arguments.RequireLength(grad.Length, param.Length, nameof(grad), nameof(param));
-        Arguments.RequireLength(m.Length, param.Length, nameof(m), nameof(param));
-        Arguments.RequireLength(v.Length, param.Length, nameof(v), nameof(param));
+        Arguments.RequireSameLength(grad.Length, param.Length, nameof(grad), nameof(param));
+        Arguments.RequireSameLength(m.Length, param.Length, nameof(m), nameof(param));
+        Arguments.RequireSameLength(v.Length, param.Length, nameof(v), nameof(param));
         Arguments.RequireIndexable(param.Length, nameof(param));
         var update = AdamWUpdate.For(lr, beta1, beta2, eps, weightDecay, step);
         if (param.Length > 0) _step((int)param.Length, param, grad, m, v, update);

@@ -1,23 +1,28 @@
 namespace Engine.Kernels;
 
-/// <summary>Size checks shared by the launchers: an ArgumentException naming the argument, as the CPU ops throw.</summary>
-internal static class Arguments
+/// <summary>
+/// The size checks the CPU ops and the kernel launchers make at entry (one helper for both: the same argument gets the same error on
+/// either backend), each an ArgumentException naming the argument.
+/// </summary>
+public static class Arguments
 {
-    public static void RequireShape(int n, int c)
+    /// <summary>Throws unless an operand holds exactly the elements its sizes imply, e.g. (x.Length, n*c, "x", "n*c").</summary>
+    public static void RequireLength(long actual, long expected, string name, string formula)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
+    }
+
+    /// <summary>Throws unless an operand has the length of another (elementwise ops: every operand the output's length).</summary>
+    public static void RequireSameLength(long actual, long expected, string name, string other)
+    {
+        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the length of {other})", name);
+    }
+
+    /// <summary>Throws unless there are n ≥ 0 rows of c ≥ 1 features.</summary>
+    public static void RequireRows(int n, int c)
     {
         if (n < 0) throw new ArgumentException($"n = {n} must not be negative", nameof(n));
         if (c <= 0) throw new ArgumentException($"c = {c} must be positive", nameof(c));
-    }
-
-    public static void Require(long actual, long expected, string name, string what)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {what} = {expected}", name);
-    }
-
-    /// <summary>Checks an elementwise operand has the output's length.</summary>
-    public static void RequireLength(long actual, long expected, string name, string other)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the length of {other})", name);
     }
 
     /// <summary>Auto-grouped kernels index with 32-bit ints.</summary>

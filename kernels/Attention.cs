@@ -3,13 +3,6 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>Sizes of one attention problem as the kernels see them; Scale = 1/√headDim as the CPU op computes it.</summary>
-public readonly struct AttentionShape(int batch, int seqLen, int heads, int kvHeads, int headDim)
-{
-    public readonly int Batch = batch, SeqLen = seqLen, Heads = heads, KvHeads = kvHeads, HeadDim = headDim;
-    public readonly float Scale = 1f / MathF.Sqrt(headDim);
-}
-
 /// <summary>
 /// Causal, segment-masked, grouped-query attention, flash style (FlashAttention-2): scores live only in registers and in
 /// one tile of shared memory, never as a T×T matrix. Layouts as in the CPU op: q, out [batch, seqLen, heads, headDim];
@@ -54,22 +47,15 @@ public static class AttentionKernels
     /// <summary>Threads per group of the delta kernel: one warp per row.</summary>
     public const int DeltaGroupSize = 128;
 
-    private const int ForwardQueryStride = ForwardQueryTile + 1, ForwardKeyStride = ForwardKeyTile + 1;
-    private const int BackwardQueryStride = BackwardQueryTile + 1, BackwardKeyStride = BackwardKeyTile + 1;
+    /// <summary>Row strides of the transposed shared tiles (one float of padding against bank conflicts); the launcher sizes the tiles from them.</summary>
+    internal const int ForwardQueryStride = ForwardQueryTile + 1, ForwardKeyStride = ForwardKeyTile + 1;
 
-    /// <summary>Dynamic shared floats of Forward: Q tile and K-or-V tile transposed (padded), probabilities transposed.</summary>
-    public static int ForwardSharedFloats(int headDim) =>
-        headDim * ForwardQueryStride + headDim * ForwardKeyStride + ForwardKeyTile * ForwardQueryStride;
-
-    /// <summary>Dynamic shared floats of BackwardKeyValue: Q, dOut, K, V tiles transposed (padded), the P and dS tiles.</summary>
-    public static int BackwardKeyValueSharedFloats(int headDim) => BackwardQuerySharedFloats(headDim) + BackwardQueryTile * BackwardKeyStride;
-
-    /// <summary>Dynamic shared floats of BackwardQuery: Q, dOut, K, V tiles transposed (padded), the dS tile.</summary>
-    public static int BackwardQuerySharedFloats(int headDim) =>
-        2 * headDim * BackwardQueryStride + 2 * headDim * BackwardKeyStride + BackwardQueryTile * BackwardKeyStride;
+    /// <inheritdoc cref="ForwardQueryStride"/>
+    internal const int BackwardQueryStride = BackwardQueryTile + 1, BackwardKeyStride = BackwardKeyTile + 1;
 
     /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[j]=seg[t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]·scale)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = m + log l.</summary>
     /// <remarks>Grid (⌈seqLen/ForwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), online softmax over its key tiles.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> segments, AttentionShape shape)
     {
@@ -141,14 +127,15 @@ public static class AttentionKernels
         }
 
         int lseBase = (b * H + h) * T;
-        WriteRow(output, lse, o0, m0, RowSum(l0), r0, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o1, m1, RowSum(l1), r1, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o2, m2, RowSum(l2), r2, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
-        WriteRow(output, lse, o3, m3, RowSum(l3), r3, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o0, m0, Butterfly.Sum(l0, LanesPerRow), r0, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o1, m1, Butterfly.Sum(l1, LanesPerRow), r1, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o2, m2, Butterfly.Sum(l2, LanesPerRow), r2, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
+        WriteRow(output, lse, o3, m3, Butterfly.Sum(l3, LanesPerRow), r3, rowsValid, q0, qBase, H * D, lseBase, lane, slots);
     }
 
     /// <summary>delta[b,h,t] = Σ_d dOutput[b,t,h,d]·output[b,t,h,d], the softmax-backward row term.</summary>
     /// <remarks>Grid ⌈batch·seqLen·heads / (DeltaGroupSize/warp)⌉, group DeltaGroupSize: one warp per row, a fixed butterfly sum.</remarks>
+    [GroupSize(DeltaGroupSize)]
     public static void BackwardDelta(ArrayView<float> delta, ArrayView<float> dOutput, ArrayView<float> output, AttentionShape shape)
     {
         int T = shape.SeqLen, H = shape.Heads, D = shape.HeadDim;
@@ -164,6 +151,7 @@ public static class AttentionKernels
 
     /// <summary>dk += Σ_h Σ_t dsᵀ·q, dv += Σ_h Σ_t pᵀ·dOut with p = exp(s − lse), ds = p·(dOut·vᵀ − delta)·scale, over the query heads h of kv head g.</summary>
     /// <remarks>Grid (⌈seqLen/BackwardKeyTile⌉, kvHeads, batch), group GroupSize: one key tile, looping heads then query tiles in order; dk/dv in registers. Empty dk or dv is skipped.</remarks>
+    [GroupSize(GroupSize)]
     public static void BackwardKeyValue(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dOutput, ArrayView<float> delta, ArrayView<float> lse,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionShape shape)
     {
@@ -243,6 +231,7 @@ public static class AttentionKernels
 
     /// <summary>dq += Σ_j ds·k with p = exp(s − lse), ds = p·(dOut·vᵀ − delta)·scale.</summary>
     /// <remarks>Grid (⌈seqLen/BackwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), looping its key tiles in order; dq in registers.</remarks>
+    [GroupSize(GroupSize)]
     public static void BackwardQuery(ArrayView<float> dq, ArrayView<float> dOutput, ArrayView<float> delta, ArrayView<float> lse,
         ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments, AttentionShape shape)
     {
@@ -370,7 +359,7 @@ public static class AttentionKernels
         s.Y = MaskedScore(s.Y, scale, k0 + lane + LanesPerRow, row, keySegments[lane + LanesPerRow], rowSegment);
         s.Z = MaskedScore(s.Z, scale, k0 + lane + 2 * LanesPerRow, row, keySegments[lane + 2 * LanesPerRow], rowSegment);
         s.W = MaskedScore(s.W, scale, k0 + lane + 3 * LanesPerRow, row, keySegments[lane + 3 * LanesPerRow], rowSegment);
-        float mNew = Math.Max(m, RowMax(Math.Max(Math.Max(s.X, s.Y), Math.Max(s.Z, s.W))));
+        float mNew = Math.Max(m, Butterfly.Max(Math.Max(Math.Max(s.X, s.Y), Math.Max(s.Z, s.W)), LanesPerRow));
         float baseline = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = MathF.Exp(m - baseline);
         s.X = MathF.Exp(s.X - baseline);
@@ -449,20 +438,6 @@ public static class AttentionKernels
         }
     }
 
-    /// <summary>Maximum over the LanesPerRow lanes of a row (xor butterfly: every lane gets the same value).</summary>
-    private static float RowMax(float x)
-    {
-        for (int offset = 1; offset < LanesPerRow; offset *= 2) x = Math.Max(x, Warp.ShuffleXor(x, offset));
-        return x;
-    }
-
-    /// <summary>Sum over the LanesPerRow lanes of a row (xor butterfly: a + b = b + a, so every lane gets the same bits).</summary>
-    private static float RowSum(float x)
-    {
-        for (int offset = 1; offset < LanesPerRow; offset *= 2) x += Warp.ShuffleXor(x, offset);
-        return x;
-    }
-
     /// <summary>Two floats in registers.</summary>
     private struct Float2(float x, float y)
     {
@@ -473,21 +448,6 @@ public static class AttentionKernels
         {
             X += a * b.X;
             Y += a * b.Y;
-        }
-    }
-
-    /// <summary>Four floats in registers.</summary>
-    private struct Float4(float x, float y, float z, float w)
-    {
-        public float X = x, Y = y, Z = z, W = w;
-
-        /// <summary>this += a·b.</summary>
-        public void MulAdd(float a, Float4 b)
-        {
-            X += a * b.X;
-            Y += a * b.Y;
-            Z += a * b.Z;
-            W += a * b.W;
         }
     }
 
@@ -651,14 +611,14 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
-        _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, AttentionKernels.ForwardSharedFloats(headDim)),
+        _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, ForwardSharedFloats(headDim)),
             output, lse, q, k, v, segments, shape);
     }
 
@@ -670,16 +630,16 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     {
         ValidateShape(batch, seqLen, heads, kvHeads, headDim);
         long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        if (dq.Length != 0) CheckLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
-        if (dk.Length != 0) CheckLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
-        if (dv.Length != 0) CheckLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
-        CheckLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
-        CheckLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        CheckLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        CheckLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        CheckLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        CheckLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        CheckLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        if (dq.Length != 0) Arguments.RequireLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
+        if (dk.Length != 0) Arguments.RequireLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
+        if (dv.Length != 0) Arguments.RequireLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
+        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
+        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
         if (dq.Length == 0 && dk.Length == 0 && dv.Length == 0) return;
 
         var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
@@ -689,10 +649,10 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
         _delta(new KernelConfig(new Index3D((rows + rowsPerGroup - 1) / rowsPerGroup, 1, 1), new Index3D(AttentionKernels.DeltaGroupSize, 1, 1)),
             delta, dOutput, output, shape);
         if (dk.Length != 0 || dv.Length != 0)
-            _keyValue(Config(Tiles(seqLen, AttentionKernels.BackwardKeyTile), kvHeads, batch, AttentionKernels.BackwardKeyValueSharedFloats(headDim)),
+            _keyValue(Config(Tiles(seqLen, AttentionKernels.BackwardKeyTile), kvHeads, batch, BackwardKeyValueSharedFloats(headDim)),
                 dk, dv, dOutput, delta, lse, q, k, v, segments, shape);
         if (dq.Length != 0)
-            _query(Config(Tiles(seqLen, AttentionKernels.BackwardQueryTile), heads, batch, AttentionKernels.BackwardQuerySharedFloats(headDim)),
+            _query(Config(Tiles(seqLen, AttentionKernels.BackwardQueryTile), heads, batch, BackwardQuerySharedFloats(headDim)),
                 dq, dOutput, delta, lse, q, k, v, segments, shape);
     }
 
@@ -715,6 +675,19 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
 
     private static int Tiles(int seqLen, int tile) => (seqLen + tile - 1) / tile;
 
+    /// <summary>Dynamic shared floats of Forward: Q tile and K-or-V tile transposed (padded), probabilities transposed.</summary>
+    private static int ForwardSharedFloats(int headDim) =>
+        headDim * AttentionKernels.ForwardQueryStride + headDim * AttentionKernels.ForwardKeyStride + AttentionKernels.ForwardKeyTile * AttentionKernels.ForwardQueryStride;
+
+    /// <summary>Dynamic shared floats of BackwardKeyValue: Q, dOut, K, V tiles transposed (padded), the P and dS tiles.</summary>
+    private static int BackwardKeyValueSharedFloats(int headDim) =>
+        BackwardQuerySharedFloats(headDim) + AttentionKernels.BackwardQueryTile * AttentionKernels.BackwardKeyStride;
+
+    /// <summary>Dynamic shared floats of BackwardQuery: Q, dOut, K, V tiles transposed (padded), the dS tile.</summary>
+    private static int BackwardQuerySharedFloats(int headDim) =>
+        2 * headDim * AttentionKernels.BackwardQueryStride + 2 * headDim * AttentionKernels.BackwardKeyStride
+        + AttentionKernels.BackwardQueryTile * AttentionKernels.BackwardKeyStride;
+
     private static KernelConfig Config(int tiles, int heads, int batch, int sharedFloats) =>
         new(new Index3D(tiles, heads, batch), new Index3D(AttentionKernels.GroupSize, 1, 1), SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
 
@@ -729,10 +702,5 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
             throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
         if ((long)batch * seqLen * heads * headDim > int.MaxValue)
             throw new ArgumentException($"batch*seqLen*heads*headDim = {(long)batch * seqLen * heads * headDim} exceeds the kernels' 32-bit indexing", nameof(batch));
-    }
-
-    private static void CheckLength(long actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
     }
 }

@@ -23,6 +23,7 @@ public static class CachedAttentionKernels
 
     /// <summary>cache[r, slots[r,t], e] = src[r, t, e] for every slots[r,t] ≥ 0; width = kvHeads·headDim.</summary>
     /// <remarks>Grid ⌈rows·newTokens·width / AppendGroupSize⌉, group AppendGroupSize: one thread per element of src.</remarks>
+    [GroupSize(AppendGroupSize)]
     public static void Append(ArrayView<float> cache, ArrayView<float> src, ArrayView<int> slots, int newTokens, int capacity, int width)
     {
         int i = Grid.IdxX * Group.DimX + Group.IdxX;
@@ -35,6 +36,7 @@ public static class CachedAttentionKernels
     /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], s = slots[r,i], g = h/(heads/kvHeads); 0 where s = −1.</summary>
     /// <remarks>Grid (newTokens, heads, rows), group GroupSize (one warp): per tile of keys, lane c scores key j0 + c, the warp updates the running
     /// max m and sum l, and lane d rescales its accumulators by e^(m_old − m) and adds the tile's p_c·v[j0 + c, d] in key order.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
         int newTokens, int capacity, int heads, int kvHeads, int headDim)
     {
@@ -69,10 +71,10 @@ public static class CachedAttentionKernels
                 for (int d = 0; d < D; d++) dot += query[d] * kCache[key + d];
                 score = dot * scale;
             }
-            float mNew = MathF.Max(m, WarpMax(score));
+            float mNew = MathF.Max(m, Butterfly.Max(score, GroupSize));
             float rescale = MathF.Exp(m - mNew);
             float p = j <= slot ? MathF.Exp(score - mNew) : 0f;
-            l = l * rescale + WarpSum(p);
+            l = l * rescale + Butterfly.Sum(p, GroupSize);
             m = mNew;
             probabilities[lane] = p;
             Group.Barrier();
@@ -89,20 +91,6 @@ public static class CachedAttentionKernels
 
         float inverse = 1f / l;
         for (int d = lane; d < D; d += GroupSize) output[at + d] = accumulator[d] * inverse;
-    }
-
-    /// <summary>Maximum over the warp (xor butterfly: every lane gets the same value).</summary>
-    private static float WarpMax(float x)
-    {
-        for (int offset = 1; offset < GroupSize; offset *= 2) x = MathF.Max(x, Warp.ShuffleXor(x, offset));
-        return x;
-    }
-
-    /// <summary>Sum over the warp (xor butterfly: a + b = b + a, so every lane gets the same bits).</summary>
-    private static float WarpSum(float x)
-    {
-        for (int offset = 1; offset < GroupSize; offset *= 2) x += Warp.ShuffleXor(x, offset);
-        return x;
     }
 }
 
@@ -132,9 +120,9 @@ public sealed class CachedAttention
     {
         ValidateRows(rows, newTokens, capacity);
         if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
-        Arguments.Require(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
-        Arguments.Require(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
-        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        Arguments.RequireLength(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
+        Arguments.RequireLength(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
         Arguments.RequireIndexable(src.Length, nameof(src));
         int groups = (int)((src.Length + CachedAttentionKernels.AppendGroupSize - 1) / CachedAttentionKernels.AppendGroupSize);
         _append(new KernelConfig(groups, CachedAttentionKernels.AppendGroupSize), cache, src, slots, newTokens, capacity, width);
@@ -153,11 +141,11 @@ public sealed class CachedAttention
         if (heads <= 0 || heads % kvHeads != 0)
             throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
         long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
-        Arguments.Require(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
-        Arguments.Require(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
-        Arguments.Require(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
-        Arguments.Require(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
-        Arguments.Require(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
         _forward(new KernelConfig(new Index3D(newTokens, heads, rows), new Index3D(CachedAttentionKernels.GroupSize, 1, 1)),
             output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim);
     }

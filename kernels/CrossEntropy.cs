@@ -15,6 +15,7 @@ public static class CrossEntropyKernels
     // rowLoss[r] = logsumexp(z_r) − z_r[target_r]; if writeGradient ≠ 0, z_r = s·(softmax(z_r) − onehot(target_r)) in place (s = gradScale).
     // A row with target < 0 is ignored: loss 0 and, if writeGradient ≠ 0, a zero gradient row. Offsets are 64-bit (m·vocab may pass 2³¹).
     // Grid m groups of whole warps sized to vocab (≤ MaxRowThreads): one group per row; each thread keeps an online (max, Σe^(z − max)) over its columns, combined by a group reduction (fixed order).
+    [GroupSize(MaxRowThreads)]
     public static void SoftmaxRows(ArrayView<float> rowLoss, ArrayView<float> logits, ArrayView<int> targets, int vocab, int writeGradient, float gradScale)
     {
         var maxes = SharedMemory.Allocate<float>(MaxRowThreads);
@@ -68,9 +69,9 @@ public sealed class CrossEntropy(Accelerator accelerator)
     {
         if (m < 0) throw new ArgumentException($"m = {m} must not be negative", nameof(m));
         if (vocab <= 0) throw new ArgumentException($"vocab = {vocab} must be positive", nameof(vocab));
-        Arguments.Require(logits.Length, (long)m * vocab, nameof(logits), "m*vocab");
-        Arguments.Require(targets.Length, m, nameof(targets), "m");
-        Arguments.Require(rowLoss.Length, m, nameof(rowLoss), "m");
+        Arguments.RequireLength(logits.Length, (long)m * vocab, nameof(logits), "m*vocab");
+        Arguments.RequireLength(targets.Length, m, nameof(targets), "m");
+        Arguments.RequireLength(rowLoss.Length, m, nameof(rowLoss), "m");
         if (m == 0) return;
         int rowThreads = GroupReduce.GroupSize(_accelerator, vocab, CrossEntropyKernels.ColumnsPerThread, CrossEntropyKernels.MaxRowThreads);
         _softmaxRows(new KernelConfig(m, rowThreads), rowLoss, logits, targets, vocab, wantGrad ? 1 : 0, gradScale);

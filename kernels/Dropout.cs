@@ -53,7 +53,7 @@ public sealed class Dropout(Accelerator accelerator)
     /// <summary>y = x ⊙ mask; both views have the same length.</summary>
     public void Forward(ArrayView<float> y, ArrayView<float> x, float p, float scale, uint seed)
     {
-        Arguments.RequireLength(x.Length, y.Length, nameof(x), nameof(y));
+        Arguments.RequireSameLength(x.Length, y.Length, nameof(x), nameof(y));
         Arguments.RequireIndexable(y.Length, nameof(y));
         if (y.Length > 0) _forward((int)y.Length, y, x, p, scale, seed);
     }
@@ -61,7 +61,7 @@ public sealed class Dropout(Accelerator accelerator)
     /// <summary>dx += dy ⊙ mask; both views have the same length.</summary>
     public void Backward(ArrayView<float> dx, ArrayView<float> dy, float p, float scale, uint seed)
     {
-        Arguments.RequireLength(dy.Length, dx.Length, nameof(dy), nameof(dx));
+        Arguments.RequireSameLength(dy.Length, dx.Length, nameof(dy), nameof(dx));
         Arguments.RequireIndexable(dx.Length, nameof(dx));
         if (dx.Length > 0) _backward((int)dx.Length, dx, dy, p, scale, seed);
     }

@@ -32,8 +32,8 @@ public sealed class Elementwise(Accelerator accelerator)
     /// <summary>y = a + b; all three views have the same length.</summary>
     public void Add(ArrayView<float> y, ArrayView<float> a, ArrayView<float> b)
     {
-        Arguments.RequireLength(a.Length, y.Length, nameof(a), nameof(y));
-        Arguments.RequireLength(b.Length, y.Length, nameof(b), nameof(y));
+        Arguments.RequireSameLength(a.Length, y.Length, nameof(a), nameof(y));
+        Arguments.RequireSameLength(b.Length, y.Length, nameof(b), nameof(y));
         Arguments.RequireIndexable(y.Length, nameof(y));
         if (y.Length > 0) _add((int)y.Length, y, a, b);
     }
@@ -41,7 +41,7 @@ public sealed class Elementwise(Accelerator accelerator)
     /// <summary>dst += src; both views have the same length.</summary>
     public void Accumulate(ArrayView<float> dst, ArrayView<float> src)
     {
-        Arguments.RequireLength(src.Length, dst.Length, nameof(src), nameof(dst));
+        Arguments.RequireSameLength(src.Length, dst.Length, nameof(src), nameof(dst));
         Arguments.RequireIndexable(dst.Length, nameof(dst));
         if (dst.Length > 0) _accumulate((int)dst.Length, dst, src);
     }

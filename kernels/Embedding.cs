@@ -22,6 +22,7 @@ public static class EmbeddingKernels
     // dtable[v,j] += dy[r,j] for every row r with indices[r] = v, rows in order (the same float ops as the CPU op, no atomics).
     // Grid n·⌈c/tile⌉ groups of tile threads (whole warps, ≤ MaxColumnTile): group (r, tile) does nothing unless r is the first row of its index (found by a
     // group-wide scan of the rows before it); then each thread owns one column of that table row and walks rows r … n−1 in order.
+    [GroupSize(MaxColumnTile)]
     public static void Backward(ArrayView<float> dtable, ArrayView<float> dy, ArrayView<int> indices, int n, int c)
     {
         int width = Group.DimX, tiles = (c + width - 1) / width;
@@ -53,13 +54,13 @@ public sealed class Embedding(Accelerator accelerator)
     /// <summary>y[r,:] = wte[ids[r],:] + wpe[positions[r],:]; an empty wpe means no learned positions (positions ignored).</summary>
     public void Forward(ArrayView<float> y, ArrayView<int> ids, ArrayView<int> positions, ArrayView<float> wte, ArrayView<float> wpe, int n, int c)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(y.Length, (long)n * c, nameof(y), "n*c");
-        Arguments.Require(ids.Length, n, nameof(ids), "n");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireLength(ids.Length, n, nameof(ids), "n");
         RequireTable(wte.Length, c, nameof(wte));
         if (wpe.Length > 0)
         {
-            Arguments.Require(positions.Length, n, nameof(positions), "n");
+            Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
             RequireTable(wpe.Length, c, nameof(wpe));
         }
         Arguments.RequireIndexable(y.Length, nameof(y));
@@ -70,16 +71,16 @@ public sealed class Embedding(Accelerator accelerator)
     /// Accumulates; an empty dwte or dwpe is skipped.</summary>
     public void Backward(ArrayView<float> dwte, ArrayView<float> dwpe, ArrayView<float> dy, ArrayView<int> ids, ArrayView<int> positions, int n, int c)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
         if (dwte.Length > 0)
         {
-            Arguments.Require(ids.Length, n, nameof(ids), "n");
+            Arguments.RequireLength(ids.Length, n, nameof(ids), "n");
             RequireTable(dwte.Length, c, nameof(dwte));
         }
         if (dwpe.Length > 0)
         {
-            Arguments.Require(positions.Length, n, nameof(positions), "n");
+            Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
             RequireTable(dwpe.Length, c, nameof(dwpe));
         }
         if (n == 0) return;

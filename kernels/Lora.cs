@@ -24,8 +24,8 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
         ArrayView<float> loraA, ArrayView<float> loraB, float scale, int n, int inDim, int outDim, int rank)
     {
         RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        if (bias.Length != 0) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        if (bias.Length != 0) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
 
         _matMul.Forward(h, x, loraA, ArrayView<float>.Empty, n, inDim, rank);
         _matMul.LaunchGemm(y, new GemmTerm(x, w, inDim), new GemmTerm(h, loraB, rank, scale), bias, n, outDim,
@@ -41,12 +41,12 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
         float scale, int n, int inDim, int outDim, int rank)
     {
         RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
-        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
-        if (dx.Length != 0) RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
-        if (dw.Length != 0) RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
-        if (dbias.Length != 0) RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
-        if (dLoraA.Length != 0) RequireLength(dLoraA.Length, (long)rank * inDim, nameof(dLoraA), "rank*inDim");
-        if (dLoraB.Length != 0) RequireLength(dLoraB.Length, (long)outDim * rank, nameof(dLoraB), "outDim*rank");
+        Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        if (dx.Length != 0) Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+        if (dw.Length != 0) Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+        if (dbias.Length != 0) Arguments.RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+        if (dLoraA.Length != 0) Arguments.RequireLength(dLoraA.Length, (long)rank * inDim, nameof(dLoraA), "rank*inDim");
+        if (dLoraB.Length != 0) Arguments.RequireLength(dLoraB.Length, (long)outDim * rank, nameof(dLoraB), "outDim*rank");
 
         if (dLoraB.Length != 0)
             _matMul.LaunchGemm(dLoraB, new GemmTerm(dy, h, n, scale), default, default, outDim, rank, aStoredKM: true, bStoredNK: false, accumulate: true);
@@ -73,15 +73,10 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
         if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
         if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
         if (rank < 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "must be non-negative");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
-        RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
-        RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
-    }
-
-    private static void RequireLength(long actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Arguments.RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
+        Arguments.RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
+        Arguments.RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
     }
 }

@@ -4,12 +4,6 @@ using ILGPU.Runtime.Cuda;
 
 namespace Engine.Kernels;
 
-/// <summary>Four floats that move as one 16-byte access (ld/st .v4.f32) where the address is 16-byte aligned; also the four fp32 accumulators c0..c3 of one m16n8 mma tile.</summary>
-internal struct Float4
-{
-    public float X, Y, Z, W;
-}
-
 /// <summary>Four 32-bit words (eight packed bf16, lower index in the lower half) that move as one 16-byte access; also one m16n8k16 A fragment a0..a3.</summary>
 internal struct UInt4
 {
@@ -97,6 +91,7 @@ public static class MatMulKernels
     /// Grid (⌈n/TileN⌉, ⌈m/TileM⌉), group GroupSize: each group one TileM × TileN block of C, each thread an 8 × 8 block of it, every
     /// element's sum in ascending k order over the first term, then over the second.
     /// </summary>
+    [GroupSize(GroupSize)]
     public static void Gemm(ArrayView<float> c, ArrayView<float> a, ArrayView<float> b, ArrayView<float> a2, ArrayView<float> b2, ArrayView<float> bias,
         int m, int n, int k, int k2, float scale2, GemmOptions options)
     {
@@ -168,6 +163,7 @@ public static class MatMulKernels
     /// dbias[col] += Σ_row dy[row, col] over rows × cols; each column's rows are summed as ColumnSumSlices interleaved partials
     /// (row ≡ s mod ColumnSumSlices, ascending) that are then added in slice order. Grid ⌈cols/32⌉, group 32 × ColumnSumSlices.
     /// </summary>
+    [GroupSize(ColumnSumGroupSize)]
     public static void ColumnSum(ArrayView<float> dbias, ArrayView<float> dy, int rows, int cols)
     {
         var partials = SharedMemory.Allocate<float>(ColumnSumGroupSize);
@@ -212,6 +208,7 @@ public static class MatMulKernels
     /// Grid (⌈n/Bf16TileN⌉, ⌈m/Bf16TileM⌉), group Bf16GroupSize = 8 warps, each warp 4 × 4 mma.m16n8k16 tiles; on a device without
     /// CudaAsm (the CPU accelerator) the same fragment registers are multiplied by a warp-shuffle emulation of the instruction.
     /// </summary>
+    [GroupSize(Bf16GroupSize), LocalSlotsInRegisters]
     public static void GemmBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int m, int n, int k, GemmOptions options)
     {
         bool vectorized = options.Vectorized;
@@ -580,16 +577,25 @@ public sealed class MatMul(Accelerator accelerator)
             int, int, int, int, float, GemmOptions>(MatMulKernels.Gemm);
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> columnSum =
         accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(MatMulKernels.ColumnSum);
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 =
-        accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 = LoadGemmBf16(accelerator);
+
+    /// <summary>GemmBf16 on the default stream; on CUDA from PTX whose inline-mma operands live in registers (<see cref="LocalSlotPromotion"/>).</summary>
+    private static Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> LoadGemmBf16(Accelerator accelerator)
+    {
+        if (accelerator is not CudaAccelerator)
+            return accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
+        var launch = LocalSlotPromotion.LoadExplicitlyGrouped(accelerator, typeof(MatMulKernels).GetMethod(nameof(MatMulKernels.GemmBf16))!)
+            .CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>>();
+        return (config, y, x, w, m, n, k, options) => launch(accelerator.DefaultStream, config, y, x, w, m, n, k, options);
+    }
 
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ + bias[outDim] (bias.Length == 0: none). Overwrites y.</summary>
     public void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int n, int inDim, int outDim)
     {
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        if (bias.Length != 0) RequireLength(bias.Length, outDim, nameof(bias), "outDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        if (bias.Length != 0) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
         LaunchGemm(y, new GemmTerm(x, w, inDim), default, bias, n, outDim, aStoredKM: false, bStoredNK: true, accumulate: false);
     }
 
@@ -597,22 +603,22 @@ public sealed class MatMul(Accelerator accelerator)
     /// and then the input only it needs, w for dx or x for dw, may be empty too).</summary>
     public void Backward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dbias, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, int n, int inDim, int outDim)
     {
-        RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
+        Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
         if (dx.Length != 0)
         {
-            RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
-            RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+            Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
+            Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
             LaunchGemm(dx, new GemmTerm(dy, w, outDim), default, default, n, inDim, aStoredKM: false, bStoredNK: false, accumulate: true);
         }
         if (dw.Length != 0)
         {
-            RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
-            RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+            Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
+            Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
             LaunchGemm(dw, new GemmTerm(dy, x, n), default, default, outDim, inDim, aStoredKM: true, bStoredNK: false, accumulate: true);
         }
         if (dbias.Length != 0)
         {
-            RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
+            Arguments.RequireLength(dbias.Length, outDim, nameof(dbias), "outDim");
             if (n > 0)
                 columnSum(new KernelConfig(Ceiling(outDim, MatMulKernels.ColumnSumWidth), MatMulKernels.ColumnSumGroupSize), dbias, dy, n, outDim);
         }
@@ -621,9 +627,9 @@ public sealed class MatMul(Accelerator accelerator)
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ with x, w given as bf16 bits; fp32 accumulate and output. Overwrites y.</summary>
     public void ForwardBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int n, int inDim, int outDim)
     {
-        RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
+        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
         if (n == 0 || outDim == 0) return;
         bool vectorized = inDim % 8 == 0 && OffsetIsMultipleOf(x, 8) && OffsetIsMultipleOf(w, 8);
         var grid = new Index3D(Ceiling(outDim, MatMulKernels.Bf16TileN), Ceiling(n, MatMulKernels.Bf16TileM), 1);
@@ -665,9 +671,4 @@ public sealed class MatMul(Accelerator accelerator)
     private static bool OffsetIsMultipleOf(IContiguousArrayView view, int elements) => view.Index % elements == 0;
 
     private static int Ceiling(int value, int divisor) => (value + divisor - 1) / divisor;
-
-    private static void RequireLength(long actual, long expected, string name, string formula)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {formula} = {expected}", name);
-    }
 }

@@ -17,6 +17,7 @@ public static class NormsKernels
 
     // y[r,:] = (x[r,:] − mean[r])·rstd[r]·w + b, rstd = 1/√(Σ(x − mean)²/c + eps); mean[r] and rstd[r] saved for the backward.
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, group sums (fixed order) for the mean, then for the squared deviations.
+    [GroupSize(MaxRowThreads)]
     public static void LayerNormForward(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x,
         ArrayView<float> w, ArrayView<float> b, int c, float eps)
     {
@@ -43,6 +44,7 @@ public static class NormsKernels
 
     // With g = dy·w, x̂ = (x − mean)·rstd: dx[r,:] += rstd·(g − mean_c(g) − x̂·mean_c(g·x̂)).
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, two group sums, then each thread updates its columns.
+    [GroupSize(MaxRowThreads)]
     public static void LayerNormInputGrad(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
         ArrayView<float> mean, ArrayView<float> rstd, int c)
     {
@@ -88,6 +90,7 @@ public static class NormsKernels
 
     // y[r,:] = (x[r,:]·rstd[r])·w, rstd = 1/√(Σx²/c + eps); rstd[r] saved for the backward.
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, one group sum of x².
+    [GroupSize(MaxRowThreads)]
     public static void RmsNormForward(ArrayView<float> y, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, int c, float eps)
     {
         var partials = SharedMemory.Allocate<float>(MaxRowThreads);
@@ -106,6 +109,7 @@ public static class NormsKernels
 
     // With g = dy·w, x̂ = x·rstd: dx[r,:] += rstd·(g − x̂·mean_c(g·x̂)).
     // Grid n groups of whole warps sized to c (≤ MaxRowThreads): one group per row, one group sum, then each thread updates its columns.
+    [GroupSize(MaxRowThreads)]
     public static void RmsNormInputGrad(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, int c)
     {
         var partials = SharedMemory.Allocate<float>(MaxRowThreads);
@@ -169,13 +173,13 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>y = (x − mean)·rstd·w + b per row; mean[n], rstd[n] saved. x, y: [n, c]; w, b: [c].</summary>
     public void LayerNormForward(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int n, int c, float eps)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.Require(y.Length, (long)n * c, nameof(y), "n*c");
-        Arguments.Require(mean.Length, n, nameof(mean), "n");
-        Arguments.Require(rstd.Length, n, nameof(rstd), "n");
-        Arguments.Require(w.Length, c, nameof(w), "c");
-        Arguments.Require(b.Length, c, nameof(b), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(b.Length, c, nameof(b), "c");
         if (n == 0) return;
         _layerNormForward(new KernelConfig(n, RowThreads(c)), y, mean, rstd, x, w, b, c, eps);
     }
@@ -184,15 +188,15 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     public void LayerNormBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> db, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
         ArrayView<float> mean, ArrayView<float> rstd, int n, int c)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.Require(w.Length, c, nameof(w), "c");
-        Arguments.Require(mean.Length, n, nameof(mean), "n");
-        Arguments.Require(rstd.Length, n, nameof(rstd), "n");
-        if (dx.Length > 0) Arguments.Require(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (dw.Length > 0) Arguments.Require(dw.Length, c, nameof(dw), "c");
-        if (db.Length > 0) Arguments.Require(db.Length, c, nameof(db), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        if (dx.Length > 0) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
+        if (dw.Length > 0) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        if (db.Length > 0) Arguments.RequireLength(db.Length, c, nameof(db), "c");
         if (n == 0) return;
         if (dx.Length > 0) _layerNormInputGrad(new KernelConfig(n, RowThreads(c)), dx, dy, x, w, mean, rstd, c);
         if (dw.Length == 0 && db.Length == 0) return;
@@ -209,11 +213,11 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>y = x·rstd·w per row; rstd[n] saved. x, y: [n, c]; w: [c].</summary>
     public void RmsNormForward(ArrayView<float> y, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, int n, int c, float eps)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.Require(y.Length, (long)n * c, nameof(y), "n*c");
-        Arguments.Require(rstd.Length, n, nameof(rstd), "n");
-        Arguments.Require(w.Length, c, nameof(w), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
         if (n == 0) return;
         _rmsNormForward(new KernelConfig(n, RowThreads(c)), y, rstd, x, w, c, eps);
     }
@@ -221,13 +225,13 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>dx += rstd·(g − x̂·mean(g·x̂)); dw += Σ_rows dy·x̂. Accumulates; an empty dx or dw is skipped.</summary>
     public void RmsNormBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, int n, int c)
     {
-        Arguments.RequireShape(n, c);
-        Arguments.Require(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.Require(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.Require(w.Length, c, nameof(w), "c");
-        Arguments.Require(rstd.Length, n, nameof(rstd), "n");
-        if (dx.Length > 0) Arguments.Require(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (dw.Length > 0) Arguments.Require(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRows(n, c);
+        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
+        if (dx.Length > 0) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
+        if (dw.Length > 0) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
         if (n == 0) return;
         if (dx.Length > 0) _rmsNormInputGrad(new KernelConfig(n, RowThreads(c)), dx, dy, x, w, rstd, c);
         if (dw.Length == 0) return;

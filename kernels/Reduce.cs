@@ -17,6 +17,7 @@ public static class ReduceKernels
 
     // partials[k] = Σ x[i]² over i in [k·ElementsPerGroup, (k + 1)·ElementsPerGroup), in float64: thread t adds i = k·ElementsPerGroup + t + m·ReduceThreads
     // for m in order, then a group sum (fixed order). Grid ⌈length/ElementsPerGroup⌉ groups of ReduceThreads: one group per partial.
+    [GroupSize(ReduceThreads)]
     public static void SumOfSquaresPartials(ArrayView<double> partials, ArrayView<float> x)
     {
         var warpSums = SharedMemory.Allocate<double>(ReduceThreads);
@@ -37,6 +38,7 @@ public static class ReduceKernels
 
     // result[0] = Σ_k partials[k]: thread t adds k = t + m·ReduceThreads for m in order, then a group sum (fixed order).
     // Grid 1 group of ReduceThreads.
+    [GroupSize(ReduceThreads)]
     public static void SumPartials(ArrayView<double> result, ArrayView<double> partials)
     {
         var warpSums = SharedMemory.Allocate<double>(ReduceThreads);
@@ -59,7 +61,7 @@ public sealed class Reduce(Accelerator accelerator) : IDisposable
     /// <summary>result[0] = Σ x² in float64, bit-identical from run to run (the order is fixed by x's length alone); 0 for an empty x.</summary>
     public void SumOfSquares(ArrayView<double> result, ArrayView<float> x)
     {
-        Arguments.Require(result.Length, 1, nameof(result), "one element");
+        Arguments.RequireLength(result.Length, 1, nameof(result), "one element");
         long groups = (x.Length + ReduceKernels.ElementsPerGroup - 1) / ReduceKernels.ElementsPerGroup;
         Arguments.RequireIndexable(groups, "the partials");
         if (groups == 0)

@@ -18,6 +18,7 @@ public static class RopeKernels
 
     /// <summary>y[i] = x[i]·cos − x[i+D/2]·sin, y[i+D/2] = x[i+D/2]·cos + x[i]·sin with angle = positions[r]·invFreq[i]; y may be x.</summary>
     /// <remarks>Grid ⌈n·heads·headDim/2 / GroupSize⌉, group GroupSize: one thread per rotated pair.</remarks>
+    [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
         int half = headDim / 2, pair = Grid.IdxX * Group.DimX + Group.IdxX;
@@ -31,6 +32,7 @@ public static class RopeKernels
 
     /// <summary>dx += Rᵀ·dy, the inverse rotation: dx[i] += dy[i]·cos + dy[i+D/2]·sin, dx[i+D/2] += dy[i+D/2]·cos − dy[i]·sin.</summary>
     /// <remarks>Grid ⌈n·heads·headDim/2 / GroupSize⌉, group GroupSize: one thread per rotated pair.</remarks>
+    [GroupSize(GroupSize)]
     public static void Backward(ArrayView<float> dx, ArrayView<float> dy, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
         int half = headDim / 2, pair = Grid.IdxX * Group.DimX + Group.IdxX;
@@ -115,10 +117,9 @@ public sealed class Rope(Accelerator accelerator)
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"headDim is {headDim}, expected a positive even number", nameof(headDim));
         long size = (long)n * heads * headDim;
         if (size > int.MaxValue) throw new ArgumentException($"n*heads*headDim = {size} exceeds the kernels' 32-bit indexing", nameof(n));
-        if (dstLength != size) throw new ArgumentException($"{dstName} has {dstLength} elements, expected n*heads*headDim = {size}", dstName);
-        if (srcLength != size) throw new ArgumentException($"{srcName} has {srcLength} elements, expected n*heads*headDim = {size}", srcName);
-        if (positions.Length != n) throw new ArgumentException($"positions has {positions.Length} elements, expected n = {n}", nameof(positions));
-        if (invFreq.Length != headDim / 2)
-            throw new ArgumentException($"invFreq has {invFreq.Length} elements, expected headDim/2 = {headDim / 2}", nameof(invFreq));
+        Arguments.RequireLength(dstLength, size, dstName, "n*heads*headDim");
+        Arguments.RequireLength(srcLength, size, srcName, "n*heads*headDim");
+        Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
+        Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
     }
 }

@@ -1,4 +1,5 @@
 using Engine.Backends;
+using Engine.Kernels;
 using Engine.Tensors;
 
 namespace Engine.Autograd;
@@ -156,9 +157,9 @@ public static class Ops
 
     /// <summary>
     /// Σ over rows with target ≥ 0 of −log softmax(x·Wᵀ)[target], the LM head fused with cross-entropy.
-    /// The loss is the root of the tape, so its seed gradient (gradScale, e.g. 1 / target tokens in the optimizer step)
+    /// The loss is the root of the tape, so its seed gradient (<see cref="Tape.LossGradient"/>, 1 / target tokens in the optimizer step)
     /// is known up front: the fused op writes dx and dW during the forward, and nothing needs pushing.
     /// </summary>
-    public static double CrossEntropy(this Tape tape, Variable x, Variable w, Tensor targets, float gradScale)
-        => tape.Backend.CrossEntropyForwardBackward(tape.GradIfNeeded(x), tape.GradIfNeeded(w), x.Value, w.Value, targets, x.Rows, x.Columns, w.Rows, gradScale);
+    public static double CrossEntropy(this Tape tape, Variable x, Variable w, Tensor targets)
+        => tape.Backend.CrossEntropyForwardBackward(tape.GradIfNeeded(x), tape.GradIfNeeded(w), x.Value, w.Value, targets, x.Rows, x.Columns, w.Rows, tape.LossGradient);
 }

@@ -6,19 +6,25 @@ namespace Engine.Autograd;
 /// <summary>
 /// The manual autograd. Each op called through the tape runs its forward and pushes its backward;
 /// <see cref="Backward"/> replays them in reverse, and each backward accumulates into its inputs' gradients.
-/// Activations and their gradients are owned by the tape and go back to the backend's pool on <see cref="Reset"/>; so does a gradient
-/// the tape had to give a parameter that came without one (no trainer), and that parameter's Grad is cleared with it.
+/// Activations and their gradients are owned by the tape and go back to the backend's pool on <see cref="Reset"/>. A parameter's
+/// gradient is not: it belongs to the trainer, which keeps it across the micro-batches of a step (see docs/ARCHITECTURE.md).
 /// </summary>
 public sealed class Tape(IBackend backend, bool recordGradients = true) : IDisposable
 {
     private readonly List<Action> _backward = new();
     private readonly List<Tensor> _owned = new();
-    private readonly List<Variable> _given = new();
+    private readonly List<Variable> _activationsWithGrad = new();
 
     public IBackend Backend { get; } = backend;
 
     /// <summary>False for evaluation and generation: nothing requires a gradient, nothing is pushed.</summary>
     public bool RecordGradients { get; } = recordGradients;
+
+    /// <summary>
+    /// The gradient the loss, the tape's root, is seeded with: dL/d(summed loss). The trainer sets it to 1 / target tokens of the whole
+    /// optimizer step before each step's forwards; the fused loss op reads it (it writes its gradients during the forward).
+    /// </summary>
+    public float LossGradient { get; set; } = 1f;
 
     /// <summary>A zero-filled tensor that lives until <see cref="Reset"/>.</summary>
     public Tensor Allocate(DType dtype, params int[] shape)
@@ -34,16 +40,19 @@ public sealed class Tape(IBackend backend, bool recordGradients = true) : IDispo
         bool requiresGrad = RecordGradients && inputs.Any(v => v is { RequiresGrad: true });
         var value = Backend.AllocateUninitialized(DType.F32, shape);
         _owned.Add(value);
-        return new Variable(value, requiresGrad);
+        return new Variable(value, requiresGrad) { IsActivation = true };
     }
 
-    /// <summary>The gradient buffer of v, allocated (zeroed) the first time a backward writes to it.</summary>
+    /// <summary>The gradient buffer of v: an activation's is allocated (zeroed) the first time a backward writes to it; a parameter's
+    /// must have been given by its owner.</summary>
     public Tensor GradOf(Variable v)
     {
         if (v.Grad is null)
         {
+            if (!v.IsActivation)
+                throw new InvalidOperationException($"{v.Name} requires a gradient but has no gradient buffer: its trainer allocates it before the first step");
             v.Grad = Allocate(DType.F32, v.Value.Shape);
-            _given.Add(v);
+            _activationsWithGrad.Add(v);
         }
         return v.Grad;
     }
@@ -60,12 +69,12 @@ public sealed class Tape(IBackend backend, bool recordGradients = true) : IDispo
         _backward.Clear();
     }
 
-    /// <summary>Drops pushed backwards and releases every activation and every gradient the tape allocated.</summary>
+    /// <summary>Drops pushed backwards and releases every activation and activation gradient.</summary>
     public void Reset()
     {
         _backward.Clear();
-        foreach (var v in _given) v.Grad = null;
-        _given.Clear();
+        foreach (var v in _activationsWithGrad) v.Grad = null;
+        _activationsWithGrad.Clear();
         foreach (var t in _owned) t.Dispose();
         _owned.Clear();
     }

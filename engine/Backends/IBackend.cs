@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using Engine.Tensors;
 
 namespace Engine.Backends;
@@ -85,9 +86,6 @@ public interface IBackend : IDisposable
     void Scale(Tensor x, float s);
     void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step);
 }
-
-/// <summary>Sizes of one attention call: q/out [batch, seqLen, heads, headDim]; k/v [batch, seqLen, kvHeads, headDim].</summary>
-public readonly record struct AttentionShape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim);
 
 /// <summary>
 /// Sizes of one cached-attention call: q/out [rows, newTokens, heads, headDim]; k/v [rows, newTokens, kvHeads, headDim];

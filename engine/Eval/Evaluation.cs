@@ -17,7 +17,7 @@ public static class Evaluation
         long targets = 0;
         foreach (var batch in batches)
         {
-            sum += model.Forward(tape, batch, 1f);
+            sum += model.Forward(tape, batch);
             targets += batch.TargetCount;
             tape.Reset();
         }

@@ -24,17 +24,6 @@ public sealed class LoraAdapter(string module, Variable a, Variable b, float sca
     /// <summary>A and B.</summary>
     public IEnumerable<Variable> Parameters => [A, B];
 
-    /// <summary>Rows [first, first + count) of B: all of B, or the slice of one projection of a fused module. A slice's gradient is a view of
-    /// B's gradient, so updates land in B.</summary>
-    public Variable RowsOfB(int first, int count)
-    {
-        if (first == 0 && count == B.Rows) return B;
-        return new Variable(B.Value.View((long)first * Rank, count, Rank), B.RequiresGrad, $"{B.Name}[{first}:{first + count}]")
-        {
-            Grad = B.Grad?.View((long)first * Rank, count, Rank),
-        };
-    }
-
     public void Dispose()
     {
         A.Release();

@@ -1,5 +1,6 @@
 using Engine.Autograd;
 using Engine.Backends;
+using Engine.Kernels;
 using Engine.Tensors;
 using Engine.Training;
 
@@ -12,13 +13,13 @@ namespace Engine.Models;
 /// </summary>
 public sealed class Transformer : IDisposable
 {
-    /// <summary>A linear layer; with an adapter it uses rows [AdapterRow, AdapterRow + out) of the adapter's B.</summary>
+    /// <summary>A linear layer; with an adapter, AdapterB is its rows of the adapter's B (all of B, or one projection's rows of a fused module's).</summary>
     private sealed class Linear(Variable weight, Variable? bias)
     {
         public Variable Weight { get; } = weight;
         public Variable? Bias { get; } = bias;
         public LoraAdapter? Adapter { get; set; }
-        public int AdapterRow { get; set; }
+        public Variable? AdapterB { get; set; }
     }
 
     /// <summary>A module as PEFT names it and the linear layers it covers (GPT-2's c_attn covers q, k and v).</summary>
@@ -122,7 +123,7 @@ public sealed class Transformer : IDisposable
             int row = 0;
             foreach (var linear in module.Linears)
             {
-                (linear.Adapter, linear.AdapterRow) = (adapter, row);
+                (linear.Adapter, linear.AdapterB) = (adapter, b.RowSlice(row, linear.Weight.Rows));
                 row += linear.Weight.Rows;
             }
         }
@@ -148,10 +149,10 @@ public sealed class Transformer : IDisposable
                 using var at = Backend.Allocate(DType.F32, inDim, rank);
                 using var delta = Backend.Allocate(DType.F32, outDim, inDim);
                 Backend.Upload(at, aTransposed);
-                Backend.MatMulForward(delta, lora.RowsOfB(linear.AdapterRow, outDim).Value, at, null, outDim, rank, inDim);
+                Backend.MatMulForward(delta, linear.AdapterB!.Value, at, null, outDim, rank, inDim);
                 Backend.Scale(delta, lora.Scale);
                 Backend.Add(w.Value, w.Value, delta);
-                linear.Adapter = null;
+                (linear.Adapter, linear.AdapterB) = (null, null);
             }
         foreach (var adapter in _adapters) adapter.Dispose();
         _adapters.Clear();
@@ -161,14 +162,15 @@ public sealed class Transformer : IDisposable
 
     /// <summary>
     /// Runs the model over a micro-batch and returns the summed cross-entropy over its target tokens.
-    /// When the tape records gradients, the loss's gradient is seeded with gradScale (1 / target tokens in the whole step).
-    /// dropoutSeed (training) switches LoRA dropout on and picks its masks; without it (evaluation) nothing is dropped.
+    /// When the tape records gradients, the loss's gradient is seeded with the tape's <see cref="Tape.LossGradient"/>.
+    /// dropoutSeed (training: <see cref="DropoutSeeds.MicroBatch"/>) switches LoRA dropout on and picks its masks; without it
+    /// (evaluation) nothing is dropped.
     /// </summary>
-    public double Forward(Tape tape, Batch batch, float gradScale, uint? dropoutSeed = null)
+    public double Forward(Tape tape, Batch batch, uint? dropoutSeed = null)
     {
         var (ids, positions, segments, targets) = Upload(tape, batch);
         var x = Hidden(tape, batch, ids, positions, segments, dropoutSeed);
-        return tape.CrossEntropy(x, _head, targets, gradScale);
+        return tape.CrossEntropy(x, _head, targets);
     }
 
     /// <summary>Logits [tokens, vocab] of a batch (no loss): for generation and tests on small vocabularies.</summary>
@@ -277,11 +279,9 @@ public sealed class Transformer : IDisposable
     private static Variable Project(Tape tape, Variable x, Linear layer, uint? dropoutSeed)
     {
         if (layer.Adapter is not { } lora) return tape.Linear(x, layer.Weight, layer.Bias);
-        tape.GradIfNeeded(lora.B); // a row slice's gradient is a view of B's, so B's must exist first
-        var b = lora.RowsOfB(layer.AdapterRow, layer.Weight.Rows);
+        var b = layer.AdapterB!;
         if (dropoutSeed is not { } seed || lora.Dropout == 0) return tape.Lora(x, layer.Weight, layer.Bias, lora.A, b, lora.Scale);
-        uint maskSeed = unchecked(seed * 2654435761u + (uint)lora.Index);
-        var dropped = tape.Dropout(x, lora.Dropout, lora.Scale / (1 - lora.Dropout), maskSeed);
+        var dropped = tape.Dropout(x, lora.Dropout, lora.Scale / (1 - lora.Dropout), DropoutSeeds.Adapter(seed, lora.Index));
         return tape.Add(tape.Linear(x, layer.Weight, layer.Bias), tape.Linear(tape.Linear(dropped, lora.A, null), b, null));
     }
 

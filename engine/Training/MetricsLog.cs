@@ -22,6 +22,13 @@ public sealed class MetricsLog : IDisposable
         _tensorBoard = new TensorBoardWriter(Path.Combine(directory, "tensorboard"));
     }
 
+    /// <summary>Logs every step the loop reports, and its evaluation when it made one.</summary>
+    public void Follow(TrainingLoop loop) => loop.StepFinished += report =>
+    {
+        Train(report.Step, report.TokensPerSecond);
+        if (report.Evaluated) Eval(report.Step.Step, report.EvalLoss);
+    };
+
     public void Train(StepResult step, double tokensPerSecond)
     {
         _train.Add((step.Step, step.Loss));

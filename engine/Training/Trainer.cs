@@ -38,6 +38,9 @@ public sealed class Trainer : IDisposable
         _tape = new Tape(model.Backend);
     }
 
+    /// <summary>The model it trains.</summary>
+    public Transformer Model => _model;
+
     /// <summary>Optimizer steps taken so far.</summary>
     public int StepCount { get; private set; }
 
@@ -45,8 +48,8 @@ public sealed class Trainer : IDisposable
     public IEnumerable<(Variable Parameter, Tensor M, Tensor V)> OptimizerState =>
         _trainable.Select((p, i) => (p, _m[i], _v[i]));
 
-    /// <summary>Continues a run from a checkpoint whose moments were loaded into <see cref="OptimizerState"/>.</summary>
-    public void RestoreStepCount(int stepCount)
+    /// <summary>Continues a run from a checkpoint whose moments were loaded into <see cref="OptimizerState"/> (<see cref="ResumePoint"/>).</summary>
+    internal void RestoreStepCount(int stepCount)
     {
         if (stepCount < 0) throw new ArgumentException($"step count {stepCount} is negative");
         StepCount = stepCount;
@@ -59,11 +62,11 @@ public sealed class Trainer : IDisposable
         if (targets == 0) throw new ArgumentException("the step's micro-batches have no target tokens (every loss mask is 0)");
 
         foreach (var p in _trainable) backend.Zero(p.Grad!);
+        _tape.LossGradient = 1f / targets; // the loss of the step is Σ over its target tokens / their number, whatever the split
         double lossSum = 0;
         for (int micro = 0; micro < microBatches.Count; micro++)
         {
-            uint dropoutSeed = unchecked((uint)StepCount * 0x9E3779B9u + (uint)micro); // the same masks when a resumed run replays this step
-            lossSum += _model.Forward(_tape, microBatches[micro], 1f / targets, dropoutSeed);
+            lossSum += _model.Forward(_tape, microBatches[micro], DropoutSeeds.MicroBatch(StepCount, micro));
             _tape.Backward();
             _tape.Reset();
         }

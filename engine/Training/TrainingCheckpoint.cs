@@ -97,18 +97,15 @@ public static class TrainingCheckpoint
         }
     }
 
-    /// <summary>Loads the AdamW moments into the trainer, sets its step count, and returns where the run was.</summary>
-    public static TrainingState Restore(string checkpoint, Trainer trainer, IBackend backend)
+    /// <summary>Loads a checkpoint's AdamW moments into the trainer (resuming: <see cref="ResumePoint"/>).</summary>
+    internal static void LoadMoments(string checkpoint, Trainer trainer)
     {
-        var state = ReadState(checkpoint);
         using var moments = SafeTensors.Open(Path.Combine(checkpoint, OptimizerFile));
         foreach (var (parameter, m, v) in trainer.OptimizerState)
         {
-            backend.Upload(m, Read(moments, parameter.Name + ".exp_avg", m.Length));
-            backend.Upload(v, Read(moments, parameter.Name + ".exp_avg_sq", v.Length));
+            trainer.Model.Backend.Upload(m, Read(moments, parameter.Name + ".exp_avg", m.Length));
+            trainer.Model.Backend.Upload(v, Read(moments, parameter.Name + ".exp_avg_sq", v.Length));
         }
-        trainer.RestoreStepCount(state.Step);
-        return state;
     }
 
     private static float[] Read(SafeTensorsFile file, string name, long length)

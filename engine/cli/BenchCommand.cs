@@ -49,6 +49,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Benchmarks");
         bench.Subcommands.Add(step);
         bench.Subcommands.Add(KernelBenchCommand.Create());
+        bench.Subcommands.Add(PtxCommand.Create());
         return bench;
     }
 

@@ -26,7 +26,7 @@ public sealed class Progress : IDisposable
     private StepResult? _latest;
     private double? _eval;
     private long _tokens;
-    private volatile bool _stopRequested;
+    private readonly CancellationTokenSource _stop = new();
 
     /// <summary>Steps firstStep..lastStep run in this process (a resumed run starts past 1); console: the terminal unless given.</summary>
     public Progress(int firstStep, int lastStep, int logEvery, IAnsiConsole? console = null)
@@ -48,11 +48,25 @@ public sealed class Progress : IDisposable
     /// <summary>True while the progress is a live display redrawn in place; false for plain lines.</summary>
     public bool IsLive { get; private set; }
 
-    public bool StopRequested => _stopRequested;
+    public bool StopRequested => _stop.IsCancellationRequested;
+
+    /// <summary>Cancelled by the first Ctrl-C: the loop stops after its current step.</summary>
+    public CancellationToken Stop => _stop.Token;
 
     public TimeSpan Elapsed => _clock.Elapsed;
 
     public double TokensPerSecond => _tokens / _clock.Elapsed.TotalSeconds;
+
+    /// <summary>Shows every step the loop reports and a line for each checkpoint it writes.</summary>
+    public void Follow(TrainingLoop loop)
+    {
+        loop.StepFinished += report =>
+        {
+            Record(report.Step);
+            Show(report.Step, report.EvalLoss);
+        };
+        loop.CheckpointSaved += directory => WriteLine($"checkpoint: {directory}");
+    }
 
     /// <summary>Counts a finished step's tokens.</summary>
     public void Record(StepResult step) => _tokens += step.Tokens;
@@ -101,6 +115,7 @@ public sealed class Progress : IDisposable
     {
         Console.CancelKeyPress -= OnCancel;
         Complete();
+        _stop.Dispose();
     }
 
     /// <summary>The plain progress line of a step.</summary>
@@ -139,13 +154,13 @@ public sealed class Progress : IDisposable
     {
         lock (_gate)
         {
-            if (_stopRequested)
+            if (StopRequested)
             {
                 if (IsLive) _console.Cursor.Show();
                 return;
             }
             e.Cancel = true;
-            _stopRequested = true;
+            _stop.Cancel();
             if (IsLive) _live!.UpdateTarget(Render());
             else _console.Profile.Out.Writer.WriteLine(StopMessage);
         }

@@ -25,6 +25,37 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         Assert.Equal(0, Selftest.ExitCode(rows));
     }
 
+    /// <summary>An op added to IBackend without a self-test check fails here: the self-test calls every op (all but the memory calls).</summary>
+    [Fact]
+    public void TheSelftestCallsEveryOpOfIBackend()
+    {
+        string[] memory = [nameof(IBackend.Allocate), nameof(IBackend.AllocateUninitialized), nameof(IBackend.Release), nameof(IBackend.Upload),
+            nameof(IBackend.Download), nameof(IBackend.Zero), nameof(IBackend.Copy)];
+        using var counter = new CallRecorder(new CpuBackend());
+        Selftest.Run(counter, SelftestSizes.Small);
+        var ops = typeof(IBackend).GetMethods().Where(m => !m.IsSpecialName).Select(m => m.Name).Except(memory).ToHashSet();
+        Assert.True(ops.Count >= 27, string.Join(", ", ops));
+        Assert.Empty(ops.Except(counter.Called));
+    }
+
+    /// <summary>Records the name of every call that goes through <see cref="DelegatingBackend"/>'s hook.</summary>
+    sealed class CallRecorder(IBackend inner) : DelegatingBackend(inner)
+    {
+        public HashSet<string> Called { get; } = [];
+
+        protected override void Call(string op, Action call)
+        {
+            Called.Add(op);
+            call();
+        }
+
+        protected override T Call<T>(string op, Func<T> call)
+        {
+            Called.Add(op);
+            return call();
+        }
+    }
+
     [Theory]
     [InlineData(nameof(IBackend.GeluForward), "fwd y")]
     [InlineData(nameof(IBackend.GeluBackward), "bwd dx")]
@@ -61,10 +92,9 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
         var results = root.GetProperty("results").EnumerateArray().ToArray();
         string[] expectedOps =
         [
-            "copy", "matmul_fp32_fwd", "matmul_fp32_bwd", "attention_fwd", "attention_bwd", "cross_entropy_fused", "lora_fwd", "lora_bwd",
-            "layernorm_fwd", "layernorm_bwd",
-            "rmsnorm_fwd", "rmsnorm_bwd", "gelu_fwd", "gelu_bwd", "swiglu_fwd", "swiglu_bwd", "rope_fwd", "rope_bwd", "embedding_fwd", "embedding_bwd",
-            "add", "accumulate", "scale", "sum_of_squares", "adamw", "gpt2_step",
+            "embedding_fwd", "embedding_bwd", "layernorm_fwd", "layernorm_bwd", "rmsnorm_fwd", "rmsnorm_bwd", "matmul_fp32_fwd", "matmul_fp32_bwd",
+            "lora_fwd", "lora_bwd", "rope_fwd", "rope_bwd", "attention_fwd", "attention_bwd", "gelu_fwd", "gelu_bwd", "swiglu_fwd", "swiglu_bwd",
+            "copy", "add", "accumulate", "scale", "sum_of_squares", "adamw", "cross_entropy_fused", "gpt2_step",
         ];
         Assert.Equal(expectedOps, results.Select(r => r.GetProperty("op").GetString()));
         foreach (var r in results)
@@ -85,70 +115,33 @@ public class SelftestTests(IlgpuCpuBackendFixture fixture) : IClassFixture<Ilgpu
 
     /// <summary>The ILGPU backend with one op made wrong: GeluForward nudges one output element, GeluBackward overwrites dx instead of
     /// accumulating into it, Add throws.</summary>
-    sealed class FaultyBackend(IBackend inner, string faultyOp) : IBackend
+    sealed class FaultyBackend(IBackend inner, string faultyOp) : DelegatingBackend(inner)
     {
-        public string Name => $"faulty {faultyOp}";
-        public Tensor Allocate(DType dtype, params int[] shape) => inner.Allocate(dtype, shape);
-        public void Release(Tensor tensor) => inner.Release(tensor);
-        public void Upload(Tensor dst, ReadOnlySpan<float> src) => inner.Upload(dst, src);
-        public void Upload(Tensor dst, ReadOnlySpan<int> src) => inner.Upload(dst, src);
-        public void Download(Tensor src, Span<float> dst) => inner.Download(src, dst);
-        public void Zero(Tensor tensor) => inner.Zero(tensor);
-        public void Copy(Tensor dst, Tensor src) => inner.Copy(dst, src);
+        public override string Name => $"faulty {faultyOp}";
 
-        public void EmbeddingForward(Tensor y, Tensor ids, Tensor positions, Tensor wte, Tensor? wpe, int n, int c) => inner.EmbeddingForward(y, ids, positions, wte, wpe, n, c);
-        public void EmbeddingBackward(Tensor? dwte, Tensor? dwpe, Tensor dy, Tensor ids, Tensor positions, int n, int c) => inner.EmbeddingBackward(dwte, dwpe, dy, ids, positions, n, c);
-        public void LayerNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n, int c, float eps) => inner.LayerNormForward(y, mean, rstd, x, w, b, n, c, eps);
-        public void LayerNormBackward(Tensor? dx, Tensor? dw, Tensor? db, Tensor dy, Tensor x, Tensor w, Tensor mean, Tensor rstd, int n, int c) => inner.LayerNormBackward(dx, dw, db, dy, x, w, mean, rstd, n, c);
-        public void RmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor w, int n, int c, float eps) => inner.RmsNormForward(y, rstd, x, w, n, c, eps);
-        public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c) => inner.RmsNormBackward(dx, dw, dy, x, w, rstd, n, c);
-        public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim) => inner.MatMulForward(y, x, w, bias, n, inDim, outDim);
-        public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim) => inner.MatMulBackward(dx, dw, dbias, dy, x, w, n, inDim, outDim);
-        public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
-            => inner.LoraForward(y, h, x, w, bias, loraA, loraB, scale, n, inDim, outDim, rank);
-        public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
-            float scale, int n, int inDim, int outDim, int rank)
-            => inner.LoraBackward(dx, dw, dbias, dLoraA, dLoraB, dy, x, w, loraA, loraB, h, scale, n, inDim, outDim, rank);
-        public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim) => inner.RopeForward(y, x, positions, invFreq, n, heads, headDim);
-        public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim) => inner.RopeBackward(dx, dy, positions, invFreq, n, heads, headDim);
-        public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape) => inner.AttentionForward(output, lse, q, k, v, segments, shape);
-        public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape)
-            => inner.AttentionBackward(dq, dk, dv, dOutput, output, lse, q, k, v, segments, shape);
-        public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape)
-            => inner.CachedAttentionForward(output, q, k, v, kCache, vCache, slots, shape);
-        public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => inner.SwiGluForward(y, gate, up);
-        public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up) => inner.SwiGluBackward(dGate, dUp, dy, gate, up);
-        public void Accumulate(Tensor dst, Tensor src) => inner.Accumulate(dst, src);
-        public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => inner.DropoutForward(y, x, p, scale, seed);
-        public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => inner.DropoutBackward(dx, dy, p, scale, seed);
-        public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
-            => inner.CrossEntropyForwardBackward(dx, dw, x, w, targets, n, c, vocab, gradScale);
-        public double SumOfSquares(Tensor x) => inner.SumOfSquares(x);
-        public void Scale(Tensor x, float s) => inner.Scale(x, s);
-        public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step) => inner.AdamW(param, grad, m, v, step);
-
-        public void GeluForward(Tensor y, Tensor x)
+        public override void GeluForward(Tensor y, Tensor x)
         {
-            inner.GeluForward(y, x);
+            Inner.GeluForward(y, x);
             if (faultyOp != nameof(GeluForward)) return;
             var values = new float[y.Length];
-            inner.Download(y, values);
+            Inner.Download(y, values);
             values[values.Length / 2] += 1e-3f;
-            inner.Upload(y, values);
+            Inner.Upload(y, values);
         }
 
-        public void GeluBackward(Tensor dx, Tensor dy, Tensor x)
+        public override void GeluBackward(Tensor dx, Tensor dy, Tensor x)
         {
-            if (faultyOp == nameof(GeluBackward)) inner.Zero(dx);
-            inner.GeluBackward(dx, dy, x);
+            if (faultyOp == nameof(GeluBackward)) Inner.Zero(dx);
+            Inner.GeluBackward(dx, dy, x);
         }
 
-        public void Add(Tensor y, Tensor a, Tensor b)
+        public override void Add(Tensor y, Tensor a, Tensor b)
         {
             if (faultyOp == nameof(Add)) throw new InvalidOperationException("injected fault");
-            inner.Add(y, a, b);
+            Inner.Add(y, a, b);
         }
 
-        public void Dispose() { }
+        /// <summary>The fixture owns the ILGPU backend.</summary>
+        public override void Dispose() { }
     }
 }

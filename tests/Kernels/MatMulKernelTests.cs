@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using Engine.Kernels;
 using Engine.Tests.Ops;
 using Engine.Tests.Support;
@@ -164,7 +165,7 @@ public class MatMulKernelTests(KernelFixture<MatMul> fixture) : IClassFixture<Ke
         matMul.ForwardBf16(yd.View, xd.View, wd.View, n, inDim, outDim);
 
         // Products of bf16 values are exact in fp32, so the only error is fp32 accumulation over k ≤ 64 terms.
-        var expected = Forward64(Widened(x), Widened(w), null, n, inDim, outDim);
+        var expected = Float64Reference.MatMul(Widened(x), Widened(w), null, n, inDim, outDim);
         Check.Close(expected, fixture.Get(yd), 1e-5, "y (bf16 inputs)");
     }
 

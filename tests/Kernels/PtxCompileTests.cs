@@ -7,10 +7,8 @@ using Xunit;
 
 namespace Engine.Tests.Kernels;
 
-/// <summary>Every kernel of Engine.Kernels compiles to PTX for sm_80 and sm_90, found by reflection: every public static method of every
-/// public static class named <c>*Kernels</c>, so kernels added later are covered without touching this file. A kernel whose first parameter is
-/// an index (Index1D/2D/3D or LongIndex1D/2D/3D) is implicitly grouped (LoadAutoGroupedStreamKernel), any other explicitly grouped (LoadStreamKernel).
-/// Non-kernel helpers therefore belong outside the <c>*Kernels</c> classes (or are not public).
+/// <summary>Every kernel of Engine.Kernels (<see cref="KernelCatalog.All"/>: every public static method of every public static class named
+/// <c>*Kernels</c>, so kernels added later are covered without touching this file) compiles to PTX for sm_80 and sm_90.
 /// Each kernel is compiled once per architecture, and its PTX is also checked for the properties that <see cref="Properties"/> lists for it.</summary>
 public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFixture<PtxCompileTests.ContextFixture>
 {
@@ -40,29 +38,23 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
         PtxProperty.Forbids(typeof(MatMulKernels), nameof(MatMulKernels.Gemm), ".local", "the 8 × 8 accumulators stay in registers"),
         PtxProperty.Requires(typeof(MatMulKernels), nameof(MatMulKernels.GemmBf16), "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32",
             "bf16 tensor-core multiply-accumulate"),
+        PtxProperty.Forbids(typeof(MatMulKernels), nameof(MatMulKernels.GemmBf16), ".local",
+            "the mma operands stay in registers (ILGPU's inline-PTX slots promoted by LocalSlotPromotion)"),
     ];
-
-    static readonly Type[] IndexTypes = [typeof(Index1D), typeof(Index2D), typeof(Index3D), typeof(LongIndex1D), typeof(LongIndex2D), typeof(LongIndex3D)];
-
-    static IEnumerable<MethodInfo> KernelMethods() =>
-        typeof(NormsKernels).Assembly.GetExportedTypes()
-            .Where(type => type.IsAbstract && type.IsSealed && type.Name.EndsWith("Kernels", StringComparison.Ordinal))
-            .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
-            .OrderBy(method => $"{method.DeclaringType!.Name}.{method.Name}", StringComparer.Ordinal);
 
     public static TheoryData<string, string> Kernels()
     {
         var data = new TheoryData<string, string>();
-        foreach (var method in KernelMethods())
+        foreach (var kernel in KernelCatalog.All)
             foreach (var architecture in new[] { "SM_80", "SM_90" })
-                data.Add($"{method.DeclaringType!.Name}.{method.Name}", architecture);
+                data.Add(kernel.Name, architecture);
         return data;
     }
 
     [Fact]
     public void TheFamiliesOfThisIssueAreFound()
     {
-        var names = KernelMethods().Select(method => $"{method.DeclaringType!.Name}.{method.Name}").ToHashSet();
+        var names = KernelCatalog.All.Select(kernel => kernel.Name).ToHashSet();
         foreach (var expected in new[] { "NormsKernels.LayerNormForward", "NormsKernels.AccumulateColumnSums", "ActivationsKernels.GeluBackward",
                      "EmbeddingKernels.Backward", "ElementwiseKernels.Scale", "ReduceKernels.SumPartials", "AdamWKernels.Step", "CrossEntropyKernels.SoftmaxRows" })
             Assert.Contains(expected, names);
@@ -72,24 +64,38 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
     [MemberData(nameof(Kernels))]
     public void CompilesToPtx(string kernel, string architectureName)
     {
-        var method = KernelMethods().Single(m => $"{m.DeclaringType!.Name}.{m.Name}" == kernel);
+        var entry = KernelCatalog.All.Single(k => k.Name == kernel);
         var architecture = architectureName == "SM_90" ? CudaArchitecture.SM_90 : CudaArchitecture.SM_80;
-        bool implicitlyGrouped = method.GetParameters() is [var first, ..] && IndexTypes.Contains(first.ParameterType);
 
-        string ptx = Accelerators.CompileToPtx(fixture.Context, method, architecture, CudaInstructionSet.ISA_80, implicitlyGrouped);
+        string ptx = KernelCatalog.CompileToPtx(fixture.Context, entry, architecture, CudaInstructionSet.ISA_80);
 
         // ILGPU 1.5.3 caps the emitted target at sm_80 (the driver JIT-compiles it for sm_90), so the target is only checked to be there.
         Assert.Contains(".visible .entry", ptx);
         Assert.Contains(".target sm_", ptx);
-        foreach (var property in Properties.Where(p => p.AppliesTo(method)))
+        foreach (var property in Properties.Where(p => p.AppliesTo(entry.Method)))
             Assert.True(ptx.Contains(property.Text, StringComparison.Ordinal) == property.Present,
                 $"{kernel} on {architectureName}: the PTX {(property.Present ? "lacks" : "contains")} \"{property.Text}\" ({property.Why})");
+    }
+
+    /// <summary>A public static method of a <c>*Kernels</c> class that returns a value is a helper, not a kernel: ptxas rejects what ILGPU
+    /// emits for it as an entry point.</summary>
+    [Fact]
+    public void EveryMethodFoundIsAKernel()
+    {
+        Assert.All(KernelMethods(), method => Assert.True(method.ReturnType == typeof(void), $"{method.DeclaringType!.Name}.{method.Name} returns a value"));
+    }
+
+    [Fact]
+    public void EveryExplicitlyGroupedKernelStatesItsGroupSize()
+    {
+        var missing = KernelCatalog.All.Where(k => !k.ImplicitlyGrouped && k.MaxGroupSize is null).Select(k => k.Name).ToList();
+        Assert.True(missing.Count == 0, $"explicitly grouped kernels without [GroupSize]: {string.Join(", ", missing)}");
+        Assert.All(KernelCatalog.All.Where(k => k.ImplicitlyGrouped), k => Assert.Null(k.MaxGroupSize));
     }
 
     [Fact]
     public void EveryPtxPropertyAppliesToAKernel()
     {
-        var kernels = KernelMethods().ToList();
-        Assert.All(Properties, property => Assert.Contains(kernels, property.AppliesTo));
+        Assert.All(Properties, property => Assert.Contains(KernelCatalog.All, kernel => property.AppliesTo(kernel.Method)));
     }
 }

@@ -113,7 +113,7 @@ public class LoraModelTests
         double Loss(uint? seed)
         {
             using var tape = new Tape(backend, recordGradients: false);
-            return model.Forward(tape, batch, 1f, seed);
+            return model.Forward(tape, batch, seed);
         }
         Assert.Equal(Loss(1), Loss(1));
         Assert.NotEqual(Loss(1), Loss(2));
@@ -123,7 +123,7 @@ public class LoraModelTests
         plain.AddLora(AllLinear(dropout: 0f), seed: 4);
         RandomizeB(plain, 5);
         using var tape = new Tape(backend, recordGradients: false);
-        Assert.Equal(plain.Forward(tape, batch, 1f, 1), Loss(null));
+        Assert.Equal(plain.Forward(tape, batch, 1), Loss(null));
     }
 
     [Theory]

@@ -21,7 +21,7 @@ public static class ModelGradientCheck
         TinyModels.AllocateGradients(model);
         using (var tape = new Tape(model.Backend))
         {
-            model.Forward(tape, batch, 1f, dropoutSeed);
+            model.Forward(tape, batch, dropoutSeed);
             tape.Backward();
         }
 
@@ -57,6 +57,6 @@ public static class ModelGradientCheck
     private static double Loss(Transformer model, Batch batch, uint? dropoutSeed)
     {
         using var tape = new Tape(model.Backend, recordGradients: false);
-        return model.Forward(tape, batch, 1f, dropoutSeed);
+        return model.Forward(tape, batch, dropoutSeed);
     }
 }

@@ -1,4 +1,5 @@
 using Engine.Backends.Cpu;
+using Engine.Diagnostics;
 using Engine.Tests.Support;
 using Xunit;
 
@@ -10,13 +11,13 @@ public class LoraTests
     static double[] Forward64(double[] x, double[] w, double[]? bias, double[] a, double[] b, double scale, int n, int inDim, int outDim, int rank)
     {
         var h = Hidden64(x, a, n, inDim, rank);
-        var lowRank = MatMulReference.Forward64(h, b, null, n, rank, outDim);
-        var y = MatMulReference.Forward64(x, w, bias, n, inDim, outDim);
+        var lowRank = Float64Reference.MatMul(h, b, null, n, rank, outDim);
+        var y = Float64Reference.MatMul(x, w, bias, n, inDim, outDim);
         for (int i = 0; i < y.Length; i++) y[i] += scale * lowRank[i];
         return y;
     }
 
-    static double[] Hidden64(double[] x, double[] a, int n, int inDim, int rank) => MatMulReference.Forward64(x, a, null, n, inDim, rank);
+    static double[] Hidden64(double[] x, double[] a, int n, int inDim, int rank) => Float64Reference.MatMul(x, a, null, n, inDim, rank);
 
     static double[] Forward64(LoraCase c, double[]? bias) => Forward64(c.X64, c.W64, bias, c.A64, c.B64, c.Scale, c.N, c.InDim, c.OutDim, c.Rank);
 

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using Engine.Tests.Support;
 
 namespace Engine.Tests.Ops;
@@ -11,7 +12,7 @@ public sealed record MatMulCase(int N, int InDim, int OutDim, float[] X, float[]
 
     /// <summary>y = x·wᵀ (+ bias) in float64.</summary>
     public double[] Forward64(bool withBias) =>
-        MatMulReference.Forward64(TestData.ToDouble(X), TestData.ToDouble(W), withBias ? TestData.ToDouble(Bias) : null, N, InDim, OutDim);
+        Float64Reference.MatMul(TestData.ToDouble(X), TestData.ToDouble(W), withBias ? TestData.ToDouble(Bias) : null, N, InDim, OutDim);
 
     /// <summary>dx, dw, dbias for dy = Dy, by the float64 formulas.</summary>
     public (double[] dx, double[] dw, double[] dbias) Backward64() =>

@@ -1,25 +1,12 @@
+using Engine.Diagnostics;
 using Engine.Tests.Support;
 
 namespace Engine.Tests.Ops;
 
-/// <summary>The float64 reference of the linear layer y = x·wᵀ + bias (naive loops), the oracle of the CPU op, the matmul kernels and the
-/// LoRA reference built on it.</summary>
+/// <summary>The float64 gradients of the linear layer y = x·wᵀ + bias (naive loops; the forward is <see cref="Float64Reference.MatMul"/>), the
+/// oracle of the CPU op, the matmul kernels and the LoRA reference built on it.</summary>
 public static class MatMulReference
 {
-    /// <summary>y[i, o] = Σ_k x[i, k]·w[o, k] + bias[o]  (bias null = no bias).</summary>
-    public static double[] Forward64(double[] x, double[] w, double[]? bias, int n, int inDim, int outDim)
-    {
-        var y = new double[n * outDim];
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < outDim; o++)
-            {
-                double s = bias?[o] ?? 0;
-                for (int k = 0; k < inDim; k++) s += x[i * inDim + k] * w[o * inDim + k];
-                y[i * outDim + o] = s;
-            }
-        return y;
-    }
-
     /// <summary>Exact gradients of L = Σ y·dy: dx = dy·w, dw = dyᵀ·x, dbias = Σ_rows dy.</summary>
     public static (double[] dx, double[] dw, double[] dbias) Backward64(double[] dy, double[] x, double[] w, int n, int inDim, int outDim)
     {
@@ -40,15 +27,15 @@ public static class MatMulReference
         return (dx, dw, dbias);
     }
 
-    /// <summary>dx, dw, dbias of L = Σ Forward64(x, w, bias)·r by central differences: the oracle that checks the backward without trusting
+    /// <summary>dx, dw, dbias of L = Σ Float64Reference.MatMul(x, w, bias)·r by central differences: the oracle that checks the backward without trusting
     /// <see cref="Backward64"/>.</summary>
     public static (double[] dx, double[] dw, double[] dbias) FiniteDifferenceGradients(float[] x, float[] w, float[] bias, float[] r,
         int n, int inDim, int outDim)
     {
         double[] x64 = TestData.ToDouble(x), w64 = TestData.ToDouble(w), bias64 = TestData.ToDouble(bias);
-        return (FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(v, w64, bias64, n, inDim, outDim), r), x64),
-            FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(x64, v, bias64, n, inDim, outDim), r), w64),
-            FiniteDifference.Gradient(v => FiniteDifference.Dot(Forward64(x64, w64, v, n, inDim, outDim), r), bias64));
+        return (FiniteDifference.Gradient(v => FiniteDifference.Dot(Float64Reference.MatMul(v, w64, bias64, n, inDim, outDim), r), x64),
+            FiniteDifference.Gradient(v => FiniteDifference.Dot(Float64Reference.MatMul(x64, v, bias64, n, inDim, outDim), r), w64),
+            FiniteDifference.Gradient(v => FiniteDifference.Dot(Float64Reference.MatMul(x64, w64, v, n, inDim, outDim), r), bias64));
     }
 
     /// <summary>Check.Close of each of dx, dw, dbias against its expected value; <paramref name="when"/> ends each failure's name.</summary>

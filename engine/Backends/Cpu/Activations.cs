@@ -1,4 +1,6 @@
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -15,7 +17,7 @@ public static unsafe class CpuGelu
     /// which stays finite for large |x| (e^(−2u) → ∞ gives −0, → 0 gives x). y may be x.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<float> x)
     {
-        ActivationArguments.RequireLength(x.Length, y.Length, nameof(x), nameof(y));
+        Arguments.RequireSameLength(x.Length, y.Length, nameof(x), nameof(y));
         fixed (float* py = y, px = x)
         {
             float* yp = py, xp = px;
@@ -27,9 +29,9 @@ public static unsafe class CpuGelu
     /// 1 − s is taken as e·s (no cancellation near s = 1), with e capped at e^80 so e·s stays finite. Accumulates into dx; an empty dx is skipped.</summary>
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<float> x)
     {
-        ActivationArguments.RequireLength(dy.Length, x.Length, nameof(dy), nameof(x));
+        Arguments.RequireSameLength(dy.Length, x.Length, nameof(dy), nameof(x));
         if (dx.IsEmpty) return;
-        ActivationArguments.RequireLength(dx.Length, x.Length, nameof(dx), nameof(x));
+        Arguments.RequireSameLength(dx.Length, x.Length, nameof(dx), nameof(x));
         fixed (float* pdx = dx, pdy = dy, px = x)
         {
             float* dxp = pdx, dyp = pdy, xp = px;
@@ -124,8 +126,8 @@ public static unsafe class CpuSwiGlu
     /// All spans have the same length.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
-        ActivationArguments.RequireLength(gate.Length, y.Length, nameof(gate), nameof(y));
-        ActivationArguments.RequireLength(up.Length, y.Length, nameof(up), nameof(y));
+        Arguments.RequireSameLength(gate.Length, y.Length, nameof(gate), nameof(y));
+        Arguments.RequireSameLength(up.Length, y.Length, nameof(up), nameof(y));
         fixed (float* py = y, pGate = gate, pUp = up)
         {
             float* yp = py, gatep = pGate, upp = pUp;
@@ -137,10 +139,10 @@ public static unsafe class CpuSwiGlu
     /// e capped at e^80 so e·s stays finite. Accumulates; an empty dGate or dUp is skipped.</summary>
     public static void Backward(Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
-        ActivationArguments.RequireLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
-        ActivationArguments.RequireLength(up.Length, gate.Length, nameof(up), nameof(gate));
-        if (!dGate.IsEmpty) ActivationArguments.RequireLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
-        if (!dUp.IsEmpty) ActivationArguments.RequireLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
+        Arguments.RequireSameLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
+        Arguments.RequireSameLength(up.Length, gate.Length, nameof(up), nameof(gate));
+        if (!dGate.IsEmpty) Arguments.RequireSameLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
+        if (!dUp.IsEmpty) Arguments.RequireSameLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
         if (dGate.IsEmpty && dUp.IsEmpty) return;
         fixed (float* pdGate = dGate, pdUp = dUp, pdy = dy, pGate = gate, pUp = up)
         {
@@ -217,11 +219,12 @@ public static unsafe class CpuSwiGlu
     }
 }
 
-/// <summary>Length checks shared by the activations.</summary>
-file static class ActivationArguments
+public sealed partial class CpuBackend
 {
-    public static void RequireLength(int actual, int expected, string name, string other)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the length of {other})", name);
-    }
+    public void GeluForward(Tensor y, Tensor x) => CpuGelu.Forward(F(y), F(x));
+    public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => CpuGelu.Backward(F(dx), F(dy), F(x));
+
+    public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => CpuSwiGlu.Forward(F(y), F(gate), F(up));
+    public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => CpuSwiGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 }

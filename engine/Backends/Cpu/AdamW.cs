@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -12,9 +14,9 @@ public static unsafe class CpuAdamW
     /// so 1 − β2, the bias corrections and lr·wd are the ones torch computes from the Python floats a user would write.</remarks>
     public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
-        Require(grad.Length, param.Length, nameof(grad));
-        Require(m.Length, param.Length, nameof(m));
-        Require(v.Length, param.Length, nameof(v));
+        Arguments.RequireSameLength(grad.Length, param.Length, nameof(grad), nameof(param));
+        Arguments.RequireSameLength(m.Length, param.Length, nameof(m), nameof(param));
+        Arguments.RequireSameLength(v.Length, param.Length, nameof(v), nameof(param));
         if (step < 1) throw new ArgumentException($"step = {step} must be at least 1 (the first update is step 1)", nameof(step));
 
         double lrAsWritten = AsWritten(lr), beta1AsWritten = AsWritten(beta1), beta2AsWritten = AsWritten(beta2);
@@ -98,9 +100,10 @@ public static unsafe class CpuAdamW
         value.TryFormat(text, out int written, "R", CultureInfo.InvariantCulture);
         return double.Parse(text[..written], NumberStyles.Float, CultureInfo.InvariantCulture);
     }
+}
 
-    static void Require(int actual, int expected, string name)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected} (the length of param)", name);
-    }
+public sealed partial class CpuBackend
+{
+    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
+        => CpuAdamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -111,5 +113,16 @@ public static unsafe class CpuCachedAttention
         for (int i = 0; i < slots.Length; i++)
             if (slots[i] < -1 || slots[i] >= capacity)
                 throw new ArgumentException($"slots[{i}] is {slots[i]}, expected −1 (padding) or a cache slot in [0, {capacity})", nameof(slots));
+    }
+}
+
+public sealed partial class CpuBackend
+{
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        CpuCachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CpuCachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
     }
 }

@@ -1,7 +1,9 @@
 using System.Buffers;
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -16,11 +18,11 @@ public static class CpuCrossEntropy
     public static double ForwardBackward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int maxLogitsPerChunk = MaxLogitsPerChunk)
     {
-        Require(x.Length == (long)n * c, $"x has {x.Length} elements, expected n*c = {(long)n * c}");
-        Require(w.Length == (long)vocab * c, $"w has {w.Length} elements, expected vocab*c = {(long)vocab * c}");
-        Require(targets.Length == n, $"targets has {targets.Length} elements, expected n = {n}");
-        Require(dx.IsEmpty || dx.Length == x.Length, $"dx has {dx.Length} elements, expected {x.Length}");
-        Require(dw.IsEmpty || dw.Length == w.Length, $"dw has {dw.Length} elements, expected {w.Length}");
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(w.Length, (long)vocab * c, nameof(w), "vocab*c");
+        Arguments.RequireLength(targets.Length, n, nameof(targets), "n");
+        if (!dx.IsEmpty) Arguments.RequireSameLength(dx.Length, x.Length, nameof(dx), nameof(x));
+        if (!dw.IsEmpty) Arguments.RequireSameLength(dw.Length, w.Length, nameof(dw), nameof(w));
 
         var rows = new List<int>();
         for (int r = 0; r < n; r++)
@@ -113,9 +115,10 @@ public static class CpuCrossEntropy
         }
         return sum;
     }
+}
 
-    private static void Require(bool ok, string message)
-    {
-        if (!ok) throw new ArgumentException(message);
-    }
+public sealed partial class CpuBackend
+{
+    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
+        => CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(targets), n, c, vocab, gradScale);
 }

@@ -1,4 +1,5 @@
 using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -10,7 +11,7 @@ public static unsafe class CpuDropout
     /// Both spans have the same length; y may be x.</summary>
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, float p, float scale, uint seed)
     {
-        RequireLength(x.Length, y.Length, nameof(x));
+        Arguments.RequireSameLength(x.Length, y.Length, nameof(x), nameof(y));
         fixed (float* py = y, px = x)
         {
             float* yp = py, xp = px;
@@ -25,7 +26,7 @@ public static unsafe class CpuDropout
     /// Both spans have the same length.</summary>
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, float p, float scale, uint seed)
     {
-        RequireLength(dy.Length, dx.Length, nameof(dy));
+        Arguments.RequireSameLength(dy.Length, dx.Length, nameof(dy), nameof(dx));
         fixed (float* pdx = dx, pdy = dy)
         {
             float* dxp = pdx, dyp = pdy;
@@ -35,9 +36,10 @@ public static unsafe class CpuDropout
             });
         }
     }
+}
 
-    private static void RequireLength(int actual, int expected, string name)
-    {
-        if (actual != expected) throw new ArgumentException($"{name} has {actual} elements, expected {expected}", name);
-    }
+public sealed partial class CpuBackend
+{
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => CpuDropout.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => CpuDropout.Backward(F(dx), F(dy), p, scale, seed);
 }

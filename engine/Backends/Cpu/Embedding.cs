@@ -1,4 +1,6 @@
-using System.Numerics.Tensors;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -84,4 +86,13 @@ public static unsafe class CpuEmbedding
             if ((uint)indices[r] >= (uint)tableRows)
                 throw new ArgumentException($"{name}[{r}] = {indices[r]} (row {r}) is outside {table}, which has {tableRows} rows", name);
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void EmbeddingForward(Tensor y, Tensor ids, Tensor positions, Tensor wte, Tensor? wpe, int n, int c)
+        => CpuEmbedding.Forward(F(y), I(ids), I(positions), F(wte), F(wpe), n, c);
+
+    public void EmbeddingBackward(Tensor? dwte, Tensor? dwpe, Tensor dy, Tensor ids, Tensor positions, int n, int c)
+        => CpuEmbedding.Backward(F(dwte), F(dwpe), F(dy), I(ids), I(positions), n, c);
 }

@@ -1,4 +1,6 @@
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -223,4 +225,13 @@ public static unsafe class CpuLayerNorm
         }
         return sum;
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void LayerNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n, int c, float eps)
+        => CpuLayerNorm.Forward(F(y), F(mean), F(rstd), F(x), F(w), F(b), n, c, eps);
+
+    public void LayerNormBackward(Tensor? dx, Tensor? dw, Tensor? db, Tensor dy, Tensor x, Tensor w, Tensor mean, Tensor rstd, int n, int c)
+        => CpuLayerNorm.Backward(F(dx), F(dw), F(db), F(dy), F(x), F(w), F(mean), F(rstd), n, c);
 }

@@ -1,4 +1,6 @@
 using System.Buffers;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -62,4 +64,14 @@ public static class CpuLora
         Arguments.RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
         Arguments.RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
+        => CpuLora.Forward(F(y), F(h), F(x), F(w), F(bias), F(loraA), F(loraB), scale, n, inDim, outDim, rank);
+
+    public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+        float scale, int n, int inDim, int outDim, int rank)
+        => CpuLora.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
 }

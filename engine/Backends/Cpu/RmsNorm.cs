@@ -1,4 +1,6 @@
 using System.Runtime.Intrinsics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -159,4 +161,13 @@ public static unsafe class CpuRmsNorm
         for (; i < c; i++) sum += x[i] * x[i];
         return sum;
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void RmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor w, int n, int c, float eps)
+        => CpuRmsNorm.Forward(F(y), F(rstd), F(x), F(w), n, c, eps);
+
+    public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c)
+        => CpuRmsNorm.Backward(F(dx), F(dw), F(dy), F(x), F(w), F(rstd), n, c);
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Numerics;
+using Engine.Kernels;
+using Engine.Tensors;
 
 namespace Engine.Backends.Cpu;
 
@@ -136,9 +138,18 @@ public static unsafe class CpuRope
         if (heads <= 0) throw new ArgumentException($"heads is {heads}, expected > 0", nameof(heads));
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"headDim is {headDim}, expected a positive even number", nameof(headDim));
         long size = (long)n * heads * headDim;
-        if (dstLength != size) throw new ArgumentException($"{dstName} has {dstLength} elements, expected n*heads*headDim = {size}", dstName);
-        if (srcLength != size) throw new ArgumentException($"{srcName} has {srcLength} elements, expected n*heads*headDim = {size}", srcName);
-        if (positions.Length != n) throw new ArgumentException($"positions has {positions.Length} elements, expected n = {n}", nameof(positions));
-        if (invFreq.Length != headDim / 2) throw new ArgumentException($"invFreq has {invFreq.Length} elements, expected headDim/2 = {headDim / 2}", nameof(invFreq));
+        Arguments.RequireLength(dstLength, size, dstName, "n*heads*headDim");
+        Arguments.RequireLength(srcLength, size, srcName, "n*heads*headDim");
+        Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
+        Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
     }
+}
+
+public sealed partial class CpuBackend
+{
+    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => CpuRope.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+
+    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => CpuRope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
 }

@@ -249,37 +249,6 @@ public sealed class IlgpuBackend : IBackend
     public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c)
         => _norms.RmsNormBackward(F(dx), F(dw), F(dy), F(x), F(w), F(rstd), n, c);
 
-    public void GeluForward(Tensor y, Tensor x) => _activations.GeluForward(F(y), F(x));
-    public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => _activations.GeluBackward(F(dx), F(dy), F(x));
-
-    public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => _activations.SwiGluForward(F(y), F(gate), F(up));
-    public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
-        => _activations.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
-
-    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => _dropout.Forward(F(y), F(x), p, scale, seed);
-    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => _dropout.Backward(F(dx), F(dy), p, scale, seed);
-
-    public void Add(Tensor y, Tensor a, Tensor b) => _elementwise.Add(F(y), F(a), F(b));
-    public void Accumulate(Tensor dst, Tensor src) => _elementwise.Accumulate(F(dst), F(src));
-
-    // ---- optimizer ----
-
-    /// <summary>Σ x² in float64 (fixed order), waiting for the device to return it.</summary>
-    public double SumOfSquares(Tensor x)
-    {
-        var result = _sumOfSquares.AsContiguous();
-        _reduce.SumOfSquares(result, F(x));
-        _accelerator.Synchronize();
-        Span<double> value = stackalloc double[1];
-        result.CopyToCPU(value);
-        return value[0];
-    }
-
-    public void Scale(Tensor x, float s) => _elementwise.Scale(F(x), s);
-
-    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
-        => _adamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
-
     public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim)
         => _matMul.Forward(F(y), F(x), F(w), F(bias), n, inDim, outDim);
 
@@ -292,6 +261,40 @@ public sealed class IlgpuBackend : IBackend
     public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
         float scale, int n, int inDim, int outDim, int rank)
         => _lora.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
+
+    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => _rope.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+
+    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => _rope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
+
+    public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s)
+        => _attention.Forward(F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+
+    public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s)
+        => _attention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+
+    /// <summary>Three launches in stream order: the new keys, the new values into their cache slots, then the attention over the cache.</summary>
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        _cachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        _cachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        _cachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
+    }
+
+    public void GeluForward(Tensor y, Tensor x) => _activations.GeluForward(F(y), F(x));
+    public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => _activations.GeluBackward(F(dx), F(dy), F(x));
+
+    public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => _activations.SwiGluForward(F(y), F(gate), F(up));
+    public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => _activations.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => _dropout.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => _dropout.Backward(F(dx), F(dy), p, scale, seed);
+
+    public void Add(Tensor y, Tensor a, Tensor b) => _elementwise.Add(F(y), F(a), F(b));
+    public void Accumulate(Tensor dst, Tensor src) => _elementwise.Accumulate(F(dst), F(src));
 
     /// <summary>
     /// The LM head fused with cross-entropy, a chunk of rows at a time (at most MaxLogitsPerChunk logits):
@@ -322,24 +325,21 @@ public sealed class IlgpuBackend : IBackend
         return loss;
     }
 
-    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
-        => _rope.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+    // ---- optimizer ----
 
-    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
-        => _rope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
-
-    public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, Backends.AttentionShape s)
-        => _attention.Forward(F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
-
-    public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, Backends.AttentionShape s)
-        => _attention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
-
-    /// <summary>Three launches in stream order: the new keys, the new values into their cache slots, then the attention over the cache.</summary>
-    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    /// <summary>Σ x² in float64 (fixed order), waiting for the device to return it.</summary>
+    public double SumOfSquares(Tensor x)
     {
-        int width = s.KvHeads * s.HeadDim;
-        _cachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
-        _cachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
-        _cachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
+        var result = _sumOfSquares.AsContiguous();
+        _reduce.SumOfSquares(result, F(x));
+        _accelerator.Synchronize();
+        Span<double> value = stackalloc double[1];
+        result.CopyToCPU(value);
+        return value[0];
     }
+
+    public void Scale(Tensor x, float s) => _elementwise.Scale(F(x), s);
+
+    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
+        => _adamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
 }

@@ -1,0 +1,177 @@
+using System.Diagnostics;
+using Engine.Backends;
+using Engine.Data;
+using Engine.Eval;
+using Engine.IO;
+using Engine.Models;
+using Engine.Tokenizers;
+using Engine.Training;
+
+namespace Engine.Jobs;
+
+/// <summary>
+/// One supervised fine-tuning run, as `engine sft` runs it and as a library caller (a later round on curated data) calls it: the
+/// backend and model (built-in, a model directory, or a checkpoint resumed), the chat template and data, the built-in base model's
+/// pretraining, LoRA, the scores before (held-out loss, exact match, other-domain loss), the <see cref="TrainingLoop"/> with metrics
+/// and checkpoints, then the scores after, the model or adapter saved, summary.json and the loss curve.
+/// </summary>
+public static class SftJob
+{
+    /// <summary>Most tokens of a greedy answer (exact match, the sample answers).</summary>
+    public const int AnswerTokens = 40;
+
+    /// <summary>Held-out examples answered greedily for the exact-match score, before and after.</summary>
+    public const int ExactMatchExamples = 32;
+
+    /// <summary>Held-out one-answer examples shown before and after.</summary>
+    public const int SampleAnswers = 3;
+
+    /// <summary>The built-in model's other domain: unseen stories of its corpus, generated with a seed its pretraining never uses.</summary>
+    private const int OtherDomainStories = 64, OtherDomainSeed = 1_000_003;
+
+    public static SftResult Run(SftSettings s, ISftObserver? observer = null)
+    {
+        observer ??= new Silent();
+        var origin = RunOrigin.Of(s);
+        string? modelDir = origin.ModelDirectory;
+        using var backend = BackendChoice.Create(s.Backend);
+        using var model = modelDir is null
+            ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
+            : HfCheckpoint.Load(modelDir, backend);
+        var template = modelDir is null ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer()) : PretrainedTemplate(modelDir, s.ChatTemplate, model);
+        void WriteTokenizer(string dir)
+        {
+            if (modelDir is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(dir);
+            else TokenizerLoader.CopyFiles(modelDir, dir);
+        }
+        if (s.MaxLen > model.Config.ContextLength)
+            throw new ArgumentException($"--max-len {s.MaxLen} exceeds the model's context of {model.Config.ContextLength}");
+        var (trainExamples, evalExamples) = LoadData(s);
+        var train = SftDataset.FromExamples(trainExamples, template, s.MaxLen, s.TrainOnAll);
+        var eval = SftDataset.FromExamples(evalExamples, template, s.MaxLen, s.TrainOnAll);
+        observer.DataLoaded(train.Stats, evalExamples.Count, template.Kind);
+        observer.ModelReady(modelDir, model);
+
+        if (modelDir is null) PretrainBase(model, s, observer);
+        string? baseModel = AttachLora(model, s, origin.ResumesAdapter ? origin.Resume!.Checkpoint : null, modelDir, WriteTokenizer);
+        if (model.Lora is not null) observer.LoraAttached(model);
+        var other = OtherDomain(s, origin.BuiltIn, template);
+        double TargetLoss() => Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
+        double OtherLoss() => other is null ? double.NaN : Evaluation.MeanLoss(model, other.Epoch(0, s.Rows, s.Seed));
+        double ExactMatch() => Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), AnswerTokens);
+        var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(SampleAnswers).Select(Evaluation.SplitLastAnswer).ToList();
+        var before = shown.Select(e => Evaluation.Answer(model, template, e.Prompt, AnswerTokens)).ToList();
+        // A resumed run keeps the scores of the model its run started from (a checkpoint of an older engine has none: measured now).
+        var start = origin.Resume?.State.Before ?? new Baseline(TargetLoss(), ExactMatch(), OtherLoss());
+
+        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.LearningRate, s.WarmupSteps, s.Steps));
+        var loop = new TrainingLoop(trainer, new LoopSettings { Steps = s.Steps, Accumulate = s.Accumulate, EvalEvery = s.EvalEvery, SaveEvery = s.SaveEvery },
+            Forever(train, s), origin.Resume, TargetLoss,
+            new CheckpointSettings(s.Output, s.SaveLimit, new TrainingState(0, 0, s.Seed, origin.BuiltIn, start), WriteTokenizer, baseModel));
+        using var metrics = new MetricsLog(s.Output, resume: origin.Resume is not null);
+        if (origin.Resume is null) metrics.Eval(0, start.TargetLoss);
+        metrics.Follow(loop);
+        LoopOutcome outcome;
+        try
+        {
+            outcome = loop.Run(observer.TrainingStarts(loop, start, origin.Resume));
+        }
+        finally
+        {
+            observer.TrainingEnded();
+        }
+
+        var samples = shown.Select((e, i) => new AnswerSample(e.Prompt.Last(t => t.Role == ChatRole.User).Content, before[i],
+            Evaluation.Answer(model, template, e.Prompt, AnswerTokens), e.Reference)).ToList();
+        double exact = ExactMatch();
+        string saved = SaveResult(model, s, baseModel, WriteTokenizer);
+        var memory = MemoryReport.Of(model, trainer);
+        // The loop evaluated the last step unless it stopped early.
+        double targetAfter = outcome.LastEval is { } last && last.Step == trainer.StepCount ? last.Loss : TargetLoss();
+        var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.LearningRate, trainer.StepCount, outcome.MeanStepMilliseconds, memory,
+            start.TargetLoss, targetAfter, start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count), start.OtherLoss, OtherLoss());
+        summary.Write(s.Output);
+        return new SftResult(summary, samples, other is not null, saved, model.Adapters.Count > 0, baseModel, metrics.SaveLossCurve("engine sft"));
+    }
+
+    /// <summary>The built-in base model: a few seconds of next-byte prediction on the built-in corpus.</summary>
+    private static void PretrainBase(Transformer model, SftSettings s, ISftObserver observer)
+    {
+        if (s.PretrainSteps <= 0) return;
+        var clock = Stopwatch.StartNew();
+        using var pretraining = new CorpusPretraining(model, new PretrainSettings
+        {
+            Steps = s.PretrainSteps, Rows = s.Rows, WindowLength = Math.Min(CorpusPretraining.WindowLength, s.MaxLen), Seed = s.Seed,
+        });
+        var outcome = pretraining.Loop.Run();
+        observer.BasePretrained(s.PretrainSteps, clock.Elapsed, outcome.Last?.Loss ?? double.NaN);
+    }
+
+    /// <summary>
+    /// LoRA adapters from the checkpoint being resumed, or new ones for settings' Lora; returns the base model directory adapters are recorded
+    /// against: the model directory, or for the built-in model its base, written once here as {out}/base (it exists nowhere else).
+    /// </summary>
+    private static string? AttachLora(Transformer model, SftSettings s, string? adapterCheckpoint, string? modelDir, Action<string> writeTokenizer)
+    {
+        string? baseModel = modelDir;
+        if (adapterCheckpoint is not null) PeftAdapter.Load(model, adapterCheckpoint);
+        else if (s.Lora is { } config)
+        {
+            if (modelDir is null)
+            {
+                baseModel = Path.GetFullPath(Path.Combine(s.Output, "base"));
+                HfCheckpoint.Save(model, baseModel);
+                writeTokenizer(baseModel);
+            }
+            model.AddLora(config, s.Seed);
+        }
+        return baseModel;
+    }
+
+    /// <summary>The result: a full fine-tune as a model directory {out}/model; a LoRA run as a PEFT adapter {out}/adapter on its base.</summary>
+    private static string SaveResult(Transformer model, SftSettings s, string? baseDir, Action<string> writeTokenizer)
+    {
+        bool adapter = model.Adapters.Count > 0;
+        string dir = Path.Combine(s.Output, adapter ? "adapter" : "model");
+        if (adapter) PeftAdapter.Save(model, dir, baseDir);
+        else HfCheckpoint.Save(model, dir);
+        writeTokenizer(dir);
+        return dir;
+    }
+
+    /// <summary>Text of another domain whose loss shows forgetting: ForgetData, or for the built-in model unseen stories of its corpus.</summary>
+    private static SftDataset? OtherDomain(SftSettings s, bool builtIn, ChatTemplate template)
+    {
+        if (s.ForgetData is not null) return SftDataset.FromExamples(SftJsonl.Read(s.ForgetData), template, s.MaxLen, trainOnAll: true);
+        if (!builtIn) return null;
+        var stories = TinyCorpus.Generate(OtherDomainStories, OtherDomainSeed).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return SftDataset.FromExamples(stories.Select((story, i) => SftExample.PlainText(story + "\n", $"story {i}")), template, s.MaxLen, trainOnAll: true);
+    }
+
+    /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
+    private static ChatTemplate PretrainedTemplate(string modelDir, string? templateName, Transformer model)
+    {
+        var pretrained = TokenizerLoader.FromDirectory(modelDir);
+        if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
+            throw new ArgumentException($"the tokenizer in {modelDir} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
+        return ChatTemplate.Resolve(templateName, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
+    }
+
+    private static (List<SftExample> Train, List<SftExample> Eval) LoadData(SftSettings s)
+    {
+        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData));
+        var all = SftJsonl.Read(s.Data);
+        if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData));
+        var (trainPart, evalPart) = DataSplit.ByFraction(all, s.ValSplit, s.Seed);
+        return (trainPart, evalPart);
+    }
+
+    /// <summary>Epoch after epoch of packed batches, reshuffled each epoch.</summary>
+    private static IEnumerable<Batch> Forever(SftDataset data, SftSettings s)
+    {
+        for (int epoch = 0; ; epoch++)
+            foreach (var batch in data.Epoch(epoch, s.Rows, s.Seed)) yield return batch;
+    }
+
+    private sealed class Silent : ISftObserver;
+}
