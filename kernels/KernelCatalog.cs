@@ -18,8 +18,8 @@ public sealed record KernelEntry(MethodInfo Method, bool ImplicitlyGrouped, int?
 
 /// <summary>
 /// Every kernel of Engine.Kernels, found by reflection: each public static method of each public static class named <c>*Kernels</c>
-/// that returns nothing (so kernels added later are found without a list to keep; helpers that are not kernels belong outside those
-/// classes), and their PTX, compiled without a GPU.
+/// (so kernels added later are found without a list to keep; helpers that are not kernels belong outside those classes), and their
+/// PTX, compiled without a GPU.
 /// </summary>
 public static class KernelCatalog
 {
@@ -28,7 +28,6 @@ public static class KernelCatalog
     public static IReadOnlyList<KernelEntry> All { get; } = typeof(KernelCatalog).Assembly.GetExportedTypes()
         .Where(type => type.IsAbstract && type.IsSealed && type.Name.EndsWith("Kernels", StringComparison.Ordinal))
         .SelectMany(type => type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly))
-        .Where(method => method.ReturnType == typeof(void))
         .Select(method => new KernelEntry(method, method.GetParameters() is [var first, ..] && IndexTypes.Contains(first.ParameterType),
             method.GetCustomAttribute<GroupSizeAttribute>()?.MaxThreads, method.GetCustomAttribute<LocalSlotsInRegistersAttribute>() is not null))
         .OrderBy(entry => entry.Name, StringComparer.Ordinal)

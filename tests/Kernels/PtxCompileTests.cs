@@ -82,7 +82,7 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
     [Fact]
     public void EveryMethodFoundIsAKernel()
     {
-        Assert.All(KernelMethods(), method => Assert.True(method.ReturnType == typeof(void), $"{method.DeclaringType!.Name}.{method.Name} returns a value"));
+        Assert.All(KernelCatalog.All, kernel => Assert.True(kernel.Method.ReturnType == typeof(void), $"{kernel.Name} returns a value"));
     }
 
     [Fact]
