@@ -36,7 +36,7 @@ public sealed class LogProbScorer(GenerationModel judge, ChatTemplate template, 
         var inputs = ids[..^1];
         var targets = Enumerable.Range(0, inputs.Length).Select(t => t >= firstTarget ? ids[t + 1] : -1).ToArray();
         using var tape = new Tape(judge.Model.Backend, recordGradients: false);
-        double loss = judge.Model.Forward(tape, Batch.Unpacked(1, inputs.Length, inputs, targets), 1f);
+        double loss = judge.Model.Forward(tape, Batch.Unpacked(1, inputs.Length, inputs, targets));
         return (-loss, targets.Count(t => t >= 0));
     }
 }
