@@ -30,7 +30,7 @@ public sealed record ArmResult(string Part, string Arm, int Examples, FineTuneSu
 /// </summary>
 public static class CurationExperiment
 {
-    public static List<ArmResult> Run(ExperimentSettings s, TextWriter log, Action<string>? filterReport = null)
+    public static List<ArmResult> Run(ExperimentSettings s, TextWriter log, Action<string>? filterReport = null, Action<IReadOnlyList<ArmResult>>? armFinished = null)
     {
         string data = Dir(s.Output, "data"), runs = Dir(s.Output, "runs");
         var tokenizer = new ByteChatTokenizer();
@@ -39,6 +39,7 @@ public static class CurationExperiment
             .Select(story => SftRowJson.Line(new JsonObject { ["text"] = story + "\n" })));
         string tinyChat = Write(data, "tinychat.jsonl", TinyChat.TrainSet().Select(e => SftRowJson.Line(SftRowJson.Row(e.Turns))));
         var results = new List<ArmResult>();
+        // Each arm's results are reported as soon as it has trained, so a long run shows (and keeps) what it has measured so far.
         ArmResult Train(string part, string arm, string baseModel, string rows, int steps, float lr = 2e-3f)
         {
             log.WriteLine($"[{part}] training {arm} on {Path.GetFileName(rows)}");
@@ -50,6 +51,7 @@ public static class CurationExperiment
             var result = new ArmResult(part, arm, File.ReadLines(rows).Count(), summary);
             log.WriteLine($"[{part}] {arm}: exact match {summary.ExactMatchBefore:P0} → {summary.ExactMatchAfter:P0}, loss {summary.TargetLossAfter:F3}, forgetting {summary.Forgetting:+0.000;-0.000}");
             results.Add(result);
+            armFinished?.Invoke(results);
             return result;
         }
         string ModelOf(string arm) => Path.Combine(runs, arm, "model");

@@ -3,18 +3,13 @@ using Engine.Backends.Cpu;
 using Engine.Curation;
 using Engine.Generation;
 using Engine.Tests.Generation;
-using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Curation;
 
-public sealed class BestOfKTests(TrainedChatModel trained) : IClassFixture<TrainedChatModel>, IDisposable
+public sealed class BestOfKTests(TrainedChatModel trained) : TrainedChatModelTest(trained)
 {
-    private readonly TempDirectory _temp = new();
-
-    public void Dispose() => _temp.Dispose();
-
-    private List<CurationRow> Prompts() => CurationRows.Read(_temp.File("prompts.jsonl", string.Join("\n",
+    private List<CurationRow> Prompts() => CurationRows.Read(Temp.File("prompts.jsonl", string.Join("\n",
         """{"prompt": "sky?", "answer": "blue"}""",
         """{"prompt": "cat?", "checks": [{"type": "regex", "pattern": "^me+o+w$"}]}""",
         """{"prompt": "hi", "answer": "a reply it never gives"}""") + "\n"), requireAnswer: false);
@@ -22,7 +17,7 @@ public sealed class BestOfKTests(TrainedChatModel trained) : IClassFixture<Train
     private BestOfKResult Run(KeepRule keep, bool share = true)
     {
         using var backend = new CpuBackend();
-        using var model = GenerationModel.Load(trained.Directory.Path, backend);
+        using var model = Load(backend);
         var settings = new BestOfKSettings("model", 8, keep, new SamplingOptions(Temperature: 1.5f, Seed: 2, MaxNewTokens: 10), PromptsPerBatch: 2, SharePrefill: share);
         return BestOfK.Run(model, model.ChatTemplate(null), Prompts(), new VerifierScorer(), settings);
     }
@@ -67,9 +62,9 @@ public sealed class BestOfKTests(TrainedChatModel trained) : IClassFixture<Train
     [Fact]
     public void A_verifier_spec_that_does_not_parse_names_its_row_before_sampling()
     {
-        string path = _temp.File("bad.jsonl", "{\"prompt\": \"sky?\", \"answer\": \"blue\"}\n{\"prompt\": \"cat?\", \"checks\": [{\"type\": \"nonsense\"}]}\n");
+        string path = Temp.File("bad.jsonl", "{\"prompt\": \"sky?\", \"answer\": \"blue\"}\n{\"prompt\": \"cat?\", \"checks\": [{\"type\": \"nonsense\"}]}\n");
         using var backend = new CpuBackend();
-        using var model = GenerationModel.Load(trained.Directory.Path, backend);
+        using var model = Load(backend);
         var error = Assert.Throws<Engine.Data.DataFormatException>(() => BestOfK.Run(model, model.ChatTemplate(null), CurationRows.Read(path, requireAnswer: false),
             new VerifierScorer(), new BestOfKSettings("model", 2, KeepRule.Best, new SamplingOptions(Temperature: 1))));
         Assert.StartsWith("bad.jsonl:2:", error.Message);
@@ -79,7 +74,7 @@ public sealed class BestOfKTests(TrainedChatModel trained) : IClassFixture<Train
     public void Logprob_scores_are_the_judges_mean_log_probability()
     {
         using var backend = new CpuBackend();
-        using var model = GenerationModel.Load(trained.Directory.Path, backend);
+        using var model = Load(backend);
         var template = model.ChatTemplate(null);
         var scorer = new LogProbScorer(model, template, lengthNormalised: true, minScore: null);
         var prompt = new List<Engine.Data.ChatTurn> { new(Engine.Data.ChatRole.User, "sky?") };

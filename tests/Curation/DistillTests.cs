@@ -3,17 +3,12 @@ using Engine.Backends.Cpu;
 using Engine.Curation;
 using Engine.Generation;
 using Engine.Tests.Generation;
-using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Curation;
 
-public sealed class DistillTests(TrainedChatModel trained) : IClassFixture<TrainedChatModel>, IDisposable
+public sealed class DistillTests(TrainedChatModel trained) : TrainedChatModelTest(trained)
 {
-    private readonly TempDirectory _temp = new();
-
-    public void Dispose() => _temp.Dispose();
-
     private static readonly DistillSettings Settings = new("teacher", null, new SamplingOptions(Temperature: 0.8f, Seed: 3, MaxNewTokens: 12), SamplesPerPrompt: 2, Batch: 3);
 
     private List<CurationRow> Prompts()
@@ -22,13 +17,13 @@ public sealed class DistillTests(TrainedChatModel trained) : IClassFixture<Train
         string lines = string.Join("\n",
             """{"prompt": "hi"}""", """{"messages": [{"role": "user", "content": "sky?"}]}""", """{"prompt": "cat?", "completion": "ignored", "answer": "meow"}""",
             """{"instruction": "hi"}""", """{"text": "sky?"}""", """{"messages": [{"role": "user", "content": "cat?"}, {"role": "assistant", "content": "old"}]}""");
-        return CurationRows.Read(_temp.File("prompts.jsonl", lines + "\n"), requireAnswer: false);
+        return CurationRows.Read(Temp.File("prompts.jsonl", lines + "\n"), requireAnswer: false);
     }
 
     private (List<string> Lines, DistillResult Result) Distill(string output, bool force, Func<int, bool> stopBeforeBatch)
     {
         using var backend = new CpuBackend();
-        using var model = GenerationModel.Load(trained.Directory.Path, backend);
+        using var model = Load(backend);
         var (appender, existing) = CurationOutput.OpenForAppend(output, force);
         int batches = 0;
         using (appender)
@@ -41,10 +36,10 @@ public sealed class DistillTests(TrainedChatModel trained) : IClassFixture<Train
     [Fact]
     public void Rows_are_sft_conversations_with_provenance()
     {
-        var (lines, result) = Distill(_temp.File("all.jsonl"), force: true, _ => false);
+        var (lines, result) = Distill(Temp.File("all.jsonl"), force: true, _ => false);
         Assert.Equal(12, lines.Count);
         Assert.Equal((12, 0, false), (result.Written, result.AlreadyThere, result.Stopped));
-        var rows = CurationRows.Read(_temp.File("all.jsonl"));
+        var rows = CurationRows.Read(Temp.File("all.jsonl"));
         Assert.All(rows, r => Assert.Equal(Engine.Data.ChatRole.Assistant, r.Example.Turns[^1].Role));
         var third = JsonNode.Parse(lines[4])!;
         Assert.Equal("prompts.jsonl:3", (string)third["meta"]!["source"]!);
@@ -60,8 +55,8 @@ public sealed class DistillTests(TrainedChatModel trained) : IClassFixture<Train
     [Fact]
     public void An_interrupted_run_resumed_writes_what_an_uninterrupted_one_does()
     {
-        var (whole, _) = Distill(_temp.File("whole.jsonl"), force: true, _ => false);
-        string output = _temp.File("interrupted.jsonl");
+        var (whole, _) = Distill(Temp.File("whole.jsonl"), force: true, _ => false);
+        string output = Temp.File("interrupted.jsonl");
         var (partial, stopped) = Distill(output, force: true, batch => batch >= 2);
         Assert.True(stopped.Stopped);
         Assert.Equal(6, partial.Count);
