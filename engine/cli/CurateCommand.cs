@@ -41,11 +41,11 @@ public static class CurateCommand
             { data, output, force, target, explain, evalData, embedModel, noExact, noNear, noQuality, minWords, maxWords, unterminated, dupLine, top2, dup5, allowEcho, seed, backend };
         command.SetAction(r =>
         {
-            string outPath = r.GetValue(output)!.FullName, data0 = r.GetValue(data)!.FullName;
+            string outPath = r.GetValue(output)!.FullName, dataPath = r.GetValue(data)!.FullName;
             CurationOutput.CheckCanWrite(outPath, resume: false, r.GetValue(force));
             if (r.GetValue(explain) is { } e) CurationOutput.CheckCanWrite(e.FullName, resume: false, r.GetValue(force));
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var rows = CurationRows.Read(data0);
+            var rows = CurationRows.Read(dataPath);
             var read = clock.Elapsed;
             var evalTexts = (r.GetValue(evalData) ?? []).SelectMany(f => CurationRows.Read(f.FullName)).Select(x => x.PromptText + "\n" + x.Response).ToList();
             var quality = new QualityOptions(r.GetValue(minWords), r.GetValue(maxWords), r.GetValue(unterminated), r.GetValue(dupLine), r.GetValue(top2), r.GetValue(dup5), !r.GetValue(allowEcho));
