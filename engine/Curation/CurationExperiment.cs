@@ -92,7 +92,8 @@ public static class CurationExperiment
                           $"{sampled.SamplesPerSecond:F1} samples/s");
             if (sampled.Kept.Count == 0) { log.WriteLine("[2 best-of-k] nothing verified: no round to train"); break; }
             string kept = Write(data, $"best-of-{s.K}-round-{round}.jsonl", sampled.Kept);
-            var arm = Train("2 best-of-k", $"rft-round-{round} (acceptance {sampled.AcceptanceRate:P0}, pass@1 {sampled.PassAt1:P0}, pass@{s.K} {sampled.PassAtK:P0})", current, kept, s.Steps / 2, lr: 1e-3f);
+            var arm = Train($"2 best-of-k (acceptance {sampled.AcceptanceRate:P0}, pass@1 {sampled.PassAt1:P1}, pass@{s.K} {sampled.PassAtK:P1})", $"rft-round-{round}",
+                current, kept, s.Steps / 2, lr: 1e-3f);
             current = ModelOf(arm.Arm);
         }
 
@@ -153,7 +154,7 @@ public static class CurationExperiment
     {
         var plot = new ScottPlot.Plot();
         plot.Add.Bars(results.Select(r => r.Summary.ExactMatchAfter * 100).ToArray());
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, results.Count).Select(i => (double)i).ToArray(), results.Select(r => r.Arm.Split(' ')[0]).ToArray());
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, results.Count).Select(i => (double)i).ToArray(), results.Select(r => r.Arm).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
         plot.Axes.Bottom.MinimumSize = 120;
