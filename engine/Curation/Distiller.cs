@@ -66,6 +66,14 @@ public static class Distiller
         return SftRowJson.Row([.. source.Prompt, new ChatTurn(ChatRole.Assistant, reply.Text)], [.. CarriedFields(source), ("meta", meta)]);
     }
 
+    /// <summary>Whether two tokenizers agree: the same vocabulary size and the same ids for a probe of letters, digits, spaces,
+    /// punctuation and accents. Distill writes text, so a teacher whose tokenizer differs from the student's is allowed (and said).</summary>
+    public static bool SameTokenizer(Engine.Tokenizers.ITextTokenizer a, Engine.Tokenizers.ITextTokenizer b)
+    {
+        const string probe = "The quick brown fox: 12 + 30 = 42, isn't it? Ünïcödé too.";
+        return a.VocabSize == b.VocabSize && a.Encode(probe).SequenceEqual(b.Encode(probe));
+    }
+
     /// <summary>The source row's answer and checks (what best-of-k and evals verify against), copied into the new row.</summary>
     public static IEnumerable<(string, JsonNode?)> CarriedFields(CurationRow source)
     {

@@ -93,7 +93,7 @@ public static class CurateCommand
             var rows = CurationRows.Read(r.GetValue(prompts)!.FullName, requireAnswer: false);
             using var device = BackendChoice.Create(r.GetValue(backend)!);
             using var model = GenerationModel.Load(settings.Teacher, device, settings.Adapter);
-            if (r.GetValue(student) is { } s && !SameTokenizer(TokenizerLoader.FromDirectory(s.FullName).Tokenizer, model.Tokenizer.Tokenizer))
+            if (r.GetValue(student) is { } s && !Distiller.SameTokenizer(TokenizerLoader.FromDirectory(s.FullName).Tokenizer, model.Tokenizer.Tokenizer))
                 Console.WriteLine($"note: the teacher's tokenizer differs from the student's ({s.FullName}); distill writes text, so the student reads the answers with its own tokenizer");
             var template = model.ChatTemplate(r.GetValue(chatTemplate));
             var (appender, existing) = CurationOutput.OpenForAppend(outPath, r.GetValue(force));
@@ -110,13 +110,6 @@ public static class CurateCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>Same vocabulary size and the same ids for a probe text of letters, digits, spaces and punctuation.</summary>
-    private static bool SameTokenizer(ITextTokenizer a, ITextTokenizer b)
-    {
-        const string probe = "The quick brown fox: 12 + 30 = 42, isn't it? Ünïcödé too.";
-        return a.VocabSize == b.VocabSize && a.Encode(probe).SequenceEqual(b.Encode(probe));
     }
 
     private static Command BestOfKCommand()

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Engine.Backends.Cpu;
 using Engine.Curation;
 using Engine.Generation;
 using Engine.Tests.Generation;
@@ -16,8 +15,7 @@ public sealed class BestOfKTests(TrainedChatModel trained) : TrainedChatModelTes
 
     private BestOfKResult Run(KeepRule keep, bool share = true)
     {
-        using var backend = new CpuBackend();
-        using var model = Load(backend);
+        using var model = Load();
         var settings = new BestOfKSettings("model", 8, keep, new SamplingOptions(Temperature: 1.5f, Seed: 2, MaxNewTokens: 10), PromptsPerBatch: 2, SharePrefill: share);
         return BestOfK.Run(model, model.ChatTemplate(null), Prompts(), new VerifierScorer(), settings);
     }
@@ -63,8 +61,7 @@ public sealed class BestOfKTests(TrainedChatModel trained) : TrainedChatModelTes
     public void A_verifier_spec_that_does_not_parse_names_its_row_before_sampling()
     {
         string path = Temp.File("bad.jsonl", "{\"prompt\": \"sky?\", \"answer\": \"blue\"}\n{\"prompt\": \"cat?\", \"checks\": [{\"type\": \"nonsense\"}]}\n");
-        using var backend = new CpuBackend();
-        using var model = Load(backend);
+        using var model = Load();
         var error = Assert.Throws<Engine.Data.DataFormatException>(() => BestOfK.Run(model, model.ChatTemplate(null), CurationRows.Read(path, requireAnswer: false),
             new VerifierScorer(), new BestOfKSettings("model", 2, KeepRule.Best, new SamplingOptions(Temperature: 1))));
         Assert.StartsWith("bad.jsonl:2:", error.Message);
@@ -73,8 +70,7 @@ public sealed class BestOfKTests(TrainedChatModel trained) : TrainedChatModelTes
     [Fact]
     public void Logprob_scores_are_the_judges_mean_log_probability()
     {
-        using var backend = new CpuBackend();
-        using var model = Load(backend);
+        using var model = Load();
         var template = model.ChatTemplate(null);
         var scorer = new LogProbScorer(model, template, lengthNormalised: true, minScore: null);
         var prompt = new List<Engine.Data.ChatTurn> { new(Engine.Data.ChatRole.User, "sky?") };

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using Engine.Backends.Cpu;
 using Engine.Curation;
 using Engine.Generation;
 using Engine.Tests.Generation;
@@ -22,8 +20,7 @@ public sealed class DistillTests(TrainedChatModel trained) : TrainedChatModelTes
 
     private (List<string> Lines, DistillResult Result) Distill(string output, bool force, Func<int, bool> stopBeforeBatch)
     {
-        using var backend = new CpuBackend();
-        using var model = Load(backend);
+        using var model = Load();
         var (appender, existing) = CurationOutput.OpenForAppend(output, force);
         int batches = 0;
         using (appender)
@@ -41,7 +38,7 @@ public sealed class DistillTests(TrainedChatModel trained) : TrainedChatModelTes
         Assert.Equal((12, 0, false), (result.Written, result.AlreadyThere, result.Stopped));
         var rows = CurationRows.Read(Temp.File("all.jsonl"));
         Assert.All(rows, r => Assert.Equal(Engine.Data.ChatRole.Assistant, r.Example.Turns[^1].Role));
-        var third = JsonNode.Parse(lines[4])!;
+        var third = System.Text.Json.Nodes.JsonNode.Parse(lines[4])!;
         Assert.Equal("prompts.jsonl:3", (string)third["meta"]!["source"]!);
         Assert.Equal(0, (int)third["meta"]!["sample"]!);
         Assert.Equal("meow", (string)third["answer"]!);
@@ -49,7 +46,7 @@ public sealed class DistillTests(TrainedChatModel trained) : TrainedChatModelTes
         Assert.Contains((string)third["meta"]!["finish"]!, new[] { "stop", "length" });
         Assert.True((int)third["meta"]!["completion_tokens"]! > 0);
         // The sixth prompt's old answer is not part of the prompt.
-        Assert.Equal(2, JsonNode.Parse(lines[10])!["messages"]!.AsArray().Count);
+        Assert.Equal(2, System.Text.Json.Nodes.JsonNode.Parse(lines[10])!["messages"]!.AsArray().Count);
     }
 
     [Fact]
