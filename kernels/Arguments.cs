@@ -25,6 +25,23 @@ public static class Arguments
         if (c <= 0) throw new ArgumentException($"c = {c} must be positive", nameof(c));
     }
 
+    /// <summary>Throws unless a row norm's operands fit n ≥ 0 rows of c ≥ 1 features: x and y (or dy) [n, c], rstd [n], w [c].</summary>
+    public static void RequireRowNorm(int n, int c, long x, long y, string yName, long rstd, long w)
+    {
+        RequireRows(n, c);
+        RequireLength(x, (long)n * c, nameof(x), "n*c");
+        RequireLength(y, (long)n * c, yName, "n*c");
+        RequireLength(rstd, n, nameof(rstd), "n");
+        RequireLength(w, c, nameof(w), "c");
+    }
+
+    /// <summary>Throws unless each wanted gradient of a row norm (length &gt; 0) has its operand's shape: dx [n, c], dw [c].</summary>
+    public static void RequireRowNormGradients(int n, int c, long dx, long dw)
+    {
+        if (dx > 0) RequireLength(dx, (long)n * c, nameof(dx), "n*c");
+        if (dw > 0) RequireLength(dw, c, nameof(dw), "c");
+    }
+
     /// <summary>Auto-grouped kernels index with 32-bit ints.</summary>
     public static void RequireIndexable(long length, string name)
     {

@@ -609,15 +609,8 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     public void Forward(ArrayView<float> output, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
-        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
-        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
-        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        var shape = Validated(batch, seqLen, heads, kvHeads, headDim);
+        shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, ForwardSharedFloats(headDim)),
             output, lse, q, k, v, segments, shape);
     }
@@ -628,21 +621,11 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
         ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments,
         int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
-        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
-        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        if (dq.Length != 0) Arguments.RequireLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
-        if (dk.Length != 0) Arguments.RequireLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
-        if (dv.Length != 0) Arguments.RequireLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        var shape = Validated(batch, seqLen, heads, kvHeads, headDim);
+        shape.RequireGradients(dOutput.Length, dq.Length, dk.Length, dv.Length);
+        shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         if (dq.Length == 0 && dk.Length == 0 && dv.Length == 0) return;
 
-        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
         int rows = batch * seqLen * heads;
         ArrayView<float> delta = DeltaRows(rows);
         int rowsPerGroup = AttentionKernels.DeltaGroupSize / accelerator.WarpSize;
@@ -691,16 +674,15 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
     private static KernelConfig Config(int tiles, int heads, int batch, int sharedFloats) =>
         new(new Index3D(tiles, heads, batch), new Index3D(AttentionKernels.GroupSize, 1, 1), SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
 
-    private static void ValidateShape(int batch, int seqLen, int heads, int kvHeads, int headDim)
+    /// <summary>The shape, checked as the CPU op checks it, and within what the kernels hold: headDim ≤ MaxHeadDim, 32-bit indices.</summary>
+    private static AttentionShape Validated(int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
-        if (batch <= 0) throw new ArgumentException($"batch is {batch}, expected > 0", nameof(batch));
-        if (seqLen <= 0) throw new ArgumentException($"seqLen is {seqLen}, expected > 0", nameof(seqLen));
-        if (headDim <= 0 || headDim > AttentionKernels.MaxHeadDim)
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        shape.RequireValid();
+        if (headDim > AttentionKernels.MaxHeadDim)
             throw new ArgumentException($"headDim is {headDim}, expected 1..{AttentionKernels.MaxHeadDim} (AttentionKernels.MaxHeadDim)", nameof(headDim));
-        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
-        if (heads <= 0 || heads % kvHeads != 0)
-            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
         if ((long)batch * seqLen * heads * headDim > int.MaxValue)
             throw new ArgumentException($"batch*seqLen*heads*headDim = {(long)batch * seqLen * heads * headDim} exceeds the kernels' 32-bit indexing", nameof(batch));
+        return shape;
     }
 }

@@ -173,12 +173,8 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>y = (x − mean)·rstd·w + b per row; mean[n], rstd[n] saved. x, y: [n, c]; w, b: [c].</summary>
     public void LayerNormForward(ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, int n, int c, float eps)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireRowNorm(n, c, x.Length, y.Length, nameof(y), rstd.Length, w.Length);
         Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
         Arguments.RequireLength(b.Length, c, nameof(b), "c");
         if (n == 0) return;
         _layerNormForward(new KernelConfig(n, RowThreads(c)), y, mean, rstd, x, w, b, c, eps);
@@ -188,14 +184,9 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     public void LayerNormBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> db, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w,
         ArrayView<float> mean, ArrayView<float> rstd, int n, int c)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, dy.Length, nameof(dy), rstd.Length, w.Length);
         Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        if (dx.Length > 0) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (dw.Length > 0) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRowNormGradients(n, c, dx.Length, dw.Length);
         if (db.Length > 0) Arguments.RequireLength(db.Length, c, nameof(db), "c");
         if (n == 0) return;
         if (dx.Length > 0) _layerNormInputGrad(new KernelConfig(n, RowThreads(c)), dx, dy, x, w, mean, rstd, c);
@@ -213,11 +204,7 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>y = x·rstd·w per row; rstd[n] saved. x, y: [n, c]; w: [c].</summary>
     public void RmsNormForward(ArrayView<float> y, ArrayView<float> rstd, ArrayView<float> x, ArrayView<float> w, int n, int c, float eps)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, y.Length, nameof(y), rstd.Length, w.Length);
         if (n == 0) return;
         _rmsNormForward(new KernelConfig(n, RowThreads(c)), y, rstd, x, w, c, eps);
     }
@@ -225,13 +212,8 @@ public sealed class Norms(Accelerator accelerator) : IDisposable
     /// <summary>dx += rstd·(g − x̂·mean(g·x̂)); dw += Σ_rows dy·x̂. Accumulates; an empty dx or dw is skipped.</summary>
     public void RmsNormBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> rstd, int n, int c)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        if (dx.Length > 0) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (dw.Length > 0) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, dy.Length, nameof(dy), rstd.Length, w.Length);
+        Arguments.RequireRowNormGradients(n, c, dx.Length, dw.Length);
         if (n == 0) return;
         if (dx.Length > 0) _rmsNormInputGrad(new KernelConfig(n, RowThreads(c)), dx, dy, x, w, rstd, c);
         if (dw.Length == 0) return;

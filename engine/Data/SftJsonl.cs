@@ -1,10 +1,13 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Engine.Data;
 
 /// <summary>
 /// Supervised fine-tuning examples from JSONL, one JSON object a line, in any of the formats
-/// <c>{"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}</c>,
+/// <c>{"messages": [{"role": "system"|"user"|"assistant"|"tool", "content": "..."}, ...]}</c> (assistant turns may carry
+/// <c>reasoning_content</c> and OpenAI-style <c>tool_calls</c>, tool turns <c>tool_call_id</c> and <c>name</c>; the line may
+/// carry <c>tools</c> and <c>chat_template_kwargs</c>),
 /// <c>{"prompt": "...", "completion": "..."}</c>, Alpaca's <c>{"instruction": "...", "input": "...", "output": "..."}</c>,
 /// or <c>{"text": "..."}</c>. Blank lines are skipped; anything else that is wrong throws a <see cref="DataFormatException"/>
 /// naming the file and line.
@@ -55,7 +58,8 @@ public static class SftJsonl
 
             List<ChatTurn> Answered(string user, string answerField) =>
                 requireAnswer || Has(root, answerField) ? [new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, Text(root, answerField, Error))] : [new ChatTurn(ChatRole.User, user)];
-            if (root.TryGetProperty("messages", out var messages)) return new SftExample(ReadMessages(messages, Error, requireAnswer), origin);
+            if (root.TryGetProperty("messages", out var messages))
+                return new SftExample(ReadMessages(messages, Error, requireAnswer), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
             if (Has(root, "prompt") || (requireAnswer && Has(root, "completion"))) return new SftExample(Answered(Text(root, "prompt", Error), "completion"), origin);
             if (Has(root, "instruction") || (requireAnswer && Has(root, "output")))
             {
@@ -78,22 +82,71 @@ public static class SftJsonl
         int index = 0;
         foreach (var message in messages.EnumerateArray())
         {
-            if (message.ValueKind != JsonValueKind.Object) throw error($"messages[{index}] is not an object");
-            string role = Text(message, "role", error, $"messages[{index}].");
+            string at = $"messages[{index}]";
+            if (message.ValueKind != JsonValueKind.Object) throw error($"{at} is not an object");
+            string role = Text(message, "role", error, at + ".");
             var parsed = role switch
             {
                 "system" => ChatRole.System,
                 "user" => ChatRole.User,
                 "assistant" => ChatRole.Assistant,
-                _ => throw error($"messages[{index}] has unknown role \"{role}\" (expected system, user or assistant)"),
+                "tool" => ChatRole.Tool,
+                _ => throw error($"{at} has unknown role \"{role}\" (expected system, user, assistant or tool)"),
             };
-            turns.Add(new ChatTurn(parsed, Text(message, "content", error, $"messages[{index}].")));
+            var calls = parsed == ChatRole.Assistant ? ReadToolCalls(message, at, error) : null;
+            bool contentOptional = calls is not null && (!message.TryGetProperty("content", out var content) || content.ValueKind == JsonValueKind.Null);
+            turns.Add(new ChatTurn(parsed, contentOptional ? "" : Text(message, "content", error, at + "."))
+            {
+                Reasoning = parsed == ChatRole.Assistant ? OptionalText(message, "reasoning_content", error, at + ".") : null,
+                ToolCalls = calls,
+                ToolCallId = parsed == ChatRole.Tool ? OptionalText(message, "tool_call_id", error, at + ".") : null,
+                Name = parsed == ChatRole.Tool ? OptionalText(message, "name", error, at + ".") : null,
+            });
             index++;
         }
         if (turns.Count == 0) throw error("\"messages\" is empty");
         if (requireAnswer && !turns.Any(t => t.Role == ChatRole.Assistant)) throw error("the conversation has no assistant turn, so nothing to train on");
         return turns;
     }
+
+    /// <summary>OpenAI's form: <c>[{"id": …, "type": "function", "function": {"name": …, "arguments": {…} or "…"}}]</c>; null when absent.</summary>
+    private static List<ToolCall>? ReadToolCalls(JsonElement message, string at, Func<string, DataFormatException> error)
+    {
+        if (!message.TryGetProperty("tool_calls", out var calls) || calls.ValueKind == JsonValueKind.Null) return null;
+        if (calls.ValueKind != JsonValueKind.Array) throw error($"{at}.tool_calls is not an array");
+        var parsed = new List<ToolCall>();
+        foreach (var call in calls.EnumerateArray())
+        {
+            string where = $"{at}.tool_calls[{parsed.Count}]";
+            if (call.ValueKind != JsonValueKind.Object || !call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
+                throw error($"{where} needs a \"function\" object with \"name\" and \"arguments\"");
+            if (OptionalText(call, "type", error, where + ".") is { } type && type != "function")
+                throw error($"{where}.type is \"{type}\", expected \"function\"");
+            if (!function.TryGetProperty("arguments", out var arguments) || arguments.ValueKind is not (JsonValueKind.Object or JsonValueKind.String))
+                throw error($"field \"{where}.function.arguments\" must be an object or a string");
+            parsed.Add(new ToolCall(Text(function, "name", error, where + ".function."), JsonNode.Parse(arguments.GetRawText())!, OptionalText(call, "id", error, where + ".")));
+        }
+        return parsed;
+    }
+
+    private static List<JsonObject>? ReadTools(JsonElement root, Func<string, DataFormatException> error)
+    {
+        if (!root.TryGetProperty("tools", out var tools) || tools.ValueKind == JsonValueKind.Null) return null;
+        if (tools.ValueKind != JsonValueKind.Array || tools.EnumerateArray().Any(t => t.ValueKind != JsonValueKind.Object))
+            throw error("\"tools\" must be an array of objects (JSON schemas of the functions)");
+        return tools.EnumerateArray().Select(t => JsonNode.Parse(t.GetRawText())!.AsObject()).ToList();
+    }
+
+    private static Dictionary<string, JsonNode?>? ReadTemplateArguments(JsonElement root, Func<string, DataFormatException> error)
+    {
+        if (!root.TryGetProperty("chat_template_kwargs", out var arguments) || arguments.ValueKind == JsonValueKind.Null) return null;
+        if (arguments.ValueKind != JsonValueKind.Object) throw error("\"chat_template_kwargs\" must be an object");
+        return arguments.EnumerateObject().ToDictionary(p => p.Name, p => JsonNode.Parse(p.Value.GetRawText()));
+    }
+
+    /// <summary>A string field that may be absent or null.</summary>
+    private static string? OptionalText(JsonElement obj, string name, Func<string, DataFormatException> error, string prefix)
+        => obj.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? Text(obj, name, error, prefix) : null;
 
     private static bool Has(JsonElement obj, string name) => obj.TryGetProperty(name, out _);
 

@@ -48,8 +48,8 @@ public sealed class GenerationModel : IDisposable
         }
     }
 
-    /// <summary>The named chat template (chatml, llama3), else the model's own when it is one of those.</summary>
-    public ChatTemplate ChatTemplate(string? name) => Data.ChatTemplate.Resolve(name, Tokenizer.Config.ChatTemplate, Tokenizer.Tokenizer);
+    /// <summary>The named built-in chat template (chatml, llama3), else the model's own.</summary>
+    public ChatTemplate ChatTemplate(string? name) => Data.ChatTemplate.Resolve(name, Tokenizer.Config, Tokenizer.Tokenizer);
 
     /// <summary>Raw-text continuations of the prompts, generated as one batch, ending at eos.</summary>
     public string[] Complete(IReadOnlyList<string> prompts, SamplingOptions options)

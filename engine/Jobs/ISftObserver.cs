@@ -10,8 +10,8 @@ namespace Engine.Jobs;
 /// </summary>
 public interface ISftObserver
 {
-    /// <summary>The training set's statistics, the held-out examples and the chat template.</summary>
-    void DataLoaded(DatasetStats train, int heldOut, ChatTemplateKind template) { }
+    /// <summary>The training set's statistics, the held-out examples and the chat template's name.</summary>
+    void DataLoaded(DatasetStats train, int heldOut, string template) { }
 
     /// <summary>The model, loaded (from modelDirectory; null: built-in) or freshly built.</summary>
     void ModelReady(string? modelDirectory, Transformer model) { }

@@ -49,7 +49,7 @@ public static class SftJob
         var (trainExamples, evalExamples) = LoadData(s);
         var train = SftDataset.FromExamples(trainExamples, template, s.MaxLen, s.TrainOnAll);
         var eval = SftDataset.FromExamples(evalExamples, template, s.MaxLen, s.TrainOnAll);
-        observer.DataLoaded(train.Stats, evalExamples.Count, template.Kind);
+        observer.DataLoaded(train.Stats, evalExamples.Count, template.Name);
         observer.ModelReady(modelDir, model);
 
         if (modelDir is null) PretrainBase(model, s, observer);
@@ -154,7 +154,7 @@ public static class SftJob
         var pretrained = TokenizerLoader.FromDirectory(modelDir);
         if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer in {modelDir} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
-        return ChatTemplate.Resolve(templateName, pretrained.Config.ChatTemplate, pretrained.Tokenizer);
+        return ChatTemplate.Resolve(templateName, pretrained.Config, pretrained.Tokenizer);
     }
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(SftSettings s)

@@ -63,8 +63,7 @@ public sealed class ByteChatTokenizer : ITextTokenizer
     public void WriteHfFiles(string directory)
     {
         var vocab = new JsonObject();
-        var byteSymbols = ByteLevelSymbols();
-        for (int b = 0; b < 256; b++) vocab[byteSymbols[b].ToString()] = b;
+        for (int b = 0; b < 256; b++) vocab[ByteLevelAlphabet.Symbol((byte)b).ToString()] = b;
         var added = new JsonArray();
         for (int s = 0; s < SpecialTexts.Length; s++)
             added.Add(new JsonObject { ["id"] = ImStart + s, ["content"] = SpecialTexts[s], ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true });
@@ -85,18 +84,5 @@ public sealed class ByteChatTokenizer : ITextTokenizer
         var indented = new JsonSerializerOptions { WriteIndented = true };
         File.WriteAllText(Path.Combine(directory, "tokenizer.json"), tokenizer.ToJsonString(indented));
         File.WriteAllText(Path.Combine(directory, "tokenizer_config.json"), config.ToJsonString(indented));
-    }
-
-    /// <summary>GPT-2's bytes_to_unicode: printable bytes stand for themselves, the others for 256, 257, … in byte order.</summary>
-    private static char[] ByteLevelSymbols()
-    {
-        var symbols = new char[256];
-        int next = 256;
-        for (int b = 0; b < 256; b++)
-        {
-            bool printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
-            symbols[b] = (char)(printable ? b : next++);
-        }
-        return symbols;
     }
 }

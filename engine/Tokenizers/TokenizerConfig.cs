@@ -3,11 +3,14 @@ using System.Text.Json;
 namespace Engine.Tokenizers;
 
 /// <summary>
-/// What a Hugging Face tokenizer_config.json says beyond the vocabulary: the Jinja chat template (text only: the engine
-/// recognises known templates, it does not run Jinja), the BOS/EOS tokens and the added tokens by id.
+/// What a Hugging Face tokenizer_config.json says beyond the vocabulary: the Jinja chat template (rendered by
+/// Engine.Templates), the BOS/EOS tokens and the added tokens by id.
 /// </summary>
 public sealed record TokenizerConfig(string? ChatTemplate, string? BosToken, string? EosToken, IReadOnlyDictionary<int, string> AddedTokens)
 {
+    /// <summary>Where the chat template came from (a file path), naming it in template errors.</summary>
+    public string ChatTemplateSource { get; init; } = "chat_template";
+
     public static TokenizerConfig Empty { get; } = new(null, null, null, new Dictionary<int, string>());
 
     /// <exception cref="InvalidDataException">Malformed JSON or a field of the wrong type, naming the file.</exception>
@@ -30,7 +33,10 @@ public sealed record TokenizerConfig(string? ChatTemplate, string? BosToken, str
                         throw new InvalidDataException($"{source}: added_tokens_decoder[\"{entry.Name}\"] needs an integer key and a \"content\" string");
                     added[id] = content;
                 }
-            return new TokenizerConfig(ReadChatTemplate(root, source), Token(root, "bos_token", source), Token(root, "eos_token", source), added);
+            return new TokenizerConfig(ReadChatTemplate(root, source), Token(root, "bos_token", source), Token(root, "eos_token", source), added)
+            {
+                ChatTemplateSource = source,
+            };
         }
     }
 

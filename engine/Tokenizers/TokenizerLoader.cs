@@ -11,11 +11,6 @@ public static class TokenizerLoader
     /// <summary>GPT-2's vocabulary: 50,256 byte-level BPE tokens and &lt;|endoftext|&gt;.</summary>
     public const int Gpt2VocabSize = 50257;
 
-    /// <summary>
-    /// tokenizer.json when the directory has one (byte-level BPE), else tokenizer.model (SentencePiece); tokenizer_config.json
-    /// for the chat template, BOS/EOS and added tokens (the template from chat_template.jinja when the config has none).
-    /// A tokenizer.json of an unsupported kind falls back to tokenizer.model when that exists.
-    /// </summary>
     /// <summary>The tokenizer files a model directory may hold, copied along with a fine-tuned or merged model.</summary>
     private static readonly string[] Files = ["tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja"];
 
@@ -26,13 +21,18 @@ public static class TokenizerLoader
             File.Copy(Path.Combine(fromDirectory, file), Path.Combine(toDirectory, file), overwrite: true);
     }
 
+    /// <summary>
+    /// tokenizer.json when the directory has one (<see cref="HfTokenizerJson"/>), else tokenizer.model (SentencePiece);
+    /// tokenizer_config.json for the chat template, BOS/EOS and added tokens (the template from chat_template.jinja when the
+    /// config has none). A tokenizer.json of an unsupported kind falls back to tokenizer.model when that exists.
+    /// </summary>
     public static PretrainedTokenizer FromDirectory(string directory)
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"tokenizer directory {directory} does not exist");
         string configPath = Path.Combine(directory, "tokenizer_config.json");
         var config = File.Exists(configPath) ? TokenizerConfig.Read(configPath) : TokenizerConfig.Empty;
         string jinjaPath = Path.Combine(directory, "chat_template.jinja");
-        if (config.ChatTemplate is null && File.Exists(jinjaPath)) config = config with { ChatTemplate = File.ReadAllText(jinjaPath) };
+        if (config.ChatTemplate is null && File.Exists(jinjaPath)) config = config with { ChatTemplate = File.ReadAllText(jinjaPath), ChatTemplateSource = jinjaPath };
 
         string jsonPath = Path.Combine(directory, "tokenizer.json"), modelPath = Path.Combine(directory, "tokenizer.model");
         var addedTokens = config.AddedTokens.ToDictionary(kv => kv.Value, kv => kv.Key);

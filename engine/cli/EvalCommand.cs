@@ -3,6 +3,7 @@ using Engine.Backends;
 using Engine.Data;
 using Engine.Eval;
 using Engine.Generation;
+using Engine.Jobs;
 
 namespace Engine.Cli;
 
@@ -20,7 +21,7 @@ public static class EvalCommand
         var chatTemplate = ModelOptions.ChatTemplate();
         var data = new Option<FileInfo>("--data") { Description = "held-out conversations of the target task (JSONL)", Required = true };
         var forgetData = new Option<FileInfo?>("--forget-data") { Description = "held-out text of another domain (JSONL); its loss measures forgetting" };
-        var exactMatch = new Option<int>("--exact-match") { Description = "conversations of --data answered greedily for exact match (0: none)", DefaultValueFactory = _ => 32 };
+        var exactMatch = new Option<int>("--exact-match") { Description = "conversations of --data answered greedily for exact match (0: none)", DefaultValueFactory = _ => SftJob.ExactMatchExamples };
         var maxLen = new Option<int>("--max-len") { Description = "tokens per packed row; longer examples are truncated", DefaultValueFactory = _ => 256 };
         var batch = new Option<int>("--batch") { Description = "packed rows per batch", DefaultValueFactory = _ => 8 };
         var backend = CliOptions.Backend();
@@ -37,7 +38,7 @@ public static class EvalCommand
             Console.WriteLine($"target: {examples.Count} examples of {r.GetValue(data)!.Name}, loss {loss:F4} per target token");
             int answered = Math.Min(r.GetValue(exactMatch), examples.Count);
             if (answered > 0)
-                Console.WriteLine($"target: exact match {Evaluation.ExactMatch(loaded.Model, template, examples.Take(answered), 40):P0} of {answered} greedy answers");
+                Console.WriteLine($"target: exact match {Evaluation.ExactMatch(loaded.Model, template, examples.Take(answered), SftJob.AnswerTokens):P0} of {answered} greedy answers");
             if (r.GetValue(forgetData) is { } other)
             {
                 var text = SftDataset.FromExamples(SftJsonl.Read(other.FullName), template, length, trainOnAll: true);

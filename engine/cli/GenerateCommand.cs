@@ -41,7 +41,7 @@ internal static class ModelOptions
     public static Option<DirectoryInfo?> Adapter() =>
         new("--adapter") { Description = "a PEFT LoRA adapter directory (adapter_config.json, adapter_model.safetensors) applied to --model" };
 
-    public static Option<string?> ChatTemplate() => new("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
+    public static Option<string?> ChatTemplate() => new("--chat-template") { Description = "a built-in template, chatml or llama3, instead of the model's own chat_template" };
 }
 
 /// <summary>--max-new-tokens, --temperature, --top-k, --top-p and --seed, read into <see cref="SamplingOptions"/>.</summary>

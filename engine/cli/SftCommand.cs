@@ -16,7 +16,7 @@ public static class SftCommand
     public static Command Create()
     {
         var modelDir = new Option<DirectoryInfo?>("--model") { Description = "Hugging Face model directory (config.json, model.safetensors, tokenizer.json); default: the built-in tiny byte-level model" };
-        var chatTemplate = new Option<string?>("--chat-template") { Description = "chatml or llama3; default: the model's own when it is one of those" };
+        var chatTemplate = ModelOptions.ChatTemplate();
         var data = new Option<FileInfo?>("--data") { Description = "training conversations (JSONL: messages, prompt/completion, Alpaca or text); default: the built-in TinyChat set" };
         var evalData = new Option<FileInfo?>("--eval-data") { Description = "held-out conversations (JSONL); default: TinyChat's held-out set, or --val-split of --data" };
         var valSplit = new Option<double>("--val-split") { Description = "fraction of --data held out (seeded) when no --eval-data is given", DefaultValueFactory = _ => Defaults.ValSplit };

@@ -10,7 +10,7 @@ internal sealed class SftConsole(SftSettings settings) : ISftObserver, IDisposab
 {
     private Progress? _progress;
 
-    public void DataLoaded(DatasetStats train, int heldOut, ChatTemplateKind template) =>
+    public void DataLoaded(DatasetStats train, int heldOut, string template) =>
         Console.WriteLine($"data: {Describe(train)} for training; {heldOut} held out; template {template}, " +
                           $"loss on {(settings.TrainOnAll ? "every token" : "assistant tokens")}, rows of {settings.MaxLen} packed best-fit decreasing");
 

@@ -90,4 +90,36 @@ public class TapeTests
         }
         Assert.Equal(expected, Run(dirty));
     }
+
+    /// <summary>A parameter's gradient buffer is its trainer's: the tape gives activations theirs, and refuses to invent a parameter's.</summary>
+    [Fact]
+    public void AParameterWithoutAGradientBufferIsRefused()
+    {
+        using var backend = new CpuBackend();
+        var x = new Variable(backend.Allocate(DType.F32, 1, 2), requiresGrad: true, "x");
+        using var tape = new Tape(backend);
+        var y = tape.Gelu(x);
+        backend.Upload(tape.GradOf(y), [1f, 1f]);
+        var e = Assert.Throws<InvalidOperationException>(() => tape.Backward());
+        Assert.Contains("x requires a gradient but has no gradient buffer", e.Message);
+    }
+
+    /// <summary>A row slice made before its whole has a gradient gets a view of it once the owner sets one, and loses it when cleared.</summary>
+    [Fact]
+    public void ARowSlicesGradientIsAViewOfItsWholes()
+    {
+        using var backend = new CpuBackend();
+        var whole = new Variable(backend.Allocate(DType.F32, 4, 2), requiresGrad: true, "b");
+        Assert.Same(whole, whole.RowSlice(0, 4));
+        var slice = whole.RowSlice(1, 2);
+        Assert.Equal([2, 2], slice.Value.Shape);
+        Assert.Null(slice.Grad);
+
+        whole.Grad = backend.Allocate(DType.F32, 4, 2);
+        backend.Upload(slice.Grad!, [1f, 2f, 3f, 4f]);
+        Assert.Equal([0f, 0f, 1f, 2f, 3f, 4f, 0f, 0f], CpuBackend.F(whole.Grad).ToArray());
+        Assert.Throws<InvalidOperationException>(() => slice.Grad = null);
+        whole.Release();
+        Assert.Null(slice.Grad);
+    }
 }

@@ -2,6 +2,7 @@ using Engine.Backends.Cpu;
 using Engine.Cli;
 using Engine.IO;
 using Engine.Models;
+using Engine.Tests.Support;
 using Engine.Tokenizers;
 using Xunit;
 
@@ -26,6 +27,10 @@ public static class CliRun
         Assert.StartsWith("error: ", line);
         foreach (string part in expected) Assert.Contains(part, line);
     }
+
+    /// <summary>data.jsonl in the directory: four copies of a one-turn conversation ("hi" → "hello!").</summary>
+    public static string FourConversations(TempDirectory temp) => temp.File("data.jsonl",
+        string.Concat(Enumerable.Repeat("""{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello!"}]}""" + "\n", 4)));
 
     /// <summary>A tiny Llama (context 64) saved as a Hugging Face directory with the byte-level chat tokenizer's files.</summary>
     public static string TinyModel(string directory, int vocabSize = 259)

@@ -1,4 +1,5 @@
 using Engine.Data;
+using Engine.Templates;
 using Engine.Tests.Tokenizers;
 using Engine.Tokenizers;
 using Xunit;
@@ -94,20 +95,38 @@ public class ChatTemplateTests
     }
 
     [Fact]
-    public void ModelTemplatesAreRecognisedOrRefused()
+    public void TheModelsOwnTemplateIsRenderedAndBuiltInsAreChosenByName()
     {
-        const string qwen = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}";
-        const string llama = "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}";
-        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplate.Recognise(qwen));
-        Assert.Equal(ChatTemplateKind.Llama3, ChatTemplate.Recognise(llama));
-        Assert.Null(ChatTemplate.Recognise("[INST] {{ message['content'] }} [/INST]"));
-
+        // A Qwen2-style template with its default system prompt: rendered as written, not replaced by the built-in ChatML.
+        const string qwen = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nBe kind.<|im_end|>\\n' }}{% endif %}" +
+                            "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
         var tokenizer = TinyTokenizers.Chat();
-        Assert.Equal(ChatTemplateKind.Llama3, ChatTemplate.Resolve(null, llama, tokenizer).Kind);
-        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplate.Resolve("chatml", llama, tokenizer).Kind);
-        Assert.Contains("--chat-template", Assert.Throws<ArgumentException>(() => ChatTemplate.Resolve(null, "[INST]", tokenizer)).Message);
-        Assert.Contains("--chat-template", Assert.Throws<ArgumentException>(() => ChatTemplate.Resolve(null, null, tokenizer)).Message);
+        var config = TokenizerConfig.Empty with { ChatTemplate = qwen, ChatTemplateSource = "model/tokenizer_config.json" };
+        var own = ChatTemplate.Resolve(null, config, tokenizer);
+        Assert.Equal("model/tokenizer_config.json", own.Name);
+        Assert.Equal("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n", own.RenderText(TwoTurns, addGenerationPrompt: false));
+        Assert.Equal(301, own.EndOfTurnId);
+        // No generation blocks: the mask is found from the prompt's render, through the end-of-turn token.
+        var rendered = own.Render(TwoTurns);
+        Assert.Equal("ok<|im_end|>", tokenizer.Decode(rendered.Ids.Where((_, i) => rendered.Mask[i])));
+
+        Assert.Equal("chatml", ChatTemplate.Resolve("chatml", config, tokenizer).Name);
+        Assert.Contains("--chat-template", Assert.Throws<ArgumentException>(() => ChatTemplate.Resolve(null, TokenizerConfig.Empty, tokenizer)).Message);
         Assert.Contains("unknown chat template", Assert.Throws<ArgumentException>(() => ChatTemplate.ByName("alpaca", tokenizer)).Message);
         Assert.Contains("<|begin_of_text|>", Assert.Throws<ArgumentException>(() => ChatTemplate.ByName("llama3", new ByteChatTokenizer())).Message);
+    }
+
+    [Fact]
+    public void TemplateErrorsNameTheTemplateAndLine()
+    {
+        var tokenizer = TinyTokenizers.Chat();
+        var syntax = Assert.Throws<TemplateException>(() => ChatTemplate.FromJinja("{{ messages }}\n{% if %}", "m/tokenizer_config.json", tokenizer));
+        Assert.StartsWith("m/tokenizer_config.json:2: ", syntax.Message);
+        const string strict = "{% for message in messages %}{% if message.role == 'system' %}\n{{ raise_exception('System role not supported') }}{% endif %}" +
+                              "{{ '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{% endfor %}";
+        var template = ChatTemplate.FromJinja(strict, "strict.jinja", tokenizer);
+        var example = new SftExample([new(ChatRole.System, "s"), new(ChatRole.User, "u"), new(ChatRole.Assistant, "a")], "train.jsonl:7");
+        var refused = Assert.Throws<ArgumentException>(() => template.Render(example));
+        Assert.Equal("train.jsonl:7: strict.jinja:2: System role not supported", refused.Message);
     }
 }

@@ -36,9 +36,42 @@ public class SftJsonlTests
         Assert.Equal("data.jsonl:4", examples[2].Origin);   // the blank line 3 is skipped but counted
     }
 
+    [Fact]
+    public void ReadsToolCallsToolTurnsToolsReasoningAndTemplateArguments()
+    {
+        const string line = """
+            {"tools": [{"type": "function", "function": {"name": "add"}}], "chat_template_kwargs": {"enable_thinking": false}, "messages": [
+             {"role": "user", "content": "17 + 25?"},
+             {"role": "assistant", "content": null, "reasoning_content": "Use the tool.", "tool_calls": [{"id": "call00002", "type": "function", "function": {"name": "add", "arguments": {"a": 17, "b": 25}}}, {"function": {"name": "log", "arguments": "{}"}}]},
+             {"role": "tool", "content": "42", "tool_call_id": "call00002", "name": "add"},
+             {"role": "assistant", "content": "42."}]}
+            """;
+        var example = Parse(line.ReplaceLineEndings(""))[0];
+        Assert.Equal([ChatRole.User, ChatRole.Assistant, ChatRole.Tool, ChatRole.Assistant], example.Turns.Select(t => t.Role));
+        var call = example.Turns[1];
+        Assert.Equal("", call.Content);
+        Assert.Equal("Use the tool.", call.Reasoning);
+        Assert.Equal(["add", "log"], call.ToolCalls!.Select(c => c.Name));
+        Assert.Equal("{\"a\":17,\"b\":25}", call.ToolCalls![0].Arguments.ToJsonString());
+        Assert.Equal("call00002", call.ToolCalls[0].Id);
+        Assert.Equal("{}", call.ToolCalls[1].Arguments.GetValue<string>());
+        Assert.Null(call.ToolCalls[1].Id);
+        Assert.Equal(("42", "call00002", "add"), (example.Turns[2].Content, example.Turns[2].ToolCallId, example.Turns[2].Name));
+        Assert.Equal("add", example.Tools![0]["function"]!["name"]!.GetValue<string>());
+        Assert.False(example.TemplateArguments!["enable_thinking"]!.GetValue<bool>());
+        Assert.Null(example.Turns[3].ToolCalls);
+    }
+
     [Theory]
     [InlineData("{\"text\": \"a\"}\n{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}", 2, "malformed JSON")]
     [InlineData("{\"messages\": [{\"role\": \"bot\", \"content\": \"x\"}]}", 1, "unknown role \"bot\"")]
+    [InlineData("{\"messages\": [{\"role\": \"assistant\", \"content\": \"\", \"tool_calls\": {}}]}", 1, "messages[0].tool_calls is not an array")]
+    [InlineData("{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": [{\"name\": \"f\"}]}]}", 1, "messages[0].tool_calls[0] needs a \"function\" object")]
+    [InlineData("{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": [{\"function\": {\"name\": \"f\", \"arguments\": 3}}]}]}", 1, "\"messages[0].tool_calls[0].function.arguments\" must be an object or a string")]
+    [InlineData("{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": [{\"type\": \"code\", \"function\": {\"name\": \"f\", \"arguments\": {}}}]}]}", 1, "type is \"code\", expected \"function\"")]
+    [InlineData("{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\", \"reasoning_content\": 1}]}", 1, "\"messages[0].reasoning_content\" is Number")]
+    [InlineData("{\"tools\": {}, \"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}", 1, "\"tools\" must be an array of objects")]
+    [InlineData("{\"chat_template_kwargs\": [], \"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}", 1, "\"chat_template_kwargs\" must be an object")]
     [InlineData("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", 1, "no assistant turn")]
     [InlineData("{\"messages\": [{\"role\": \"assistant\"}]}", 1, "missing field \"messages[0].content\"")]
     [InlineData("{\"messages\": [{\"role\": \"assistant\", \"content\": 3}]}", 1, "\"messages[0].content\" is Number")]

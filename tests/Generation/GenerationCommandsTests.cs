@@ -43,7 +43,8 @@ public class GenerationCommandsTests(TrainedChatModel trained) : IClassFixture<T
         using var backend = new CpuBackend();
         using var loaded = GenerationModel.Load(trained.Directory.Path, backend);
         var template = loaded.ChatTemplate(null);
-        Assert.Equal(ChatTemplateKind.ChatMl, template.Kind);
+        Assert.EndsWith("tokenizer_config.json", template.Name);
+        Assert.Equal(ByteChatTokenizer.ImEnd, template.EndOfTurnId);
         Assert.Equal(ByteChatTokenizer.ImEnd, loaded.EosId);
         var conversations = TrainedChatModel.Conversations.Select(c => (IReadOnlyList<ChatTurn>)[new ChatTurn(ChatRole.User, c.Question)]).ToList();
         var prompts = conversations.Select(c => (IReadOnlyList<int>)template.RenderPrompt(c)).ToList();

@@ -17,7 +17,7 @@ public class ByteChatTokenizerTests
         Assert.Equal(259, tokenizer.VocabSize);
     }
 
-    /// <summary>The written tokenizer.json loads through the Hugging Face path and gives exactly this tokenizer's ids; its config names ChatML.</summary>
+    /// <summary>The written tokenizer.json loads through the Hugging Face path and gives exactly this tokenizer's ids; its config's chat_template renders as the built-in ChatML.</summary>
     [Fact]
     public void HfFilesReproduceTheSameIds()
     {
@@ -32,7 +32,12 @@ public class ByteChatTokenizerTests
                 Assert.Equal(bytes.Encode(text), loaded.Tokenizer.Encode(text));
                 Assert.Equal(text, loaded.Tokenizer.Decode(bytes.Encode(text)));
             }
-            Assert.Equal(Engine.Data.ChatTemplateKind.ChatMl, Engine.Data.ChatTemplate.Recognise(loaded.Config.ChatTemplate));
+            // The written chat_template is ChatML: rendered by the interpreter it gives the built-in's ids and loss mask.
+            var own = Engine.Data.ChatTemplate.Resolve(null, loaded.Config, loaded.Tokenizer);
+            var builtIn = Engine.Data.ChatTemplate.ByName("chatml", bytes);
+            var example = Engine.Data.SftExample.Chat(new(Engine.Data.ChatRole.User, "Hi"), new(Engine.Data.ChatRole.Assistant, "Hello"));
+            Assert.Equal(builtIn.Render(example).Ids, own.Render(example).Ids);
+            Assert.Equal(builtIn.Render(example).Mask, own.Render(example).Mask);
         }
         finally
         {

@@ -71,4 +71,29 @@ public class HfTokenizerJsonTests
         string noByteLevel = """{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Whitespace"}}""";
         Assert.Throws<NotSupportedException>(() => HfTokenizerJson.Parse(noByteLevel));
     }
+
+    [Fact]
+    public void UnsupportedComponentsAreRefusedByName()
+    {
+        string Replace(string part, string json) => TinyTokenizers.Json(TinyTokenizers.HelloMerges, []).Replace("\"normalizer\":null", $"\"{part}\":{json}");
+        Assert.Contains("normalizer Precompiled", Assert.Throws<NotSupportedException>(() => HfTokenizerJson.Parse(Replace("normalizer", """{"type":"Precompiled","precompiled_charsmap":""}"""), "x.json")).Message);
+        Assert.Contains("Split behavior Sideways", Assert.Throws<NotSupportedException>(() => HfTokenizerJson.Parse(
+            TinyTokenizers.Json(TinyTokenizers.HelloMerges, [], preTokenizer: new Dictionary<string, object>
+                { ["type"] = "Split", ["pattern"] = new Dictionary<string, string> { ["String"] = " " }, ["behavior"] = "Sideways" }), "x.json")).Message);
+        string dropout = TinyTokenizers.Json(TinyTokenizers.HelloMerges, []).Replace("\"unk_token\":null", "\"unk_token\":null,\"dropout\":0.1");
+        Assert.Contains("dropout", Assert.Throws<NotSupportedException>(() => HfTokenizerJson.Parse(dropout, "x.json")).Message);
+    }
+
+    [Fact]
+    public void SentencePieceStyleDirectoryLoadsFromTokenizerJson()
+    {
+        // Llama-2 style (byte fallback, Prepend/Replace normalizer, no ByteLevel) was refused before; now it loads and decodes back.
+        using var dir = new Engine.Tests.Support.TempDirectory();
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "Tokenizers", "Reference", "llama2.json"), Path.Combine(dir.Path, "tokenizer.json"));
+        var tokenizer = TokenizerLoader.FromDirectory(dir.Path).Tokenizer;
+        Assert.IsType<HfTokenizer>(tokenizer);
+        const string text = "Hello world, 日本 🙂!";
+        Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
+        Assert.Equal(1, tokenizer.TokenToId("<s>"));
+    }
 }

@@ -22,14 +22,9 @@ public static unsafe class CpuAttention
     public static void Forward(Span<float> output, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
         ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
-        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
-        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        shape.RequireValid();
+        shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
 
         int[] keyRanges = KeyRanges(segments, batch, seqLen);
         try
@@ -60,18 +55,10 @@ public static unsafe class CpuAttention
         ReadOnlySpan<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<int> segments,
         int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
-        ValidateShape(batch, seqLen, heads, kvHeads, headDim);
-        long qSize = (long)batch * seqLen * heads * headDim, kvSize = (long)batch * seqLen * kvHeads * headDim;
-        if (!dq.IsEmpty) Arguments.RequireLength(dq.Length, qSize, nameof(dq), "batch*seqLen*heads*headDim");
-        if (!dk.IsEmpty) Arguments.RequireLength(dk.Length, kvSize, nameof(dk), "batch*seqLen*kvHeads*headDim");
-        if (!dv.IsEmpty) Arguments.RequireLength(dv.Length, kvSize, nameof(dv), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(dOutput.Length, qSize, nameof(dOutput), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(lse.Length, (long)batch * heads * seqLen, nameof(lse), "batch*heads*seqLen");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "batch*seqLen*heads*headDim");
-        Arguments.RequireLength(k.Length, kvSize, nameof(k), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(v.Length, kvSize, nameof(v), "batch*seqLen*kvHeads*headDim");
-        Arguments.RequireLength(segments.Length, (long)batch * seqLen, nameof(segments), "batch*seqLen");
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        shape.RequireValid();
+        shape.RequireGradients(dOutput.Length, dq.Length, dk.Length, dv.Length);
+        shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         if (dq.IsEmpty && dk.IsEmpty && dv.IsEmpty) return;
 
         int[] keyRanges = KeyRanges(segments, batch, seqLen);
@@ -555,16 +542,6 @@ public static unsafe class CpuAttention
     private static int PaddedKeys<TL, TV>(int seqLen) where TL : struct, ILanes<TV> where TV : struct => RoundUp(seqLen, TL.Count) + TL.Count;
 
     private static int PaddedDim<TL, TV>(int headDim) where TL : struct, ILanes<TV> where TV : struct => RoundUp(headDim, TL.Count);
-
-    private static void ValidateShape(int batch, int seqLen, int heads, int kvHeads, int headDim)
-    {
-        if (batch <= 0) throw new ArgumentException($"batch is {batch}, expected > 0", nameof(batch));
-        if (seqLen <= 0) throw new ArgumentException($"seqLen is {seqLen}, expected > 0", nameof(seqLen));
-        if (headDim <= 0) throw new ArgumentException($"headDim is {headDim}, expected > 0", nameof(headDim));
-        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
-        if (heads <= 0 || heads % kvHeads != 0)
-            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
-    }
 
     /// <summary>The few vector operations the kernels use, so one kernel body serves 512-, 256- and 128-bit vectors.</summary>
     private interface ILanes<TV> where TV : struct

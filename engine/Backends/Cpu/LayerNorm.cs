@@ -11,12 +11,8 @@ public static unsafe class CpuLayerNorm
     /// Statistics in float32, fixed order, two passes (mean, then Σ(x − mean)²); mean[n] and rstd[n] are saved for Backward.</summary>
     public static void Forward(Span<float> y, Span<float> mean, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, int n, int c, float eps)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
+        Arguments.RequireRowNorm(n, c, x.Length, y.Length, nameof(y), rstd.Length, w.Length);
         Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
         Arguments.RequireLength(b.Length, c, nameof(b), "c");
         fixed (float* py = y, pMean = mean, pRstd = rstd, px = x, pw = w, pb = b)
         {
@@ -29,14 +25,9 @@ public static unsafe class CpuLayerNorm
     /// Accumulates; an empty dx, dw or db is skipped. dw and db are reduced over rows in row order per column (column blocks in parallel).</summary>
     public static void Backward(Span<float> dx, Span<float> dw, Span<float> db, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd, int n, int c)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, dy.Length, nameof(dy), rstd.Length, w.Length);
         Arguments.RequireLength(mean.Length, n, nameof(mean), "n");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRowNormGradients(n, c, dx.Length, dw.Length);
         if (!db.IsEmpty) Arguments.RequireLength(db.Length, c, nameof(db), "c");
         fixed (float* pdx = dx, pdw = dw, pdb = db, pdy = dy, px = x, pw = w, pMean = mean, pRstd = rstd)
         {

@@ -11,11 +11,7 @@ public static unsafe class CpuRmsNorm
     /// Σx² in float32, fixed order; rstd[n] is saved for Backward.</summary>
     public static void Forward(Span<float> y, Span<float> rstd, ReadOnlySpan<float> x, ReadOnlySpan<float> w, int n, int c, float eps)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(y.Length, (long)n * c, nameof(y), "n*c");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, y.Length, nameof(y), rstd.Length, w.Length);
         fixed (float* py = y, pRstd = rstd, px = x, pw = w)
         {
             float* yp = py, rstdp = pRstd, xp = px, wp = pw;
@@ -27,13 +23,8 @@ public static unsafe class CpuRmsNorm
     /// Accumulates; an empty dx or dw is skipped. dw is reduced over rows in row order per column (column blocks in parallel).</summary>
     public static void Backward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> rstd, int n, int c)
     {
-        Arguments.RequireRows(n, c);
-        Arguments.RequireLength(dy.Length, (long)n * c, nameof(dy), "n*c");
-        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
-        Arguments.RequireLength(w.Length, c, nameof(w), "c");
-        Arguments.RequireLength(rstd.Length, n, nameof(rstd), "n");
-        if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * c, nameof(dx), "n*c");
-        if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, c, nameof(dw), "c");
+        Arguments.RequireRowNorm(n, c, x.Length, dy.Length, nameof(dy), rstd.Length, w.Length);
+        Arguments.RequireRowNormGradients(n, c, dx.Length, dw.Length);
         fixed (float* pdx = dx, pdw = dw, pdy = dy, px = x, pw = w, pRstd = rstd)
         {
             float* dxp = pdx, dwp = pdw, dyp = pdy, xp = px, wp = pw, rstdp = pRstd;
