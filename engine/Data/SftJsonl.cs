@@ -37,7 +37,7 @@ public static class SftJsonl
     }
 
     /// <summary>One line's example (see <see cref="FromJson"/>).</summary>
-    public static SftExample ParseLine(string line, string file, int lineNumber)
+    public static SftExample ParseLine(string line, string file, int lineNumber, bool requireAnswer = true)
     {
         JsonDocument document;
         try { document = JsonDocument.Parse(line); }
@@ -46,38 +46,40 @@ public static class SftJsonl
             // The reader's message ends in "LineNumber: 0 | BytePositionInLine: N.", line 0 of this one-line document: the byte is kept, the 0 dropped.
             string reason = e.Message.Split(" LineNumber:")[0];
             string where = e.BytePositionInLine is { } position ? $" at byte {position + 1}" : "";
-            throw new DataFormatException(file, lineNumber.ToString(CultureInfo.InvariantCulture), $"malformed JSON{where}: {reason}", e);
+            throw new DataFormatException(file, lineNumber, $"malformed JSON{where}: {reason}", e);
         }
-        using (document) return FromJson(document.RootElement, file, lineNumber.ToString(CultureInfo.InvariantCulture));
+        using (document) return FromJson(document.RootElement, file, lineNumber.ToString(CultureInfo.InvariantCulture), requireAnswer);
     }
 
-    /// <summary>
-    /// One record's example, whichever file it came from; maps prompt/completion and Alpaca onto a user turn and an assistant turn.
-    /// </summary>
+    /// <summary>One record's example, whichever file it came from; maps prompt/completion and Alpaca onto a user turn and an assistant turn.</summary>
     /// <param name="at">Where the record is in <paramref name="file"/>, for errors and the example's Origin.</param>
-    public static SftExample FromJson(JsonElement root, string file, string at)
+    /// <param name="requireAnswer">false reads prompts (for generation): a conversation without an assistant turn, a prompt without a
+    /// completion, an instruction without an output, and a text (as a user turn) are accepted.</param>
+    public static SftExample FromJson(JsonElement root, string file, string at, bool requireAnswer = true)
     {
         string origin = $"{file}:{at}";
         DataFormatException Error(string reason) => new(file, at, reason);
         if (root.ValueKind != JsonValueKind.Object) throw Error($"expected a JSON object, found {root.ValueKind}");
 
+        List<ChatTurn> Answered(string user, string answerField) =>
+            requireAnswer || Has(root, answerField) ? [new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, Text(root, answerField, Error))] : [new ChatTurn(ChatRole.User, user)];
         if (root.TryGetProperty("messages", out var messages))
-            return new SftExample(ReadMessages(messages, Error), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
-        if (Has(root, "prompt") || Has(root, "completion"))
-            return new SftExample([new ChatTurn(ChatRole.User, Text(root, "prompt", Error)), new ChatTurn(ChatRole.Assistant, Text(root, "completion", Error))], origin);
-        if (Has(root, "instruction") || Has(root, "output"))
+            return new SftExample(ReadMessages(messages, Error, requireAnswer), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
+        if (Has(root, "prompt") || (requireAnswer && Has(root, "completion"))) return new SftExample(Answered(Text(root, "prompt", Error), "completion"), origin);
+        if (Has(root, "instruction") || (requireAnswer && Has(root, "output")))
         {
-            string instruction = Text(root, "instruction", Error), output = Text(root, "output", Error);
+            string instruction = Text(root, "instruction", Error);
             bool hasInput = root.TryGetProperty("input", out var inputValue) && inputValue.ValueKind != JsonValueKind.Null;
             string input = hasInput ? Text(root, "input", Error) : "";
             string user = input.Length == 0 ? instruction : $"{instruction}\n\n{input}";
-            return new SftExample([new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, output)], origin);
+            return new SftExample(Answered(user, "output"), origin);
         }
-        if (Has(root, "text")) return SftExample.PlainText(Text(root, "text", Error), origin);
+        if (Has(root, "text"))
+            return requireAnswer ? SftExample.PlainText(Text(root, "text", Error), origin) : new SftExample([new ChatTurn(ChatRole.User, Text(root, "text", Error))], origin);
         throw Error("no known format: expected \"messages\", \"prompt\"/\"completion\", \"instruction\"/\"output\" or \"text\"");
     }
 
-    private static List<ChatTurn> ReadMessages(JsonElement messages, Func<string, DataFormatException> error)
+    private static List<ChatTurn> ReadMessages(JsonElement messages, Func<string, DataFormatException> error, bool requireAnswer)
     {
         if (messages.ValueKind != JsonValueKind.Array) throw error("\"messages\" is not an array");
         var turns = new List<ChatTurn>();
@@ -107,7 +109,7 @@ public static class SftJsonl
             index++;
         }
         if (turns.Count == 0) throw error("\"messages\" is empty");
-        if (!turns.Any(t => t.Role == ChatRole.Assistant)) throw error("the conversation has no assistant turn, so nothing to train on");
+        if (requireAnswer && !turns.Any(t => t.Role == ChatRole.Assistant)) throw error("the conversation has no assistant turn, so nothing to train on");
         return turns;
     }
 
