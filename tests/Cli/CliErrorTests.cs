@@ -5,7 +5,6 @@ using Engine.Models;
 using Engine.Tests.Support;
 using Engine.Tokenizers;
 using Parquet.Schema;
-using Parquet.Serialization;
 using Xunit;
 
 namespace Engine.Tests.Cli;
@@ -118,24 +117,18 @@ public sealed class CliErrorTests : IDisposable
         => CliRun.AssertError(Sft("--data", Data(), "--eval-data", _temp.File("eval.parquet", "PAR1 and then nothing")), "eval.parquet: truncated Parquet file");
 
     [Fact]
-    public async Task EvalReadsParquetDataAndNamesTheRowOfABadForgetFile()
+    public void EvalReadsParquetDataAndNamesTheRowOfABadForgetFile()
     {
         string model = TinyModel("base");
         var conversation = new Dictionary<string, object?> { ["prompt"] = "hi", ["completion"] = "hello!" };
-        string data = await Parquet("data.parquet", new ParquetSchema(new DataField<string>("prompt"), new DataField<string>("completion")), conversation, conversation);
-        string forget = await Parquet("forget.parquet", new ParquetSchema(new DataField<string>("prompt")), conversation);
+        string data = Parquet("data.parquet", new ParquetSchema(new DataField<string>("prompt"), new DataField<string>("completion")), conversation, conversation);
+        string forget = Parquet("forget.parquet", new ParquetSchema(new DataField<string>("prompt")), conversation);
         Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--data", data, "--backend", "cpu"));
         CliRun.AssertError(CliRun.Run("eval", "--model", model, "--data", data, "--forget-data", forget, "--backend", "cpu"),
             "forget.parquet:row group 0, row 0: missing field \"completion\"");
     }
 
-    private async Task<string> Parquet(string name, ParquetSchema schema, params IDictionary<string, object?>[] rows)
-    {
-        string path = _temp.File(name);
-        await using var file = File.Create(path);
-        await ParquetSerializer.SerializeUntypedAsync(rows, schema, file);
-        return path;
-    }
+    private string Parquet(string name, ParquetSchema schema, params IDictionary<string, object?>[] rows) => ParquetFiles.Write(_temp.File(name), schema, rows);
 
     private string Output => Path.Combine(_temp.Path, "run");
 

@@ -3,7 +3,6 @@ using Engine.Data;
 using Engine.Tests.Support;
 using Parquet;
 using Parquet.Schema;
-using Parquet.Serialization;
 using Xunit;
 
 namespace Engine.Tests.Data;
@@ -68,12 +67,7 @@ public sealed class SftParquetTests : IDisposable
     };
 
     private string WriteParquet(string name, ParquetSchema schema, IEnumerable<Dictionary<string, object?>> rows)
-    {
-        string path = _temp.File(name);
-        using var file = File.Create(path);
-        ParquetSerializer.SerializeUntypedAsync(rows.Cast<IDictionary<string, object?>>().ToList(), schema, file, new ParquetOptions { RowGroupSize = 2 }).GetAwaiter().GetResult();
-        return path;
-    }
+        => ParquetFiles.Write(_temp.File(name), schema, rows, rowGroupSize: 2);
 
     /// <summary>Everything an example carries, as one string per turn, to compare two readings of it.</summary>
     private static string[] Describe(SftExample example) => example.Turns.Select(t =>
