@@ -8,6 +8,11 @@ public sealed record SpecialTokenIds(int? Bos, IReadOnlyList<int> Eos, int? Pad)
 {
     public static SpecialTokenIds None { get; } = new(null, [], null);
 
+    /// <summary>Equal when the ids are, Eos element by element.</summary>
+    public bool Equals(SpecialTokenIds? other) => other is not null && Bos == other.Bos && Pad == other.Pad && Eos.SequenceEqual(other.Eos);
+
+    public override int GetHashCode() => HashCode.Combine(Bos, Pad, Eos.Count > 0 ? Eos[0] : -1);
+
     /// <summary>Each id this knows, else other's.</summary>
     public SpecialTokenIds Or(SpecialTokenIds other) => new(Bos ?? other.Bos, Eos.Count > 0 ? Eos : other.Eos, Pad ?? other.Pad);
 
