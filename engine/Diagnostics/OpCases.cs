@@ -553,7 +553,7 @@ internal static class OpCases
         });
     }
 
-    /// <summary>The fused LM head + cross-entropy: three matmuls of r × c × v; its bytes are the logits, written once and read once. Then, on
+    /// <summary>The fused LM head + cross-entropy with every row kept (pretraining; masked rows cost nothing): three matmuls of r × c × v; its bytes are the logits, written once and read once. Then, on
     /// the ILGPU backend, the softmax/loss/gradient pass alone over materialised logits (in place): read once, written once.</summary>
     private static IEnumerable<BenchCase> CrossEntropyBench(KernelBenchSizes s, IlgpuBackend? ilgpu)
     {
