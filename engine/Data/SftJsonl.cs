@@ -36,7 +36,9 @@ public static class SftJsonl
     }
 
     /// <summary>One line's example; maps prompt/completion and Alpaca onto a user turn and an assistant turn.</summary>
-    public static SftExample ParseLine(string line, string file, int lineNumber)
+    /// <param name="requireAnswer">false reads prompts (for generation): a conversation without an assistant turn, a prompt without a
+    /// completion, an instruction without an output, and a text (as a user turn) are accepted.</param>
+    public static SftExample ParseLine(string line, string file, int lineNumber, bool requireAnswer = true)
     {
         JsonDocument document;
         try { document = JsonDocument.Parse(line); }
@@ -54,24 +56,26 @@ public static class SftJsonl
             DataFormatException Error(string reason) => new(file, lineNumber, reason);
             if (root.ValueKind != JsonValueKind.Object) throw Error($"expected a JSON object, found {root.ValueKind}");
 
+            List<ChatTurn> Answered(string user, string answerField) =>
+                requireAnswer || Has(root, answerField) ? [new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, Text(root, answerField, Error))] : [new ChatTurn(ChatRole.User, user)];
             if (root.TryGetProperty("messages", out var messages))
-                return new SftExample(ReadMessages(messages, Error), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
-            if (Has(root, "prompt") || Has(root, "completion"))
-                return new SftExample([new ChatTurn(ChatRole.User, Text(root, "prompt", Error)), new ChatTurn(ChatRole.Assistant, Text(root, "completion", Error))], origin);
-            if (Has(root, "instruction") || Has(root, "output"))
+                return new SftExample(ReadMessages(messages, Error, requireAnswer), origin) { Tools = ReadTools(root, Error), TemplateArguments = ReadTemplateArguments(root, Error) };
+            if (Has(root, "prompt") || (requireAnswer && Has(root, "completion"))) return new SftExample(Answered(Text(root, "prompt", Error), "completion"), origin);
+            if (Has(root, "instruction") || (requireAnswer && Has(root, "output")))
             {
-                string instruction = Text(root, "instruction", Error), output = Text(root, "output", Error);
+                string instruction = Text(root, "instruction", Error);
                 bool hasInput = root.TryGetProperty("input", out var inputValue) && inputValue.ValueKind != JsonValueKind.Null;
                 string input = hasInput ? Text(root, "input", Error) : "";
                 string user = input.Length == 0 ? instruction : $"{instruction}\n\n{input}";
-                return new SftExample([new ChatTurn(ChatRole.User, user), new ChatTurn(ChatRole.Assistant, output)], origin);
+                return new SftExample(Answered(user, "output"), origin);
             }
-            if (Has(root, "text")) return SftExample.PlainText(Text(root, "text", Error), origin);
+            if (Has(root, "text"))
+                return requireAnswer ? SftExample.PlainText(Text(root, "text", Error), origin) : new SftExample([new ChatTurn(ChatRole.User, Text(root, "text", Error))], origin);
             throw Error("no known format: expected \"messages\", \"prompt\"/\"completion\", \"instruction\"/\"output\" or \"text\"");
         }
     }
 
-    private static List<ChatTurn> ReadMessages(JsonElement messages, Func<string, DataFormatException> error)
+    private static List<ChatTurn> ReadMessages(JsonElement messages, Func<string, DataFormatException> error, bool requireAnswer)
     {
         if (messages.ValueKind != JsonValueKind.Array) throw error("\"messages\" is not an array");
         var turns = new List<ChatTurn>();
@@ -101,7 +105,7 @@ public static class SftJsonl
             index++;
         }
         if (turns.Count == 0) throw error("\"messages\" is empty");
-        if (!turns.Any(t => t.Role == ChatRole.Assistant)) throw error("the conversation has no assistant turn, so nothing to train on");
+        if (requireAnswer && !turns.Any(t => t.Role == ChatRole.Assistant)) throw error("the conversation has no assistant turn, so nothing to train on");
         return turns;
     }
 

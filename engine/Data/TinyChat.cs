@@ -56,7 +56,8 @@ public static class TinyChat
         return examples;
     }
 
-    private static (string Question, string Answer) Exchange(Random rng)
+    /// <summary>One question and its answer, drawn from rng (sums, differences, word problems, capitals, reversed words, letter counts).</summary>
+    internal static (string Question, string Answer) Exchange(Random rng)
     {
         switch (rng.Next(6))
         {

@@ -6,12 +6,14 @@ namespace Engine.Eval;
 /// <summary>
 /// Both sides of one fine-tuning run, measured on the same model before and after: the target skill (loss and greedy exact match on
 /// held-out examples of the task) and forgetting (loss on held-out text of another domain, e.g. the base model's pretraining text), with
-/// what the run cost (trainable parameters, memory, time per step). engine sft writes it as summary.json; engine tradeoff compares runs.
+/// what the run cost (trainable parameters, memory, time per step). For the built-in model it also holds every metric of the built-in eval
+/// suite (<see cref="BuiltInSuite"/>: task → metric → value) before and after. engine sft writes it as summary.json; engine tradeoff compares runs.
 /// </summary>
 public sealed record FineTuneSummary(
     string Method, float LearningRate, int Steps, double MeanStepMilliseconds, MemoryReport Memory,
     double TargetLossBefore, double TargetLossAfter, double ExactMatchBefore, double ExactMatchAfter, int ExactMatchExamples,
-    double OtherLossBefore, double OtherLossAfter)
+    double OtherLossBefore, double OtherLossAfter,
+    Dictionary<string, Dictionary<string, double>>? SuiteBefore = null, Dictionary<string, Dictionary<string, double>>? SuiteAfter = null)
 {
     public const string FileName = "summary.json";
 

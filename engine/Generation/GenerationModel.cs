@@ -6,6 +6,10 @@ using Engine.Tokenizers;
 
 namespace Engine.Generation;
 
+/// <summary>One generated reply: its text (trimmed, without the stop token), the tokens of its prompt and its own, and whether it ended
+/// at a stop token (else at the token limit).</summary>
+public sealed record GeneratedReply(string Text, int PromptTokens, int CompletionTokens, bool Stopped);
+
 /// <summary>A Hugging Face model directory loaded for generation: the weights, the tokenizer, and the end-of-sequence token.</summary>
 public sealed class GenerationModel : IDisposable
 {
@@ -56,10 +60,23 @@ public sealed class GenerationModel : IDisposable
 
     /// <summary>The assistant's next turn in each conversation, generated as one batch, ending at end-of-turn or eos.</summary>
     public string[] Reply(ChatTemplate template, IReadOnlyList<IReadOnlyList<ChatTurn>> conversations, SamplingOptions options)
+        => Replies(template, conversations, options).Select(r => r.Text).ToArray();
+
+    /// <summary>
+    /// samples replies to each conversation (reply p·samples + j is sample j of conversation p), generated as one batch, reply r drawing
+    /// from <c>Random(seeds[r])</c> (default Seed + r); with sharePrefill the samples of a conversation share its prefill
+    /// (<see cref="Generator.SampleShared"/>, the same replies).
+    /// </summary>
+    public GeneratedReply[] Replies(ChatTemplate template, IReadOnlyList<IReadOnlyList<ChatTurn>> conversations, SamplingOptions options,
+        IReadOnlyList<int>? seeds = null, int samples = 1, bool sharePrefill = true)
     {
         var ids = conversations.Select(c => (IReadOnlyList<int>)template.RenderPrompt(c)).ToList();
         var stops = StopIds(template);
-        return Decode(Generator.Generate(Model, ids, options, stops), stops).Select(text => text.Trim()).ToArray();
+        var completions = samples > 1 && sharePrefill
+            ? Generator.SampleShared(Model, ids, samples, options, stops, seeds)
+            : Generator.Generate(Model, ids.SelectMany(p => Enumerable.Repeat(p, Math.Max(samples, 1))).ToList(), options, stops, seeds: seeds);
+        var texts = Decode(completions, stops);
+        return completions.Select((c, r) => new GeneratedReply(texts[r].Trim(), ids[r / Math.Max(samples, 1)].Count, c.Count, c.Count > 0 && stops.Contains(c[^1]))).ToArray();
     }
 
     public void Dispose() => Model.Dispose();

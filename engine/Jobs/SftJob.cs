@@ -12,7 +12,7 @@ namespace Engine.Jobs;
 /// <summary>
 /// One supervised fine-tuning run, as `engine sft` runs it and as a library caller (a later round on curated data) calls it: the
 /// backend and model (built-in, a model directory, or a checkpoint resumed), the chat template and data, the built-in base model's
-/// pretraining, LoRA, the scores before (held-out loss, exact match, other-domain loss), the <see cref="TrainingLoop"/> with metrics
+/// pretraining, LoRA, the scores before (held-out loss, exact match, other-domain loss; for the built-in model the built-in eval suite), the <see cref="TrainingLoop"/> with metrics
 /// and checkpoints, then the scores after, the model or adapter saved, summary.json and the loss curve.
 /// </summary>
 public static class SftJob
@@ -25,9 +25,6 @@ public static class SftJob
 
     /// <summary>Held-out one-answer examples shown before and after.</summary>
     public const int SampleAnswers = 3;
-
-    /// <summary>The built-in model's other domain: unseen stories of its corpus, generated with a seed its pretraining never uses.</summary>
-    private const int OtherDomainStories = 64, OtherDomainSeed = 1_000_003;
 
     public static SftResult Run(SftSettings s, ISftObserver? observer = null)
     {
@@ -62,7 +59,10 @@ public static class SftJob
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(SampleAnswers).Select(Evaluation.SplitLastAnswer).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, e.Prompt, AnswerTokens)).ToList();
         // A resumed run keeps the scores of the model its run started from (a checkpoint of an older engine has none: measured now).
-        var start = origin.Resume?.State.Before ?? new Baseline(TargetLoss(), ExactMatch(), OtherLoss());
+        // The built-in model is also scored on the built-in eval suite (BuiltInSuite), before and after.
+        var suiteModel = new EvalModel("sft", model, template, [template.EndOfTurnId]);
+        Dictionary<string, Dictionary<string, double>>? Suite() => origin.BuiltIn ? BuiltInSuite.Scores(suiteModel) : null;
+        var start = origin.Resume?.State.Before ?? new Baseline(TargetLoss(), ExactMatch(), OtherLoss(), Suite());
 
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.LearningRate, s.WarmupSteps, s.Steps));
         var loop = new TrainingLoop(trainer, new LoopSettings { Steps = s.Steps, Accumulate = s.Accumulate, EvalEvery = s.EvalEvery, SaveEvery = s.SaveEvery },
@@ -89,7 +89,8 @@ public static class SftJob
         // The loop evaluated the last step unless it stopped early.
         double targetAfter = outcome.LastEval is { } last && last.Step == trainer.StepCount ? last.Loss : TargetLoss();
         var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.LearningRate, trainer.StepCount, outcome.MeanStepMilliseconds, memory,
-            start.TargetLoss, targetAfter, start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count), start.OtherLoss, OtherLoss());
+            start.TargetLoss, targetAfter, start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count), start.OtherLoss, OtherLoss(),
+            start.Suite, Suite());
         summary.Write(s.Output);
         return new SftResult(summary, samples, other is not null, saved, model.Adapters.Count > 0, baseModel, metrics.SaveLossCurve("engine sft"));
     }
@@ -143,9 +144,7 @@ public static class SftJob
     private static SftDataset? OtherDomain(SftSettings s, bool builtIn, ChatTemplate template)
     {
         if (s.ForgetData is not null) return SftDataset.FromExamples(SftJsonl.Read(s.ForgetData), template, s.MaxLen, trainOnAll: true);
-        if (!builtIn) return null;
-        var stories = TinyCorpus.Generate(OtherDomainStories, OtherDomainSeed).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        return SftDataset.FromExamples(stories.Select((story, i) => SftExample.PlainText(story + "\n", $"story {i}")), template, s.MaxLen, trainOnAll: true);
+        return builtIn ? SftDataset.FromExamples(BuiltInSuite.ForgettingStories(), template, s.MaxLen, trainOnAll: true) : null;
     }
 
     /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
@@ -159,7 +158,7 @@ public static class SftJob
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(SftSettings s)
     {
-        if (s.Data is null) return (TinyChat.TrainSet(), s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData));
+        if (s.Data is null) return ([.. TinyChat.TrainSet(), .. TinyInstructions.TrainExamples()], s.EvalData is null ? TinyChat.HeldOutSet() : SftJsonl.Read(s.EvalData));
         var all = SftJsonl.Read(s.Data);
         if (s.EvalData is not null) return (all, SftJsonl.Read(s.EvalData));
         var (trainPart, evalPart) = DataSplit.ByFraction(all, s.ValSplit, s.Seed);

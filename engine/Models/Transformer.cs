@@ -180,6 +180,13 @@ public sealed class Transformer : IDisposable
         return tape.Linear(Hidden(tape, batch, ids, positions, segments, dropoutSeed: null), _head, null);
     }
 
+    /// <summary>The final-normalised hidden states [tokens, dim] of a batch, before the head: what a text embedding pools.</summary>
+    public Variable HiddenStates(Tape tape, Batch batch)
+    {
+        var (ids, positions, segments, _) = Upload(tape, batch);
+        return Hidden(tape, batch, ids, positions, segments, dropoutSeed: null);
+    }
+
     /// <summary>
     /// Logits [rows, vocab] of the token after each row's new tokens, running only those tokens against the keys and values in the cache
     /// (generation; the tape must not record gradients). ids and slots are [cache.Rows, newTokens]: slots[r, i] is token i's position in

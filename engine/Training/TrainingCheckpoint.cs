@@ -12,7 +12,7 @@ namespace Engine.Training;
 public sealed record TrainingState(int Step, long MicroBatchesConsumed, int Seed, bool BuiltInModel = false, Baseline? Before = null);
 
 /// <summary>Scores of a model before fine-tuning: target loss, exact match, and loss on the other domain (NaN when not measured).</summary>
-public sealed record Baseline(double TargetLoss, double ExactMatch, double OtherLoss);
+public sealed record Baseline(double TargetLoss, double ExactMatch, double OtherLoss, Dictionary<string, Dictionary<string, double>>? Suite = null);
 
 /// <summary>
 /// A resumable checkpoint, a directory `checkpoint-{step}`: the model as a Hugging Face directory (config.json, model.safetensors) or,

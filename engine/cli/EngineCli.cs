@@ -15,7 +15,7 @@ public static class EngineCli
     {
         var root = new RootCommand("engine: supervised fine-tuning of transformer language models, on the CPU or an NVIDIA GPU")
         {
-            SftCommand.Create(), TrainCommand.Create(), GenerateCommand.Create(), ChatCommand.Create(), BenchCommand.Create(), SelftestCommand.Create(), MergeCommand.Create(), TradeoffCommand.Create(), EvalCommand.Create(),
+            SftCommand.Create(), CurateCommand.Create(), TrainCommand.Create(), GenerateCommand.Create(), ChatCommand.Create(), BenchCommand.Create(), SelftestCommand.Create(), MergeCommand.Create(), TradeoffCommand.Create(), EvalCommand.Create(),
         };
         try
         {

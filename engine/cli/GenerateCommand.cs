@@ -45,10 +45,10 @@ internal static class ModelOptions
 }
 
 /// <summary>--max-new-tokens, --temperature, --top-k, --top-p and --seed, read into <see cref="SamplingOptions"/>.</summary>
-internal sealed class SamplingCliOptions
+internal sealed class SamplingCliOptions(float temperature = 0f)
 {
     private readonly Option<int> _maxNewTokens = new("--max-new-tokens") { Description = "most tokens generated per reply", DefaultValueFactory = _ => 128 };
-    private readonly Option<float> _temperature = new("--temperature") { Description = "0: greedy; otherwise logits are divided by it before sampling", DefaultValueFactory = _ => 0f };
+    private readonly Option<float> _temperature = new("--temperature") { Description = "0: greedy; otherwise logits are divided by it before sampling", DefaultValueFactory = _ => temperature };
     private readonly Option<int> _topK = new("--top-k") { Description = "sample among the k most likely tokens (0: all)", DefaultValueFactory = _ => 0 };
     private readonly Option<float> _topP = new("--top-p") { Description = "sample among the most likely tokens whose probability reaches p (1: all)", DefaultValueFactory = _ => 1f };
     private readonly Option<int> _seed = new("--seed") { Description = "seed of the sampling", DefaultValueFactory = _ => 1 };

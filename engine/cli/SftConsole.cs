@@ -52,6 +52,12 @@ internal sealed class SftConsole(SftSettings settings) : ISftObserver, IDisposab
         Console.WriteLine($"memory: {summary.Memory}");
         Console.WriteLine($"target: eval loss {summary.TargetLossBefore:F4} → {summary.TargetLossAfter:F4}, exact match {summary.ExactMatchBefore:P0} → {summary.ExactMatchAfter:P0} of {summary.ExactMatchExamples}" +
                           (result.OtherDomainMeasured ? $"; other domain (forgetting): loss {summary.OtherLossBefore:F4} → {summary.OtherLossAfter:F4}" : ""));
+        if (summary is { SuiteBefore: { } before, SuiteAfter: { } after })
+            foreach (var (task, metrics) in after)
+            {
+                var (metric, value) = metrics.First();
+                Console.WriteLine($"built-in suite: {task} {metric} {Eval.EvalReport.Format(before[task][metric], metric)} → {Eval.EvalReport.Format(value, metric)}");
+            }
         string saved = result.IsAdapter
             ? $"adapter to {result.Saved} (base {result.BaseModel}; `engine merge --model {result.BaseModel} --adapter {result.Saved} --out DIR` makes one model)"
             : $"model to {result.Saved}";

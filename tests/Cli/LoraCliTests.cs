@@ -45,9 +45,9 @@ public sealed class LoraCliTests : IDisposable
         string merged = Path.Combine(_temp.Path, "merged");
         Assert.Equal((0, ""), CliRun.Run("merge", "--model", model, "--adapter", adapter, "--out", merged));
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
-        Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu"));
+        Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")));
         string missing = Path.Combine(_temp.Path, "missing.jsonl");
-        CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu"), missing);
+        CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")), missing);
 
         using var backend = new CpuBackend();
         using var attached = GenerationModel.Load(model, backend, adapter);
@@ -90,11 +90,17 @@ public sealed class LoraCliTests : IDisposable
         Assert.Equal(Path.GetFullPath(baseDir), PeftAdapter.BaseModelDirectory(Path.Combine(Output, "adapter")));
         var first = FineTuneSummary.Read(Output);
         Assert.False(double.IsNaN(first.OtherLossBefore));
+        // the built-in model is scored on the built-in eval suite before and after
+        string[] tasks = ["tinychat", "tinychat-loss", "instructions", "stories"];
+        Assert.Equal(tasks, first.SuiteBefore!.Keys);
+        Assert.Equal(tasks, first.SuiteAfter!.Keys);
+        Assert.InRange(first.SuiteBefore["stories"]["loss"] - first.OtherLossBefore, -1e-3, 1e-3); // per story, not packed: the same up to rounding
 
         Assert.Equal((0, ""), CliRun.Run(["sft", "--resume", Output, "--steps", "2", "--data", Data(), "--eval-data", Data(), "--batch", "2", "--max-len", "64", "--backend", "cpu", "--out", Output]));
         var resumed = FineTuneSummary.Read(Output);
         Assert.Equal(2, resumed.Steps);
         Assert.Equal(first.OtherLossBefore, resumed.OtherLossBefore);
+        Assert.Equal(first.SuiteBefore["instructions"], resumed.SuiteBefore!["instructions"]); // the before-scores travel in the checkpoint
         Assert.False(double.IsNaN(resumed.OtherLossAfter));
     }
 

@@ -1,0 +1,43 @@
+namespace Engine.Curation;
+
+/// <summary>
+/// The word 13-grams of an evaluation set (prompt and response of each row), as GPT-3 and the Tulu/OLMo decontamination do it: a
+/// training row that shares one 13-gram with any evaluation row is contaminated. An evaluation text of fewer than 13 words contributes
+/// its whole word sequence, found in a training text as any run of that many words.
+/// </summary>
+public sealed class Decontamination
+{
+    private readonly HashSet<ulong> _grams = [];
+    private readonly SortedSet<int> _shortLengths = [];
+
+    public Decontamination(IEnumerable<string> evalTexts, int n = 13)
+    {
+        if (n < 1) throw new ArgumentException($"decontamination n-gram size is {n}, expected ≥ 1");
+        N = n;
+        foreach (string text in evalTexts)
+        {
+            var words = TextFeatures.Words(text);
+            if (words.Length == 0) continue;
+            if (words.Length < n) _shortLengths.Add(words.Length);
+            foreach (ulong g in TextFeatures.NGramHashes(words, n)) _grams.Add(g);
+        }
+    }
+
+    public int N { get; }
+
+    /// <summary>Whether the text shares an n-gram (or holds a whole short evaluation text) with the evaluation set.</summary>
+    public bool Contaminates(string text) => Contaminates(TextFeatures.Words(text));
+
+    /// <summary>The same, on a text's words.</summary>
+    public bool Contaminates(Word[] words)
+    {
+        if (words.Length >= N && TextFeatures.NGramHashes(words, N).Any(_grams.Contains)) return true;
+        foreach (int length in _shortLengths)
+        {
+            if (length > words.Length) break;
+            for (int i = 0; i + length <= words.Length; i++)
+                if (_grams.Contains(TextFeatures.SequenceHash(words.AsSpan(i, length)))) return true;
+        }
+        return false;
+    }
+}

@@ -1,0 +1,24 @@
+namespace Engine.Curation;
+
+/// <summary>
+/// The LSH buckets of the rows seen so far: a row is a near duplicate when one of its band keys is already in the index, and is then
+/// removed; every row offered is indexed, kept or not, so a chain of near duplicates (A ~ B ~ C) keeps only its first. Reports which
+/// earlier row a duplicate collided with.
+/// </summary>
+public sealed class NearDuplicateIndex(MinHash minHash)
+{
+    private readonly Dictionary<ulong, int> _firstRowOfBand = [];
+
+    /// <summary>The earlier row sharing a band with this signature (null when none); then indexes the signature's bands under row.</summary>
+    public int? Offer(ulong[] signature, int row)
+    {
+        int? earlier = null;
+        for (int band = 0; band < minHash.Bands; band++)
+        {
+            ulong key = minHash.BandKey(signature, band);
+            if (_firstRowOfBand.TryGetValue(key, out int first)) earlier ??= first;
+            else _firstRowOfBand[key] = row;
+        }
+        return earlier;
+    }
+}

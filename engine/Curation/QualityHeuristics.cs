@@ -1,0 +1,124 @@
+namespace Engine.Curation;
+
+/// <summary>
+/// Thresholds of the response quality heuristics (Gopher's repetition rules, Rae et al. 2021, as datatrove's GopherRepetitionFilter
+/// applies them, plus checks for SFT answers). A rule with a threshold of 0 (or a fraction of 1) is off.
+/// </summary>
+/// <param name="MinWords">Fewest words a response may have.</param>
+/// <param name="MaxWords">Most words a response may have.</param>
+/// <param name="UnterminatedWords">A response of at least this many words that does not end in terminal punctuation (. ! ? … or a
+/// closing quote or bracket) was cut off: truncated. 0: off.</param>
+/// <param name="DuplicateLineFraction">Most lines that repeat an earlier line, as a fraction of the lines.</param>
+/// <param name="TopBigramFraction">Most characters the most frequent repeated word 2-gram may cover, as a fraction of all word characters.</param>
+/// <param name="DuplicateFiveGramFraction">Most word characters inside 5-grams that occur more than once.</param>
+public sealed record QualityOptions(int MinWords = 1, int MaxWords = 2000, int UnterminatedWords = 3, double DuplicateLineFraction = 0.3,
+    double TopBigramFraction = 0.2, double DuplicateFiveGramFraction = 0.15, bool RejectPromptRepeat = true)
+{
+    public void Validate()
+    {
+        if (MinWords < 0 || MaxWords < MinWords) throw new ArgumentException($"response length bounds {MinWords}..{MaxWords} words are not a range");
+        if (UnterminatedWords < 0) throw new ArgumentException($"--unterminated-words is {UnterminatedWords}, expected ≥ 0 (0: off)");
+        foreach (var (name, f) in new[] { ("--max-dup-line-frac", DuplicateLineFraction), ("--max-top-2gram-frac", TopBigramFraction), ("--max-dup-5gram-frac", DuplicateFiveGramFraction) })
+            if (!(f >= 0 && f <= 1)) throw new ArgumentException($"{name} is {f}, expected a fraction in [0, 1]");
+    }
+}
+
+/// <summary>The quality rules on one response; each returns why the response fails, or null when it passes.</summary>
+public static class QualityHeuristics
+{
+    /// <summary>The first rule the response fails (in the order of the checks below), or null.</summary>
+    /// <param name="stoppedAtLimit">The row's generation stopped at its token limit (a distilled row's meta says so).</param>
+    public static string? Reject(string prompt, string response, bool stoppedAtLimit, QualityOptions options)
+        => Reject(TextFeatures.Words(prompt), response, TextFeatures.Words(response), stoppedAtLimit, options);
+
+    /// <summary>The same, on the words of prompt and response already split.</summary>
+    public static string? Reject(Word[] promptWords, string response, Word[] words, bool stoppedAtLimit, QualityOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(response)) return "empty response";
+        if (stoppedAtLimit) return "truncated: generation stopped at its token limit";
+        if (words.Length < options.MinWords) return $"too short: {words.Length} words, expected at least {options.MinWords}";
+        if (words.Length > options.MaxWords) return $"too long: {words.Length} words, expected at most {options.MaxWords}";
+        if (options.UnterminatedWords > 0 && words.Length >= options.UnterminatedWords && !EndsTerminated(response))
+            return $"truncated: {words.Length} words ending without terminal punctuation";
+        if (DuplicateLineFraction(response) is var lines && lines > options.DuplicateLineFraction)
+            return $"repetitive: {lines:P0} of lines repeat an earlier line (max {options.DuplicateLineFraction:P0})";
+        if (TopBigramFraction(words) is var top && top > options.TopBigramFraction)
+            return $"repetitive: the most frequent 2-gram covers {top:P0} of the characters (max {options.TopBigramFraction:P0})";
+        if (DuplicateNGramFraction(words, 5) is var dup && dup > options.DuplicateFiveGramFraction)
+            return $"repetitive: {dup:P0} of the characters are in repeated 5-grams (max {options.DuplicateFiveGramFraction:P0})";
+        if (options.RejectPromptRepeat && RepeatsPrompt(promptWords, words)) return "the response repeats the prompt";
+        return null;
+    }
+
+    /// <summary>Ends in . ! ? … (possibly followed by closing quotes or brackets), or in a closing quote, bracket or code fence.</summary>
+    public static bool EndsTerminated(string response)
+    {
+        var end = response.AsSpan().TrimEnd();
+        return end.Length > 0 && ".!?…\"'”’)]}`".Contains(end[^1]);
+    }
+
+    /// <summary>Non-blank lines equal (after trimming) to an earlier line / non-blank lines.</summary>
+    public static double DuplicateLineFraction(string text)
+    {
+        if (!text.Contains('\n')) return 0;
+        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
+        if (lines.Count == 0) return 0;
+        var seen = new HashSet<string>();
+        return (double)lines.Count(l => !seen.Add(l)) / lines.Count;
+    }
+
+    // Gopher's top n-gram rule for n = 2: count(g*) · chars(g*) / Σ chars of words, g* the most frequent 2-gram;
+    // only a 2-gram that occurs more than once counts (every 2-gram of a short answer would otherwise be "top").
+    public static double TopBigramFraction(ReadOnlySpan<Word> words)
+    {
+        if (words.Length < 2) return 0;
+        // Sorted (hash, chars) pairs: equal 2-grams are adjacent, counted without a dictionary.
+        var grams = new (ulong Hash, int Chars)[words.Length - 1];
+        for (int i = 0; i < grams.Length; i++) grams[i] = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
+        Array.Sort(grams);
+        long best = 0;
+        for (int start = 0, end; start < grams.Length; start = end)
+        {
+            for (end = start + 1; end < grams.Length && grams[end].Hash == grams[start].Hash; end++) { }
+            if (end - start > 1) best = Math.Max(best, (long)(end - start) * grams[start].Chars);
+        }
+        return (double)best / TotalChars(words);
+    }
+
+    // Gopher's duplicate n-gram rule: Σ chars of the words covered by some n-gram occurring more than once / Σ chars of words
+    // (each word counted once however many repeated n-grams cover it).
+    public static double DuplicateNGramFraction(ReadOnlySpan<Word> words, int n)
+    {
+        if (words.Length < n) return 0;
+        var grams = TextFeatures.NGramHashes(words, n);
+        var sorted = (ulong[])grams.Clone();
+        Array.Sort(sorted);
+        bool Repeated(ulong g)
+        {
+            int at = Array.BinarySearch(sorted, g);
+            return (at > 0 && sorted[at - 1] == g) || (at + 1 < sorted.Length && sorted[at + 1] == g);
+        }
+        var covered = new bool[words.Length];
+        for (int i = 0; i < grams.Length; i++)
+            if (Repeated(grams[i])) covered.AsSpan(i, n).Fill(true);
+        long chars = 0;
+        for (int i = 0; i < words.Length; i++) chars += covered[i] ? words[i].Length : 0;
+        return (double)chars / TotalChars(words);
+    }
+
+    /// <summary>The response holds the prompt's whole word sequence (a prompt of at least two words), as an echo does.</summary>
+    public static bool RepeatsPrompt(ReadOnlySpan<Word> prompt, ReadOnlySpan<Word> response)
+    {
+        if (prompt.Length < 2 || response.Length < prompt.Length) return false;
+        for (int i = 0; i + prompt.Length <= response.Length; i++)
+            if (response.Slice(i, prompt.Length).SequenceEqual(prompt)) return true;
+        return false;
+    }
+
+    private static long TotalChars(ReadOnlySpan<Word> words)
+    {
+        long chars = 0;
+        foreach (var w in words) chars += w.Length;
+        return chars;
+    }
+}
