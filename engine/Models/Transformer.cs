@@ -183,7 +183,7 @@ public sealed class Transformer : IDisposable
     /// <summary>The final-normalised hidden states [tokens, dim] of a batch, before the head: what a text embedding pools.</summary>
     public Variable HiddenStates(Tape tape, Batch batch)
     {
-        var (ids, positions, segments, _) = Upload(tape, batch);
+        var (ids, positions, segments) = Upload(tape, batch);
         return Hidden(tape, batch, ids, positions, segments, dropoutSeed: null);
     }
 
