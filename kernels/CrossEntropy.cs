@@ -3,7 +3,8 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>The per-row softmax step of the fused LM-head cross-entropy (as CpuCrossEntropy's SoftmaxRow), over a chunk of logits [m, vocab].</summary>
+/// <summary>The per-row softmax step of the fused LM-head cross-entropy (as CpuCrossEntropy's SoftmaxRow), over a chunk of logits [m, vocab],
+/// and the scatter of the chunk's dx back to the rows it was gathered from.</summary>
 public static class CrossEntropyKernels
 {
     /// <summary>Most threads of the group that handles one row of logits (the launcher gives a row one warp per 32·<see cref="ColumnsPerThread"/> logits, up to this).</summary>
@@ -53,6 +54,14 @@ public static class CrossEntropyKernels
             logits[rowStart + j] = p;
         }
     }
+
+    // dx[rows[i], j] += dxChunk[i, j] for the m rows of a chunk [m, c]; rows are distinct, so no two threads share an element (no atomics).
+    // Index k over m·c (k = i·c + j): one thread per chunk element.
+    public static void ScatterAddRows(Index1D k, ArrayView<float> dx, ArrayView<float> dxChunk, ArrayView<int> rows, int c)
+    {
+        int i = k / c, j = k - i * c;
+        dx[(long)rows[i] * c + j] += dxChunk[k];
+    }
 }
 
 /// <summary>Launches the cross-entropy row kernel on the accelerator's default stream (no synchronisation).</summary>
@@ -61,6 +70,8 @@ public sealed class CrossEntropy(Accelerator accelerator)
     readonly Accelerator _accelerator = accelerator;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, float> _softmaxRows =
         accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, float>(CrossEntropyKernels.SoftmaxRows);
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> _scatterAddRows =
+        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(CrossEntropyKernels.ScatterAddRows);
 
     /// <summary>rowLoss[r] = logsumexp(logits[r,:]) − logits[r, targets[r]] for the m rows of a chunk of logits [m, vocab]; when wantGrad,
     /// each row is overwritten with gradScale·(softmax − onehot(target)). Rows with target &lt; 0 get loss 0 and a zero gradient;
@@ -75,5 +86,17 @@ public sealed class CrossEntropy(Accelerator accelerator)
         if (m == 0) return;
         int rowThreads = GroupReduce.GroupSize(_accelerator, vocab, CrossEntropyKernels.ColumnsPerThread, CrossEntropyKernels.MaxRowThreads);
         _softmaxRows(new KernelConfig(m, rowThreads), rowLoss, logits, targets, vocab, wantGrad ? 1 : 0, gradScale);
+    }
+
+    /// <summary>dx[rows[i],:] += dxChunk[i,:] for the m distinct rows of a chunk [m, c] (dx [n, c]). The rows live on the device and are not
+    /// range-checked here: a row outside dx, or a repeated row, is undefined behaviour.</summary>
+    public void ScatterAddRows(ArrayView<float> dx, ArrayView<float> dxChunk, ArrayView<int> rows, int m, int c)
+    {
+        Arguments.RequireRows(m, c);
+        Arguments.RequireLength(dxChunk.Length, (long)m * c, nameof(dxChunk), "m*c");
+        Arguments.RequireLength(rows.Length, m, nameof(rows), "m");
+        if (dx.Length % c != 0) throw new ArgumentException($"dx has {dx.Length} elements, not a multiple of c = {c}", nameof(dx));
+        Arguments.RequireIndexable(dxChunk.Length, nameof(dxChunk));
+        if (m > 0) _scatterAddRows((int)dxChunk.Length, dx, dxChunk, rows, c);
     }
 }

@@ -85,8 +85,8 @@ public abstract class DelegatingBackend(IBackend inner) : IBackend
     public virtual void Add(Tensor y, Tensor a, Tensor b) => Call(nameof(Add), () => inner.Add(y, a, b));
     public virtual void Accumulate(Tensor dst, Tensor src) => Call(nameof(Accumulate), () => inner.Accumulate(dst, src));
 
-    public virtual double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
-        => Call(nameof(CrossEntropyForwardBackward), () => inner.CrossEntropyForwardBackward(dx, dw, x, w, targets, n, c, vocab, gradScale));
+    public virtual double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+        => Call(nameof(CrossEntropyForwardBackward), () => inner.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, n, kept, c, vocab, gradScale));
 
     // ---- optimizer ----
     public virtual double SumOfSquares(Tensor x) => Call(nameof(SumOfSquares), () => inner.SumOfSquares(x));

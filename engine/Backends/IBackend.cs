@@ -76,10 +76,12 @@ public interface IBackend : IDisposable
     void Accumulate(Tensor dst, Tensor src);
 
     /// <summary>
-    /// The LM head fused with cross-entropy, chunked over tokens so all logits never exist at once.
-    /// Returns Σ over rows with target ≥ 0 of −log softmax(x·Wᵀ)[target]; when dx/dw are given, adds gradScale × its gradient.
+    /// The LM head fused with cross-entropy, chunked over tokens so all logits never exist at once, over the kept rows only:
+    /// rows [kept] (I32) holds the rows of x [n, c] that take a loss (target ≥ 0, ascending, as the host knows them) and targets [kept]
+    /// (I32) their targets in [0, vocab). Returns Σ_i −log softmax(x[rows_i]·Wᵀ)[targets_i]; when dx/dw are given, adds gradScale × its
+    /// gradient (rows of dx not kept are left as they are).
     /// </summary>
-    double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale);
+    double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale);
 
     // ---- optimizer ----
     double SumOfSquares(Tensor x);

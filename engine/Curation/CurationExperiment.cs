@@ -174,8 +174,9 @@ public static class CurationExperiment
             var outcome = pretraining.Loop.Run();
             log.WriteLine($"base {Path.GetFileName(directory)}: {model.ParameterCount:N0} parameters, pretrained {s.PretrainSteps} steps (loss {outcome.Last?.Loss:F3})");
         }
-        HfCheckpoint.Save(model, directory);
-        new ByteChatTokenizer().WriteHfFiles(directory);
+        var tokenizer = new ByteChatTokenizer();
+        HfCheckpoint.Save(model, directory, metadata: new ModelMetadata(tokenizer.SpecialIds));
+        tokenizer.WriteHfFiles(directory);
         return directory;
     }
 

@@ -543,16 +543,17 @@ internal static class OpCases
         {
             int r = s.HeadRows;
             var (x, w) = (t.Uniform(r, c), t.Uniform(s.Vocab, c));
-            var targets = t.Ints(Enumerable.Range(0, r).Select(_ => t.NextInt(8) == 0 ? -1 : t.NextInt(s.Vocab)).ToArray());
+            var (keptRows, keptTargets) = LossRows.Keep(Enumerable.Range(0, r).Select(_ => t.NextInt(8) == 0 ? -1 : t.NextInt(s.Vocab)).ToArray());
+            var (rows, targets, kept) = (t.Ints(keptRows), t.Ints(keptTargets), keptRows.Length);
             var (dx, dw) = (t.Scaled(GradientStart, r, c), t.Scaled(GradientStart, s.Vocab, c));
-            double loss = t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, targets, r, c, s.Vocab, gradScale: 0.5f);
-            double lossOnly = t.Backend.CrossEntropyForwardBackward(null, null, x, w, targets, r, c, s.Vocab, gradScale: 0.5f);
+            double loss = t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
+            double lossOnly = t.Backend.CrossEntropyForwardBackward(null, null, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
             return [new("loss", [(float)loss], LongSum), new("loss (no grad)", [(float)lossOnly], LongSum),
                 new("dx", t.Read(dx), LongSum), new("dw", t.Read(dw), LongSum)];
         });
     }
 
-    /// <summary>The fused LM head + cross-entropy: three matmuls of r × c × v; its bytes are the logits, written once and read once. Then, on
+    /// <summary>The fused LM head + cross-entropy with every row kept (pretraining; masked rows cost nothing): three matmuls of r × c × v; its bytes are the logits, written once and read once. Then, on
     /// the ILGPU backend, the softmax/loss/gradient pass alone over materialised logits (in place): read once, written once.</summary>
     private static IEnumerable<BenchCase> CrossEntropyBench(KernelBenchSizes s, IlgpuBackend? ilgpu)
     {
@@ -560,8 +561,8 @@ internal static class OpCases
         double logits = (double)r * v;
         yield return new("cross_entropy_fused", $"rows={r},C={c},V={v}", 6.0 * r * c * v, 2 * Float * logits, t =>
         {
-            var (x, w, dx, dw, targets) = (t.Uniform(r, c), t.Scaled(0.1f, v, c), t.Uniform(r, c), t.Uniform(v, c), t.Ints(r, v));
-            return () => t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, targets, r, c, v, 1f / r);
+            var (x, w, dx, dw, rows, targets) = (t.Uniform(r, c), t.Scaled(0.1f, v, c), t.Uniform(r, c), t.Uniform(v, c), t.Ints(Enumerable.Range(0, r).ToArray()), t.Ints(r, v));
+            return () => t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, r, r, c, v, 1f / r);
         });
         if (ilgpu is not null)
             yield return new("cross_entropy_rows", $"rows={r},V={v}", 0, 2 * Float * logits, t =>

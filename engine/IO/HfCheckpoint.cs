@@ -9,10 +9,14 @@ namespace Engine.IO;
 /// <summary>
 /// Hugging Face model directories (config.json + model.safetensors, or shards with model.safetensors.index.json) to and from a
 /// <see cref="Transformer"/>. Llama and Qwen2 tensors carry the engine's own names. GPT-2's are mapped: its Conv1D weights are stored
-/// [in, out] and are transposed, c_attn holds q, k and v side by side, and keys may carry GPT2LMHeadModel's "transformer." prefix.
+/// [in, out] and are transposed, c_attn holds q, k and v side by side, and keys carry GPT2LMHeadModel's "transformer." prefix
+/// (written always, as save_pretrained does; read with or without it).
 /// </summary>
 public static partial class HfCheckpoint
 {
+    /// <summary>GPT2LMHeadModel's prefix on the tensors of its GPT2Model (all but lm_head).</summary>
+    private const string Gpt2Prefix = "transformer.";
+
     /// <summary>How one of the engine's parameters sits inside a checkpoint tensor: as a flat range from Offset
     /// (Same layout, shape aside), or transposed from the columns [Offset, Offset + rows) of a Conv1D [in, out] matrix.</summary>
     private sealed record Piece(string Parameter, bool Conv1D, int Offset);
@@ -29,7 +33,7 @@ public static partial class HfCheckpoint
         string configPath = Path.Combine(directory, HfConfig.FileName);
         var config = HfConfig.Read(configPath);
         using var checkpoint = ShardedCheckpoint.Open(directory);
-        string prefix = config.Family == ModelFamily.Gpt2 && checkpoint.Contains("transformer.wte.weight") ? "transformer." : "";
+        string prefix = config.Family == ModelFamily.Gpt2 && checkpoint.Contains(Gpt2Prefix + "wte.weight") ? Gpt2Prefix : "";
         var tensors = Layout(config, prefix);
         Check(checkpoint, tensors, config, prefix, configPath);
         var model = Transformer.Empty(backend, config);
@@ -47,16 +51,21 @@ public static partial class HfCheckpoint
     }
 
     /// <summary>
-    /// Writes config.json and the weights (model.safetensors, or shards of at most maxShardBytes each with an index) in Hugging Face
-    /// layout and names; a tied head is not written. F32 reloads bit-exact; BF16 and F16 round to nearest even.
+    /// Writes config.json (with metadata's special-token ids), generation_config.json and the weights (model.safetensors, or shards of
+    /// at most maxShardBytes each with an index) in Hugging Face layout and names; a tied head is not written. F32 reloads bit-exact;
+    /// BF16 and F16 round to nearest even.
     /// </summary>
-    public static void Save(Transformer model, string directory, SafeTensorsDType dtype = SafeTensorsDType.F32, long? maxShardBytes = null)
+    public static void Save(Transformer model, string directory, SafeTensorsDType dtype = SafeTensorsDType.F32, long? maxShardBytes = null,
+        ModelMetadata? metadata = null)
     {
-        var layout = Layout(model.Config, prefix: "");
+        metadata ??= ModelMetadata.None;
+        var layout = Layout(model.Config, model.Config.Family == ModelFamily.Gpt2 ? Gpt2Prefix : "");
         var parameters = Parameters(model, layout);
         var tensors = layout.Select(t => new NamedTensor(t.Name, t.Shape, values => Gather(t, parameters, model.Backend, values))).ToArray();
         ShardedCheckpoint.Write(directory, tensors, dtype, maxShardBytes);
-        HfConfig.Write(model.Config, Path.Combine(directory, HfConfig.FileName), dtype);
+        HfConfig.Write(model.Config, Path.Combine(directory, HfConfig.FileName), dtype, metadata.Ids);
+        string generation = metadata.GenerationConfig();
+        AtomicFile.Write(Path.Combine(directory, ModelMetadata.GenerationConfigFile), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(generation)));
     }
 
     /// <summary>The checkpoint's tensors for a config, so a checkpoint is checked before any model memory is allocated.</summary>

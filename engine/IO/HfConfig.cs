@@ -50,14 +50,15 @@ public static class HfConfig
     public static string ModelType(ModelConfig config) =>
         config.Family == ModelFamily.Gpt2 ? "gpt2" : config.QkvBias ? "qwen2" : "llama";
 
-    /// <summary>Writes config.json (atomically) that transformers loads as the same model; weightsDType sets torch_dtype.</summary>
-    public static void Write(ModelConfig config, string path, SafeTensorsDType weightsDType = SafeTensorsDType.F32)
+    /// <summary>Writes config.json (atomically) that transformers loads as the same model; weightsDType sets torch_dtype,
+    /// ids the bos/eos/pad_token_id fields (those known).</summary>
+    public static void Write(ModelConfig config, string path, SafeTensorsDType weightsDType = SafeTensorsDType.F32, SpecialTokenIds? ids = null)
     {
-        string json = ToJson(config, weightsDType);
+        string json = ToJson(config, weightsDType, ids);
         AtomicFile.Write(path, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(json)));
     }
 
-    public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32)
+    public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32, SpecialTokenIds? ids = null)
     {
         config.Validate();
         string torchDtype = weightsDType switch
@@ -73,6 +74,7 @@ public static class HfConfig
             w.WriteStartObject();
             if (config.Family == ModelFamily.Gpt2) WriteGpt2(w, config);
             else WriteLlamaFamily(w, config);
+            (ids ?? SpecialTokenIds.None).Write(w);
             w.WriteString("torch_dtype", torchDtype);
             w.WriteEndObject();
         }

@@ -78,6 +78,16 @@ internal sealed class JsonFields(JsonElement obj, string source)
         throw Error($"'{key}' is {value.GetRawText()}, expected a string or a list of strings");
     }
 
+    /// <summary>A list of 32-bit integers, or one integer as a list of one; null when absent.</summary>
+    public IReadOnlyList<int>? Ints(string key)
+    {
+        if (Get(key) is not { } value) return null;
+        var items = value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToList() : [value];
+        var ints = items.Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int i) ? i : (int?)null).ToList();
+        if (ints.Any(i => i is null)) throw Error($"'{key}' is {value.GetRawText()}, expected an integer or a list of integers");
+        return ints.Select(i => i!.Value).ToList();
+    }
+
     /// <summary>The JSON kind of a field; null when absent.</summary>
     public JsonValueKind? Kind(string key) => Get(key)?.ValueKind;
 

@@ -35,7 +35,13 @@ public static class SftJob
         using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
             : HfCheckpoint.Load(modelDir, backend);
-        var template = modelDir is null ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer()) : PretrainedTemplate(modelDir, s.ChatTemplate, model);
+        var pretrained = modelDir is null ? null : PretrainedTokenizerOf(modelDir, model);
+        var template = pretrained is null
+            ? ChatTemplate.ByName(s.ChatTemplate ?? "chatml", new ByteChatTokenizer())
+            : ChatTemplate.Resolve(s.ChatTemplate, pretrained.Config, pretrained.Tokenizer);
+        var metadata = pretrained is null
+            ? new ModelMetadata(((ByteChatTokenizer)template.Tokenizer).SpecialIds)
+            : ModelMetadata.Of(modelDir!, pretrained.SpecialIds());
         void WriteTokenizer(string dir)
         {
             if (modelDir is null) ((ByteChatTokenizer)template.Tokenizer).WriteHfFiles(dir);
@@ -50,7 +56,7 @@ public static class SftJob
         observer.ModelReady(modelDir, model);
 
         if (modelDir is null) PretrainBase(model, s, observer);
-        string? baseModel = AttachLora(model, s, origin.ResumesAdapter ? origin.Resume!.Checkpoint : null, modelDir, WriteTokenizer);
+        string? baseModel = AttachLora(model, s, origin.ResumesAdapter ? origin.Resume!.Checkpoint : null, modelDir, WriteTokenizer, metadata);
         if (model.Lora is not null) observer.LoraAttached(model);
         var other = OtherDomain(s, origin.BuiltIn, template);
         double TargetLoss() => Evaluation.MeanLoss(model, eval.Epoch(0, s.Rows, s.Seed));
@@ -67,7 +73,7 @@ public static class SftJob
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.LearningRate, s.WarmupSteps, s.Steps));
         var loop = new TrainingLoop(trainer, new LoopSettings { Steps = s.Steps, Accumulate = s.Accumulate, EvalEvery = s.EvalEvery, SaveEvery = s.SaveEvery },
             Forever(train, s), origin.Resume, TargetLoss,
-            new CheckpointSettings(s.Output, s.SaveLimit, new TrainingState(0, 0, s.Seed, origin.BuiltIn, start), WriteTokenizer, baseModel));
+            new CheckpointSettings(s.Output, s.SaveLimit, new TrainingState(0, 0, s.Seed, origin.BuiltIn, start), WriteTokenizer, baseModel, metadata));
         using var metrics = new MetricsLog(s.Output, resume: origin.Resume is not null);
         if (origin.Resume is null) metrics.Eval(0, start.TargetLoss);
         metrics.Follow(loop);
@@ -84,7 +90,7 @@ public static class SftJob
         var samples = shown.Select((e, i) => new AnswerSample(e.Prompt.Last(t => t.Role == ChatRole.User).Content, before[i],
             Evaluation.Answer(model, template, e.Prompt, AnswerTokens), e.Reference)).ToList();
         double exact = ExactMatch();
-        string saved = SaveResult(model, s, baseModel, WriteTokenizer);
+        string saved = SaveResult(model, s, baseModel, WriteTokenizer, metadata);
         var memory = MemoryReport.Of(model, trainer);
         // The loop evaluated the last step unless it stopped early.
         double targetAfter = outcome.LastEval is { } last && last.Step == trainer.StepCount ? last.Loss : TargetLoss();
@@ -112,7 +118,8 @@ public static class SftJob
     /// LoRA adapters from the checkpoint being resumed, or new ones for settings' Lora; returns the base model directory adapters are recorded
     /// against: the model directory, or for the built-in model its base, written once here as {out}/base (it exists nowhere else).
     /// </summary>
-    private static string? AttachLora(Transformer model, SftSettings s, string? adapterCheckpoint, string? modelDir, Action<string> writeTokenizer)
+    private static string? AttachLora(Transformer model, SftSettings s, string? adapterCheckpoint, string? modelDir, Action<string> writeTokenizer,
+        ModelMetadata metadata)
     {
         string? baseModel = modelDir;
         if (adapterCheckpoint is not null) PeftAdapter.Load(model, adapterCheckpoint);
@@ -121,7 +128,7 @@ public static class SftJob
             if (modelDir is null)
             {
                 baseModel = Path.GetFullPath(Path.Combine(s.Output, "base"));
-                HfCheckpoint.Save(model, baseModel);
+                HfCheckpoint.Save(model, baseModel, metadata: metadata);
                 writeTokenizer(baseModel);
             }
             model.AddLora(config, s.Seed);
@@ -130,12 +137,12 @@ public static class SftJob
     }
 
     /// <summary>The result: a full fine-tune as a model directory {out}/model; a LoRA run as a PEFT adapter {out}/adapter on its base.</summary>
-    private static string SaveResult(Transformer model, SftSettings s, string? baseDir, Action<string> writeTokenizer)
+    private static string SaveResult(Transformer model, SftSettings s, string? baseDir, Action<string> writeTokenizer, ModelMetadata metadata)
     {
         bool adapter = model.Adapters.Count > 0;
         string dir = Path.Combine(s.Output, adapter ? "adapter" : "model");
         if (adapter) PeftAdapter.Save(model, dir, baseDir);
-        else HfCheckpoint.Save(model, dir);
+        else HfCheckpoint.Save(model, dir, metadata: metadata);
         writeTokenizer(dir);
         return dir;
     }
@@ -147,13 +154,13 @@ public static class SftJob
         return builtIn ? SftDataset.FromExamples(BuiltInSuite.ForgettingStories(), template, s.MaxLen, trainOnAll: true) : null;
     }
 
-    /// <summary>The model directory's tokenizer and chat template; its vocabulary must fit the embedding.</summary>
-    private static ChatTemplate PretrainedTemplate(string modelDir, string? templateName, Transformer model)
+    /// <summary>The model directory's tokenizer; its vocabulary must fit the embedding.</summary>
+    private static PretrainedTokenizer PretrainedTokenizerOf(string modelDir, Transformer model)
     {
         var pretrained = TokenizerLoader.FromDirectory(modelDir);
         if (pretrained.Tokenizer.VocabSize > model.Config.VocabSize)
             throw new ArgumentException($"the tokenizer in {modelDir} has {pretrained.Tokenizer.VocabSize} tokens but the model's embedding has {model.Config.VocabSize} rows");
-        return ChatTemplate.Resolve(templateName, pretrained.Config, pretrained.Tokenizer);
+        return pretrained;
     }
 
     private static (List<SftExample> Train, List<SftExample> Eval) LoadData(SftSettings s)

@@ -168,22 +168,22 @@ public sealed class Transformer : IDisposable
     /// </summary>
     public double Forward(Tape tape, Batch batch, uint? dropoutSeed = null)
     {
-        var (ids, positions, segments, targets) = Upload(tape, batch);
+        var (ids, positions, segments) = Upload(tape, batch);
         var x = Hidden(tape, batch, ids, positions, segments, dropoutSeed);
-        return tape.CrossEntropy(x, _head, targets);
+        return tape.CrossEntropy(x, _head, batch.Targets);
     }
 
     /// <summary>Logits [tokens, vocab] of a batch (no loss): for generation and tests on small vocabularies.</summary>
     public Variable Logits(Tape tape, Batch batch)
     {
-        var (ids, positions, segments, _) = Upload(tape, batch);
+        var (ids, positions, segments) = Upload(tape, batch);
         return tape.Linear(Hidden(tape, batch, ids, positions, segments, dropoutSeed: null), _head, null);
     }
 
     /// <summary>The final-normalised hidden states [tokens, dim] of a batch, before the head: what a text embedding pools.</summary>
     public Variable HiddenStates(Tape tape, Batch batch)
     {
-        var (ids, positions, segments, _) = Upload(tape, batch);
+        var (ids, positions, segments) = Upload(tape, batch);
         return Hidden(tape, batch, ids, positions, segments, dropoutSeed: null);
     }
 
@@ -289,10 +289,10 @@ public sealed class Transformer : IDisposable
         ? tape.RmsNorm(x, norm.Weight, Config.NormEps)
         : tape.LayerNorm(x, norm.Weight, norm.Bias, Config.NormEps);
 
-    private (Tensor Ids, Tensor Positions, Tensor Segments, Tensor Targets) Upload(Tape tape, Batch batch)
+    private (Tensor Ids, Tensor Positions, Tensor Segments) Upload(Tape tape, Batch batch)
     {
         batch.Validate(Config.VocabSize, Config.ContextLength);
-        return (Ints(tape, batch.Ids), Ints(tape, batch.Positions), Ints(tape, batch.Segments), Ints(tape, batch.Targets));
+        return (Ints(tape, batch.Ids), Ints(tape, batch.Positions), Ints(tape, batch.Segments));
     }
 
     private Tensor Ints(Tape tape, int[] values)

@@ -56,6 +56,9 @@ public sealed class ByteChatTokenizer : ITextTokenizer
 
     public int? TokenToId(string token) => SpecialTokens.TryGetValue(token, out int id) ? id : null;
 
+    /// <summary>The ids of the eos (&lt;|im_end|&gt;) and pad (&lt;|endoftext|&gt;) tokens its tokenizer_config.json names; no bos.</summary>
+    public Engine.IO.SpecialTokenIds SpecialIds { get; } = new(null, [ImEnd], EndOfText);
+
     /// <summary>
     /// Writes tokenizer.json (byte-level BPE: the 256 byte symbols as ids 0..255, no merges, the specials as added tokens) and
     /// tokenizer_config.json (a ChatML chat_template), so a model directory saved with this tokenizer loads like any other.

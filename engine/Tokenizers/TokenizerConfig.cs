@@ -11,6 +11,9 @@ public sealed record TokenizerConfig(string? ChatTemplate, string? BosToken, str
     /// <summary>Where the chat template came from (a file path), naming it in template errors.</summary>
     public string ChatTemplateSource { get; init; } = "chat_template";
 
+    /// <summary>tokenizer_config.json's pad_token, when it names one.</summary>
+    public string? PadToken { get; init; }
+
     public static TokenizerConfig Empty { get; } = new(null, null, null, new Dictionary<int, string>());
 
     /// <exception cref="InvalidDataException">Malformed JSON or a field of the wrong type, naming the file.</exception>
@@ -36,6 +39,7 @@ public sealed record TokenizerConfig(string? ChatTemplate, string? BosToken, str
             return new TokenizerConfig(ReadChatTemplate(root, source), Token(root, "bos_token", source), Token(root, "eos_token", source), added)
             {
                 ChatTemplateSource = source,
+                PadToken = Token(root, "pad_token", source),
             };
         }
     }

@@ -3,7 +3,15 @@ using Microsoft.ML.Tokenizers;
 namespace Engine.Tokenizers;
 
 /// <summary>A tokenizer with the settings of its tokenizer_config.json (empty when the directory has none).</summary>
-public sealed record PretrainedTokenizer(ITextTokenizer Tokenizer, TokenizerConfig Config);
+public sealed record PretrainedTokenizer(ITextTokenizer Tokenizer, TokenizerConfig Config)
+{
+    /// <summary>The ids of tokenizer_config.json's bos, eos and pad tokens, those the tokenizer knows.</summary>
+    public Engine.IO.SpecialTokenIds SpecialIds()
+    {
+        int? Id(string? token) => token is null ? null : Tokenizer.TokenToId(token);
+        return new(Id(Config.BosToken), Id(Config.EosToken) is { } eos ? [eos] : [], Id(Config.PadToken));
+    }
+}
 
 /// <summary>Tokenizers from a model directory, a SentencePiece file, or GPT-2's vocabulary shipped in a package (no network).</summary>
 public static class TokenizerLoader

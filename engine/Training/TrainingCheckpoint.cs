@@ -27,17 +27,18 @@ public static class TrainingCheckpoint
 
     /// <summary>
     /// Writes {runDirectory}/checkpoint-{step} and returns its path, keeping the newest <paramref name="keep"/> checkpoints;
-    /// extraFiles (e.g. tokenizer files) are written into it first.
+    /// extraFiles (e.g. tokenizer files) are written into it first; a full model's directory records metadata (special-token ids,
+    /// generation_config.json).
     /// </summary>
     public static string Save(string runDirectory, Transformer model, Trainer trainer, TrainingState state, int keep = int.MaxValue, Action<string>? extraFiles = null,
-        string? baseModel = null)
+        string? baseModel = null, ModelMetadata? metadata = null)
     {
         string final = Path.Combine(runDirectory, $"{Prefix}{state.Step}");
         string temp = Path.Combine(runDirectory, $".{Prefix}{state.Step}.{Guid.NewGuid():N}.tmp");
         try
         {
             if (model.Adapters.Count > 0) PeftAdapter.Save(model, temp, baseModel);
-            else HfCheckpoint.Save(model, temp);
+            else HfCheckpoint.Save(model, temp, metadata: metadata);
             extraFiles?.Invoke(temp);
             var moments = new List<NamedTensor>();
             foreach (var (parameter, m, v) in trainer.OptimizerState)

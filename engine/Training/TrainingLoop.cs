@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.IO;
 
 namespace Engine.Training;
 
@@ -20,7 +21,8 @@ public sealed record LoopSettings
 
 /// <summary>Where checkpoints go: the run directory, how many are kept, the run's state to record (its step and micro-batches consumed are
 /// the loop's), files to add to each (a tokenizer) and, for a LoRA run, the base model directory its adapters belong to.</summary>
-public sealed record CheckpointSettings(string RunDirectory, int Keep, TrainingState State, Action<string>? ExtraFiles = null, string? BaseModel = null);
+public sealed record CheckpointSettings(string RunDirectory, int Keep, TrainingState State, Action<string>? ExtraFiles = null, string? BaseModel = null,
+    ModelMetadata? Metadata = null);
 
 /// <summary>A finished step as the loop reports it: the trainer's result, tokens per second since the loop started, and the evaluation
 /// loss when it evaluated after this step (NaN: it did not).</summary>
@@ -114,5 +116,5 @@ public sealed class TrainingLoop
 
     private string SaveCheckpoint(CheckpointSettings c) =>
         TrainingCheckpoint.Save(c.RunDirectory, _trainer.Model, _trainer, c.State with { Step = _trainer.StepCount, MicroBatchesConsumed = _consumed },
-            c.Keep, c.ExtraFiles, c.BaseModel);
+            c.Keep, c.ExtraFiles, c.BaseModel, c.Metadata);
 }

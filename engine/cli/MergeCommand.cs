@@ -25,11 +25,17 @@ public static class MergeCommand
             int modules = merged.Adapters.Count;
             merged.MergeLora();
             var weights = r.GetValue(dtype) switch { "bf16" => SafeTensorsDType.BF16, "f16" => SafeTensorsDType.F16, _ => SafeTensorsDType.F32 };
-            HfCheckpoint.Save(merged, outDir, weights);
+            HfCheckpoint.Save(merged, outDir, weights, metadata: ModelMetadata.Of(modelDir, TokenizerIds(modelDir)));
             TokenizerLoader.CopyFiles(modelDir, outDir);
             Console.WriteLine($"merged {modules} LoRA modules of {adapterDir} into {modelDir}; wrote {outDir}");
             return 0;
         });
         return command;
     }
+
+    /// <summary>The base directory's tokenizer's special-token ids, for those its config.json lacks; none when it has no tokenizer.</summary>
+    private static SpecialTokenIds TokenizerIds(string modelDir) =>
+        File.Exists(Path.Combine(modelDir, "tokenizer.json")) || File.Exists(Path.Combine(modelDir, "tokenizer.model"))
+            ? TokenizerLoader.FromDirectory(modelDir).SpecialIds()
+            : SpecialTokenIds.None;
 }

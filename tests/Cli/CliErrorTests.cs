@@ -103,6 +103,11 @@ public sealed class CliErrorTests : IDisposable
         Assert.Equal((0, ""), sft);
         Assert.True(File.Exists(Path.Combine(Output, "model", "model.safetensors")));
         Assert.True(File.Exists(Path.Combine(Output, "model", "tokenizer.json")));
+        // config.json's ids from the tokenizer (the base's config.json had none); the base's own generation_config.json kept.
+        var ids = ModelMetadata.Of(Path.Combine(Output, "model"), SpecialTokenIds.None).Ids;
+        Assert.Equal(new SpecialTokenIds(null, [ByteChatTokenizer.ImEnd], ByteChatTokenizer.EndOfText), ids);
+        Assert.Equal(File.ReadAllText(Path.Combine(model, ModelMetadata.GenerationConfigFile)),
+            File.ReadAllText(Path.Combine(Output, "model", ModelMetadata.GenerationConfigFile)));
 
         var generate = CliRun.Run("generate", "--model", Path.Combine(Output, "model"), "--prompt", "hi", "--chat", "--max-new-tokens", "4", "--backend", "cpu");
         Assert.Equal((0, ""), generate);

@@ -4,6 +4,7 @@ using Engine.Eval;
 using Engine.Generation;
 using Engine.IO;
 using Engine.Tests.Support;
+using Engine.Tokenizers;
 using Xunit;
 
 namespace Engine.Tests.Cli;
@@ -45,6 +46,7 @@ public sealed class LoraCliTests : IDisposable
         string merged = Path.Combine(_temp.Path, "merged");
         Assert.Equal((0, ""), CliRun.Run("merge", "--model", model, "--adapter", adapter, "--out", merged));
         Assert.True(File.Exists(Path.Combine(merged, "tokenizer.json")));
+        Assert.Equal([ByteChatTokenizer.ImEnd], ModelMetadata.Of(merged, SpecialTokenIds.None).Ids.Eos);
         Assert.Equal((0, ""), CliRun.Run("eval", "--model", model, "--adapter", adapter, "--data", Data(), "--forget-data", Data(), "--exact-match", "2", "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")));
         string missing = Path.Combine(_temp.Path, "missing.jsonl");
         CliRun.AssertError(CliRun.Run("eval", "--model", merged, "--data", missing, "--backend", "cpu", "--out", Path.Combine(_temp.Path, "eval")), missing);

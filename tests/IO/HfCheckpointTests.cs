@@ -46,16 +46,18 @@ public class HfCheckpointTests
         using var backend = new CpuBackend();
         using var model = new Transformer(backend, Config(name), seed: 5);
         HfCheckpoint.Save(model, dir.Path);
-        Assert.Equal([HfConfig.FileName, ShardedCheckpoint.SingleFileName], Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)!).Order());
+        Assert.Equal([HfConfig.FileName, ModelMetadata.GenerationConfigFile, ShardedCheckpoint.SingleFileName],
+            Directory.GetFiles(dir.Path).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal));
 
         using (var file = SafeTensors.Open(dir.File(ShardedCheckpoint.SingleFileName)))
         {
             Assert.Equal(!model.Config.TiedEmbeddings, file.Tensors.ContainsKey("lm_head.weight"));
             if (model.Config.Family == ModelFamily.Gpt2)
             {
-                Assert.Equal([8, 24], file.Info("h.1.attn.c_attn.weight").Shape);
-                Assert.Equal([model.Config.FfnDim, 8], file.Info("h.0.mlp.c_proj.weight").Shape);
-                Assert.True(file.Tensors.ContainsKey("wpe.weight"));
+                Assert.Equal([8, 24], file.Info("transformer.h.1.attn.c_attn.weight").Shape);
+                Assert.Equal([model.Config.FfnDim, 8], file.Info("transformer.h.0.mlp.c_proj.weight").Shape);
+                Assert.True(file.Tensors.ContainsKey("transformer.wpe.weight"));
+                Assert.All(file.Tensors.Keys.Where(n => n != "lm_head.weight"), n => Assert.StartsWith("transformer.", n));
             }
             else
             {

@@ -94,6 +94,28 @@ public class CrossEntropyKernelTests(KernelFixture<CrossEntropy> fixture) : ICla
         Assert.Equal(Run(), Run());
     }
 
+    /// <summary>The dx scatter: dx[rows[i],:] += dxChunk[i,:], against a plain loop; rows not listed keep their values.</summary>
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(3, 5, 7)]
+    [InlineData(4, 70, 9)]
+    public void ScatterAddRowsMatchesAPlainLoop(int m, int c, int n)
+    {
+        var dx = TestData.Uniform(n * c, 5);
+        var dxChunk = TestData.Uniform(m * c, 6);
+        int[] rows = Enumerable.Range(0, n).Where(r => r % 2 == 0 || r == n - 1).Take(m).Reverse().ToArray();
+        Assert.Equal(m, rows.Length);
+        var expected = (float[])dx.Clone();
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < c; j++) expected[rows[i] * c + j] += dxChunk[i * c + j];
+
+        using DeviceArray<float> gDx = fixture.Put(dx), gChunk = fixture.Put(dxChunk);
+        using var gRows = fixture.Put(rows);
+        _crossEntropy.ScatterAddRows(gDx.View, gChunk.View, gRows.View, m, c);
+
+        Assert.Equal(expected, fixture.Get(gDx));
+    }
+
     /// <summary>The kernel on device copies of the logits and targets: the row losses (into a NaN-poisoned buffer) and the logits buffer
     /// after it (the gradient when wanted).</summary>
     (float[] loss, float[] logitsAfter) DeviceSoftmaxRows(float[] logits, int[] targets, int m, int vocab, bool wantGrad, float gradScale)

@@ -135,24 +135,41 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
         for (int i = 0; i < names.Length; i++) Check.Close(expected[i], actual[i], 1e-5, names[i]);
     }
 
-    /// <summary>The fused LM head + cross-entropy, chunked (3 rows of logits at a time, a ragged last chunk), against CpuBackend.</summary>
-    [Fact]
-    public void FusedCrossEntropyMatchesTheCpuBackend()
+    /// <summary>The fused LM head + cross-entropy, chunked (3 rows of logits at a time, a ragged last chunk), against CpuBackend, with a few,
+    /// most, every and no row masked (target −1). The masked rows of x hold NaN: a row that reached the head's matmul would poison dW
+    /// (0·NaN = NaN in dlogitsᵀ·x), so finite results show the matmul saw only the kept rows, as on the CPU.</summary>
+    [Theory]
+    [InlineData(new[] { 2, 5 })]
+    [InlineData(new[] { 0, 1, 3, 4, 5, 6 })]
+    [InlineData(new[] { 0, 1, 2, 3, 4, 5, 6, 7 })]
+    [InlineData(new int[0])]
+    public void FusedCrossEntropyMatchesTheCpuBackend(int[] masked)
     {
         const int n = 8, c = 12, vocab = 19;
         var x = TestData.Uniform(n * c, 1);
         var w = TestData.Uniform(vocab * c, 2);
         var targets = TestData.Ints(n, 3, vocab);
-        targets[2] = targets[5] = -1;
+        foreach (int r in masked)
+        {
+            targets[r] = -1;
+            Array.Fill(x, float.NaN, r * c, c);
+        }
+        var (rows, keptTargets) = LossRows.Keep(targets);
+        var dxStart = TestData.Uniform(n * c, 4);
 
         (double Loss, float[] Dx, float[] Dw) Run(IBackend backend)
         {
-            using Tensor tx = backend.Allocate(DType.F32, n, c), tw = backend.Allocate(DType.F32, vocab, c), tt = backend.Allocate(DType.I32, n);
+            using Tensor tx = backend.Allocate(DType.F32, n, c), tw = backend.Allocate(DType.F32, vocab, c);
+            using Tensor tRows = backend.Allocate(DType.I32, rows.Length), tTargets = backend.Allocate(DType.I32, rows.Length);
             using Tensor dx = backend.Allocate(DType.F32, n, c), dw = backend.Allocate(DType.F32, vocab, c);
             backend.Upload(tx, x);
             backend.Upload(tw, w);
-            backend.Upload(tt, targets);
-            double loss = backend.CrossEntropyForwardBackward(dx, dw, tx, tw, tt, n, c, vocab, 0.25f);
+            backend.Upload(tRows, rows);
+            backend.Upload(tTargets, keptTargets);
+            backend.Upload(dx, dxStart);
+            double loss = backend.CrossEntropyForwardBackward(dx, dw, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
+            double lossOnly = backend.CrossEntropyForwardBackward(null, null, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
+            Assert.Equal(loss, lossOnly);
             return (loss, Read(backend, dx), Read(backend, dw));
         }
 
@@ -160,9 +177,11 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
         using var chunked = new IlgpuBackend(_backend.Accelerator) { MaxLogitsPerChunk = 3 * vocab };
         var expected = Run(cpu);
         var actual = Run(chunked);
-        Assert.True(Math.Abs(actual.Loss - expected.Loss) <= 1e-5 * expected.Loss, $"loss {actual.Loss} vs {expected.Loss}");
+        Assert.True(double.IsFinite(actual.Loss) && Math.Abs(actual.Loss - expected.Loss) <= 1e-5 * expected.Loss, $"loss {actual.Loss} vs {expected.Loss}");
+        Assert.All(actual.Dw, v => Assert.True(float.IsFinite(v), "dW reached by a masked row"));
         Check.Close(expected.Dx, actual.Dx, 1e-5, "dx");
         Check.Close(expected.Dw, actual.Dw, 1e-5, "dw");
+        foreach (int r in masked) Assert.Equal(dxStart.AsSpan(r * c, c).ToArray(), actual.Dx.AsSpan(r * c, c).ToArray());
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Backends.Cpu;
 using Engine.Tests.Support;
 using Xunit;
@@ -26,6 +27,14 @@ public class CrossEntropyTests
         return loss;
     }
 
+    /// <summary>The op over the rows with target ≥ 0, as the tape calls it.</summary>
+    private static double ForwardBackward(Span<float> dx, Span<float> dw, float[] x, float[] w, int[] targets, int n, int c, int vocab, float scale,
+        int maxLogits = CpuCrossEntropy.MaxLogitsPerChunk)
+    {
+        var (rows, keptTargets) = LossRows.Keep(targets);
+        return CpuCrossEntropy.ForwardBackward(dx, dw, x, w, rows, keptTargets, n, c, vocab, scale, maxLogits);
+    }
+
     [Theory]
     [InlineData(1, 3, 5, int.MaxValue)]
     [InlineData(7, 5, 13, int.MaxValue)]
@@ -40,7 +49,7 @@ public class CrossEntropyTests
 
         var dx = new float[n * c];
         var dw = new float[vocab * c];
-        double loss = CpuCrossEntropy.ForwardBackward(dx, dw, x, w, targets, n, c, vocab, scale, maxLogits);
+        double loss = ForwardBackward(dx, dw, x, w, targets, n, c, vocab, scale, maxLogits);
 
         double[] x64 = TestData.ToDouble(x), w64 = TestData.ToDouble(w);
         double expected = Reference(x64, w64, targets, n, c, vocab);
@@ -63,13 +72,13 @@ public class CrossEntropyTests
 
         var dx = new float[n * c];
         var dw = new float[vocab * c];
-        double loss = CpuCrossEntropy.ForwardBackward(dx, dw, x, w, targets, n, c, vocab, 1f);
+        double loss = ForwardBackward(dx, dw, x, w, targets, n, c, vocab, 1f);
 
         // The same rows alone, without the masked ones, give the same loss and weight gradient.
         var xKept = kept.SelectMany(r => x.Skip(r * c).Take(c)).ToArray();
         var dxKept = new float[kept.Length * c];
         var dwKept = new float[vocab * c];
-        double lossKept = CpuCrossEntropy.ForwardBackward(dxKept, dwKept, xKept, w, kept.Select(r => targets[r]).ToArray(), kept.Length, c, vocab, 1f);
+        double lossKept = ForwardBackward(dxKept, dwKept, xKept, w, kept.Select(r => targets[r]).ToArray(), kept.Length, c, vocab, 1f);
 
         Assert.Equal(lossKept, loss, 12);
         Assert.Equal(dwKept, dw);
@@ -83,16 +92,25 @@ public class CrossEntropyTests
         var x = TestData.Uniform(n * c, 6);
         var w = TestData.Uniform(vocab * c, 7);
         var targets = TestData.Ints(n, 8, vocab);
-        double withGrad = CpuCrossEntropy.ForwardBackward(new float[n * c], new float[vocab * c], x, w, targets, n, c, vocab, 1f);
-        double lossOnly = CpuCrossEntropy.ForwardBackward(default, default, x, w, targets, n, c, vocab, 1f);
+        double withGrad = ForwardBackward(new float[n * c], new float[vocab * c], x, w, targets, n, c, vocab, 1f);
+        double lossOnly = ForwardBackward(default, default, x, w, targets, n, c, vocab, 1f);
         Assert.Equal(withGrad, lossOnly);
+    }
+
+    [Fact]
+    public void LossRowsAreTheRowsWithATargetInOrder()
+    {
+        var (rows, targets) = LossRows.Keep([-1, 4, -1, -1, 0, 7, -1]);
+        Assert.Equal([1, 4, 5], rows);
+        Assert.Equal([4, 0, 7], targets);
+        Assert.Empty(LossRows.Keep([-1, -1]).Rows);
     }
 
     [Fact]
     public void TargetOutsideVocabularyIsRejectedWithItsRow()
     {
         var e = Assert.Throws<ArgumentException>(() =>
-            CpuCrossEntropy.ForwardBackward(default, default, new float[4], new float[6], [0, 3], 2, 2, 3, 1f));
+            ForwardBackward(default, default, new float[4], new float[6], [0, 3], 2, 2, 3, 1f));
         Assert.Contains("row 1", e.Message);
     }
 }

@@ -13,27 +13,25 @@ public static class CpuCrossEntropy
     /// <summary>Upper bound on the logits held at once (64 MiB of float32: ≥ 256 rows of a 50k vocabulary, where the matmul runs at full speed).</summary>
     public const int MaxLogitsPerChunk = 1 << 24;
 
-    // loss = Σ_{r: target_r ≥ 0} logsumexp(z_r) − z_r[target_r],   z_r = x_r·Wᵀ (rows with target < 0 are skipped entirely)
-    // dx_r += s·(softmax(z_r) − onehot(target_r))·W ;  dw += s·Σ_r (softmax(z_r) − onehot(target_r))ᵀ·x_r   (s = gradScale)
+    // loss = Σ_i logsumexp(z_i) − z_i[targets_i],   z_i = x[rows_i]·Wᵀ (only the kept rows: the rows of x not listed are never read)
+    // dx[rows_i] += s·(softmax(z_i) − onehot(targets_i))·W ;  dw += s·Σ_i (softmax(z_i) − onehot(targets_i))ᵀ·x[rows_i]   (s = gradScale)
     public static double ForwardBackward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
-        ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int maxLogitsPerChunk = MaxLogitsPerChunk)
+        ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int maxLogitsPerChunk = MaxLogitsPerChunk)
     {
         Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
         Arguments.RequireLength(w.Length, (long)vocab * c, nameof(w), "vocab*c");
-        Arguments.RequireLength(targets.Length, n, nameof(targets), "n");
+        Arguments.RequireSameLength(targets.Length, rows.Length, nameof(targets), nameof(rows));
         if (!dx.IsEmpty) Arguments.RequireSameLength(dx.Length, x.Length, nameof(dx), nameof(x));
         if (!dw.IsEmpty) Arguments.RequireSameLength(dw.Length, w.Length, nameof(dw), nameof(w));
-
-        var rows = new List<int>();
-        for (int r = 0; r < n; r++)
+        for (int i = 0; i < rows.Length; i++)
         {
-            if (targets[r] >= vocab) throw new ArgumentException($"target {targets[r]} at row {r} is outside the vocabulary of {vocab}");
-            if (targets[r] >= 0) rows.Add(r);
+            if ((uint)rows[i] >= (uint)n) throw new ArgumentException($"kept row {rows[i]} is outside the {n} rows of x");
+            if ((uint)targets[i] >= (uint)vocab) throw new ArgumentException($"target {targets[i]} at row {rows[i]} is outside the vocabulary of {vocab}");
         }
-        if (rows.Count == 0) return 0;
+        if (rows.Length == 0) return 0;
 
         bool wantGrad = !dx.IsEmpty || !dw.IsEmpty;
-        int chunk = Math.Clamp(maxLogitsPerChunk / vocab, 1, rows.Count);
+        int chunk = Math.Clamp(maxLogitsPerChunk / vocab, 1, rows.Length);
         float[] xs = ArrayPool<float>.Shared.Rent(chunk * c);
         float[] logits = ArrayPool<float>.Shared.Rent(chunk * vocab);
         float[] dxs = ArrayPool<float>.Shared.Rent(chunk * c);
@@ -42,14 +40,14 @@ public static class CpuCrossEntropy
         double loss = 0;
         try
         {
-            for (int start = 0; start < rows.Count; start += chunk)
+            for (int start = 0; start < rows.Length; start += chunk)
             {
-                int m = Math.Min(chunk, rows.Count - start);
+                int m = Math.Min(chunk, rows.Length - start);
                 for (int i = 0; i < m; i++)
                 {
                     int r = rows[start + i];
                     x.Slice(r * c, c).CopyTo(xs.AsSpan(i * c, c));
-                    rowTarget[i] = targets[r];
+                    rowTarget[i] = targets[start + i];
                 }
                 CpuMatMul.Forward(logits.AsSpan(0, m * vocab), xs.AsSpan(0, m * c), w, default, m, c, vocab);
                 Parallel.For(0, m, i => rowLoss[i] = SoftmaxRow(logits.AsSpan(i * vocab, vocab), rowTarget[i], wantGrad, gradScale));
@@ -119,6 +117,9 @@ public static class CpuCrossEntropy
 
 public sealed partial class CpuBackend
 {
-    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
-        => CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(targets), n, c, vocab, gradScale);
+    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+    {
+        Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
+        return CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(rows), I(targets), n, c, vocab, gradScale);
+    }
 }

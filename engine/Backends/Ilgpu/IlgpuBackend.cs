@@ -297,28 +297,39 @@ public sealed class IlgpuBackend : IBackend
     public void Accumulate(Tensor dst, Tensor src) => _elementwise.Accumulate(F(dst), F(src));
 
     /// <summary>
-    /// The LM head fused with cross-entropy, a chunk of rows at a time (at most MaxLogitsPerChunk logits):
-    /// logits = x·Wᵀ, then each row's loss and, in place, gradScale·(softmax − onehot); then dx += dlogits·W, dW += dlogitsᵀ·x.
-    /// Rows with target &lt; 0 get loss 0 and a zero gradient row.
+    /// The LM head fused with cross-entropy over the kept rows only, a chunk of them at a time (at most MaxLogitsPerChunk logits):
+    /// gather the chunk's rows of x (an embedding lookup of x by row), logits = xs·Wᵀ, then each row's loss and, in place,
+    /// gradScale·(softmax − onehot); then dxs = dlogits·W scattered back into dx (accumulating), dW += dlogitsᵀ·xs.
+    /// One host round trip: the row losses' download.
     /// </summary>
-    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor targets, int n, int c, int vocab, float gradScale)
+    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
     {
-        if (n == 0) return 0;
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
+        Arguments.RequireLength(targets.Length, kept, nameof(targets), "kept");
+        if (kept == 0) return 0;
         bool wantGrad = dx is not null || dw is not null;
-        int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, n);
-        using var logits = Allocate(DType.F32, chunk, vocab);
-        using var rowLoss = Allocate(DType.F32, n);
-        for (int start = 0; start < n; start += chunk)
+        int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, kept);
+        using var xs = AllocateUninitialized(DType.F32, chunk, c);
+        using var dxs = AllocateUninitialized(DType.F32, dx is null ? 0 : chunk, c);
+        using var logits = AllocateUninitialized(DType.F32, chunk, vocab);
+        using var rowLoss = AllocateUninitialized(DType.F32, kept);
+        for (int start = 0; start < kept; start += chunk)
         {
-            int m = Math.Min(chunk, n - start);
-            var xs = F(x).SubView((long)start * c, (long)m * c);
+            int m = Math.Min(chunk, kept - start);
+            var chunkRows = I(rows).SubView(start, m);
+            var xChunk = F(xs).SubView(0, (long)m * c);
             var z = F(logits).SubView(0, (long)m * vocab);
-            _matMul.Forward(z, xs, F(w), ArrayView<float>.Empty, m, c, vocab);
+            _embedding.Forward(xChunk, chunkRows, ArrayView<int>.Empty, F(x), ArrayView<float>.Empty, m, c);
+            _matMul.Forward(z, xChunk, F(w), ArrayView<float>.Empty, m, c, vocab);
             _crossEntropy.SoftmaxRows(F(rowLoss).SubView(start, m), z, I(targets).SubView(start, m), m, vocab, wantGrad, gradScale);
-            if (wantGrad)
-                _matMul.Backward(dx is null ? ArrayView<float>.Empty : F(dx).SubView((long)start * c, (long)m * c), F(dw), ArrayView<float>.Empty, z, xs, F(w), m, c, vocab);
+            if (!wantGrad) continue;
+            var dxChunk = dx is null ? ArrayView<float>.Empty : F(dxs).SubView(0, (long)m * c);
+            if (dx is not null) dxChunk.MemSetToZero();
+            _matMul.Backward(dxChunk, F(dw), ArrayView<float>.Empty, z, xChunk, F(w), m, c, vocab);
+            if (dx is not null) _crossEntropy.ScatterAddRows(F(dx), dxChunk, chunkRows, m, c);
         }
-        var losses = new float[n];
+        var losses = new float[kept];
         Download(rowLoss, losses);
         double loss = 0;
         foreach (float l in losses) loss += l;
