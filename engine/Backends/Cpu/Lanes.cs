@@ -3,8 +3,8 @@ using System.Runtime.Intrinsics;
 
 namespace Engine.Backends.Cpu;
 
-/// <summary>The vector widths the elementwise and row ops of the CPU backend run at.</summary>
-internal enum LaneWidth { Scalar, Bits256, Bits512 }
+/// <summary>The vector widths the elementwise and row ops of the CPU backend run at, in bits.</summary>
+internal enum LaneWidth { Scalar = 32, Bits256 = 256, Bits512 = 512 }
 
 /// <summary>Which width the ops run at: the widest the host accelerates (512, else 256, else scalar), unless a test forces one.</summary>
 internal static class CpuLanes
