@@ -107,6 +107,9 @@ public sealed class AttentionTests
         else Assert.True(actual.Max(Math.Abs) <= 1e-6, $"{what}: expected zero, got max |{what}| = {actual.Max(Math.Abs):E3}");
     }
 
+    /// <summary>Each row: segment 0 for its first two thirds, then segment 1.</summary>
+    private static int[] TwoSegmentsPerRow(Shape s) => [.. Enumerable.Range(0, s.Batch * s.SeqLen).Select(i => i % s.SeqLen < 2 * s.SeqLen / 3 ? 0 : 1)];
+
     /// <summary>Row 0: three segments of 5, 4, 4 tokens; row 1: two segments of 7 and 6 (ids need not start at 0).</summary>
     private static readonly int[] PackedSegments = [0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4];
 
@@ -150,7 +153,7 @@ public sealed class AttentionTests
     public void Backward_MatchesDirectionalDerivatives(int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
         var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
-        int[] segments = [.. Enumerable.Range(0, batch * seqLen).Select(i => i % seqLen < 2 * seqLen / 3 ? 0 : 1)];
+        int[] segments = TwoSegmentsPerRow(s);
         var x = RandomInputs(s, seqLen + headDim, segments);
         float[] r = TestData.Uniform(s.QSize, 7);
         var g = RunBackward(x, s, RunForward(x, s), r);
@@ -190,7 +193,7 @@ public sealed class AttentionTests
     public void Windowed_MatchesReference(int batch, int seqLen, int heads, int kvHeads, int headDim, int window)
     {
         var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
-        int[] packed = [.. Enumerable.Range(0, batch * seqLen).Select(i => i % seqLen < 2 * seqLen / 3 ? 0 : 1)];
+        int[] packed = TwoSegmentsPerRow(s);
         CheckForward(RandomInputs(s, seqLen + window), s);
         CheckForward(RandomInputs(s, seqLen + window, packed), s);
         if (window >= seqLen)
@@ -209,8 +212,7 @@ public sealed class AttentionTests
     {
         var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
         CheckBackward(RandomInputs(s, seqLen * 11 + window), s);
-        int[] packed = [.. Enumerable.Range(0, batch * seqLen).Select(i => i % seqLen < seqLen / 2 ? 4 : 2)];
-        CheckBackward(RandomInputs(s, seqLen * 13 + window, packed), s);
+        CheckBackward(RandomInputs(s, seqLen * 13 + window, TwoSegmentsPerRow(s)), s);
     }
 
     [Fact]
