@@ -20,7 +20,8 @@ public static class SftJob
     /// <summary>Most tokens of a greedy answer (exact match, the sample answers).</summary>
     public const int AnswerTokens = 40;
 
-    /// <summary>Held-out examples answered greedily for the exact-match score, before and after.</summary>
+    /// <summary>Held-out examples answered greedily for the exact-match score, before and after (the built-in model on its built-in data
+    /// takes the suite's TinyChat score instead, over all 64).</summary>
     public const int ExactMatchExamples = 32;
 
     /// <summary>Held-out one-answer examples shown before and after.</summary>
@@ -64,11 +65,20 @@ public static class SftJob
         double ExactMatch() => Evaluation.ExactMatch(model, template, evalExamples.Take(ExactMatchExamples), AnswerTokens);
         var shown = evalExamples.Where(e => e.Turns.Count(t => t.Role == ChatRole.Assistant) == 1).Take(SampleAnswers).Select(Evaluation.SplitLastAnswer).ToList();
         var before = shown.Select(e => Evaluation.Answer(model, template, e.Prompt, AnswerTokens)).ToList();
-        // A resumed run keeps the scores of the model its run started from (a checkpoint of an older engine has none: measured now).
-        // The built-in model is also scored on the built-in eval suite (BuiltInSuite), before and after.
+        // The built-in model is also scored on the built-in eval suite (BuiltInSuite), before and after; on its own data the suite's
+        // TinyChat exact match (the 64 held-out conversations) and its stories loss are the exact-match and forgetting scores, measured once.
         var suiteModel = new EvalModel("sft", model, template, [template.EndOfTurnId]);
-        Dictionary<string, Dictionary<string, double>>? Suite() => origin.BuiltIn ? BuiltInSuite.Scores(suiteModel) : null;
-        var start = origin.Resume?.State.Before ?? new Baseline(TargetLoss(), ExactMatch(), OtherLoss(), Suite());
+        bool scoresFromSuite = origin.BuiltIn && s.Data is null && s.EvalData is null && s.ForgetData is null;
+        Baseline Score(double targetLoss)
+        {
+            var suite = origin.BuiltIn ? BuiltInSuite.Scores(suiteModel) : null;
+            return scoresFromSuite
+                ? new Baseline(targetLoss, suite!["tinychat"]["exact_match"], suite["stories"]["loss"], suite)
+                : new Baseline(targetLoss, ExactMatch(), OtherLoss(), suite);
+        }
+        int exactMatchCount = scoresFromSuite ? evalExamples.Count : Math.Min(ExactMatchExamples, evalExamples.Count);
+        // A resumed run keeps the scores of the model its run started from (a checkpoint of an older engine has none: measured now).
+        var start = origin.Resume?.State.Before ?? Score(TargetLoss());
 
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(s.Schedule, s.LearningRate, s.WarmupSteps, s.Steps));
         var loop = new TrainingLoop(trainer, new LoopSettings { Steps = s.Steps, Accumulate = s.Accumulate, EvalEvery = s.EvalEvery, SaveEvery = s.SaveEvery },
@@ -89,14 +99,12 @@ public static class SftJob
 
         var samples = shown.Select((e, i) => new AnswerSample(e.Prompt.Last(t => t.Role == ChatRole.User).Content, before[i],
             Evaluation.Answer(model, template, e.Prompt, AnswerTokens), e.Reference)).ToList();
-        double exact = ExactMatch();
         string saved = SaveResult(model, s, baseModel, WriteTokenizer, metadata);
         var memory = MemoryReport.Of(model, trainer);
         // The loop evaluated the last step unless it stopped early.
-        double targetAfter = outcome.LastEval is { } last && last.Step == trainer.StepCount ? last.Loss : TargetLoss();
+        var end = Score(outcome.LastEval is { } last && last.Step == trainer.StepCount ? last.Loss : TargetLoss());
         var summary = new FineTuneSummary(model.Lora is { } c ? $"LoRA r={c.Rank}" : "full", s.LearningRate, trainer.StepCount, outcome.MeanStepMilliseconds, memory,
-            start.TargetLoss, targetAfter, start.ExactMatch, exact, Math.Min(ExactMatchExamples, evalExamples.Count), start.OtherLoss, OtherLoss(),
-            start.Suite, Suite());
+            start.TargetLoss, end.TargetLoss, start.ExactMatch, end.ExactMatch, exactMatchCount, start.OtherLoss, end.OtherLoss, start.Suite, end.Suite);
         summary.Write(s.Output);
         return new SftResult(summary, samples, other is not null, saved, model.Adapters.Count > 0, baseModel, metrics.SaveLossCurve("engine sft"));
     }

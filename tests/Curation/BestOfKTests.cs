@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Engine.Curation;
 using Engine.Generation;
-using Engine.Tests.Generation;
+using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Curation;

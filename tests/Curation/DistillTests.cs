@@ -1,6 +1,6 @@
 using Engine.Curation;
 using Engine.Generation;
-using Engine.Tests.Generation;
+using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Curation;

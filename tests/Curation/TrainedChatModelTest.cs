@@ -1,6 +1,5 @@
 using Engine.Backends.Cpu;
 using Engine.Generation;
-using Engine.Tests.Generation;
 using Engine.Tests.Support;
 using Xunit;
 
@@ -14,7 +13,7 @@ public abstract class TrainedChatModelTest(TrainedChatModel trained) : IClassFix
     protected TempDirectory Temp { get; } = new();
 
     /// <summary>The trained model, loaded anew (the caller disposes it) on the CPU backend this test disposes.</summary>
-    protected GenerationModel Load() => GenerationModel.Load(trained.Directory.Path, _backend);
+    protected GenerationModel Load() => GenerationModel.Load(trained.Directory, _backend);
 
     public void Dispose()
     {

@@ -10,7 +10,7 @@ namespace Engine.Tests.Eval;
 
 /// <summary>`engine eval` with suites, models side by side with an adapter, the gate's exit code, the outputs, `engine eval ifeval`, and
 /// bad input as one-line errors.</summary>
-public sealed class EvalCliTests(TrainedTinyModel trained) : IClassFixture<TrainedTinyModel>, IDisposable
+public sealed class EvalCliTests(TrainedChatModel trained) : IClassFixture<TrainedChatModel>, IDisposable
 {
     private readonly TempDirectory _temp = new();
 
@@ -23,7 +23,7 @@ public sealed class EvalCliTests(TrainedTinyModel trained) : IClassFixture<Train
     /// <summary>Two exact tasks on the four trained questions ("first", "second") and a loss task.</summary>
     private string Suite()
     {
-        _temp.File("qa.jsonl", string.Join('\n', TrainedTinyModel.Pairs.Select(p => Row(p.Question, p.Answer))));
+        _temp.File("qa.jsonl", string.Join('\n', TrainedChatModel.Pairs.Select(p => Row(p.Question, p.Answer))));
         return _temp.File("suite.json", """
             {"name": "tiny", "tasks": [
               {"name": "first", "kind": "exact", "data": "qa.jsonl", "max_new_tokens": 12},

@@ -1,12 +1,13 @@
 using Engine.Checks;
 using Engine.Data;
 using Engine.Eval;
+using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Eval;
 
 /// <summary>Each task kind on a tiny model that answers four questions exactly.</summary>
-public sealed class TaskRunnerTests(TrainedTinyModel trained) : IClassFixture<TrainedTinyModel>
+public sealed class TaskRunnerTests(TrainedChatModel trained) : IClassFixture<TrainedChatModel>
 {
     private TaskResult Run(EvalTask task, EvalOptions? options = null) => TaskRunner.Run(task, trained.AsEvalModel(), options ?? new EvalOptions(Batch: 3));
 
@@ -15,14 +16,14 @@ public sealed class TaskRunnerTests(TrainedTinyModel trained) : IClassFixture<Tr
     [Fact]
     public void ExactMatchComparesTheFilteredGreedyAnswer()
     {
-        Assert.Equal(1.0, Value(Run(new ExactTask("all", TrainedTinyModel.Items(), [], AnswerComparison.Exact, 0, 12)), "exact_match"));
+        Assert.Equal(1.0, Value(Run(new ExactTask("all", TrainedChatModel.Items(), [], AnswerComparison.Exact, 0, 12)), "exact_match"));
         // two references changed: half right
-        var items = TrainedTinyModel.Items(a => a is "blue" or "meow" ? "wrong" : a);
+        var items = TrainedChatModel.Items(a => a is "blue" or "meow" ? "wrong" : a);
         var half = Run(new ExactTask("half", items, [], AnswerComparison.Exact, 0, 12));
         Assert.Equal(0.5, Value(half, "exact_match"));
         Assert.Equal([true, true, false, false], half.Samples.Select(s => (bool)s["passed"]!));
         // a regex extracts "hello" from "hello!", lower-cased; only the first item's reference is "hello"
-        var filtered = Run(new ExactTask("regex", TrainedTinyModel.Items(a => a == "hello!" ? "hello" : a),
+        var filtered = Run(new ExactTask("regex", TrainedChatModel.Items(a => a == "hello!" ? "hello" : a),
             [AnswerFilters.Regex(@"(\w+)!"), AnswerFilters.Lowercase], AnswerComparison.Exact, 0, 12));
         Assert.Equal(["hello", "[invalid]", "[invalid]", "[invalid]"], filtered.Samples.Select(s => (string)s["extracted"]!));
         Assert.Equal(0.25, Value(filtered, "exact_match"));
@@ -39,7 +40,7 @@ public sealed class TaskRunnerTests(TrainedTinyModel trained) : IClassFixture<Tr
     [Fact]
     public void SamplesGivePassAtKAndMajorityReproducibly()
     {
-        var task = new ExactTask("sampled", TrainedTinyModel.Items(), [], AnswerComparison.Exact, 0, 12);
+        var task = new ExactTask("sampled", TrainedChatModel.Items(), [], AnswerComparison.Exact, 0, 12);
         var options = new EvalOptions(Samples: 4, Temperature: 1.5f, Seed: 3, Batch: 5);
         var first = Run(task, options);
         Assert.Equal(["exact_match", "pass@1", "pass@4", "maj@4"], first.Metrics.Select(m => m.Name));
@@ -58,7 +59,7 @@ public sealed class TaskRunnerTests(TrainedTinyModel trained) : IClassFixture<Tr
     [Fact]
     public void LossIsThePerTokenMeanOverExamples()
     {
-        var examples = TrainedTinyModel.Pairs.Select(p => SftExample.Chat(new ChatTurn(ChatRole.User, p.Question), new ChatTurn(ChatRole.Assistant, p.Answer)))
+        var examples = TrainedChatModel.Pairs.Select(p => SftExample.Chat(new ChatTurn(ChatRole.User, p.Question), new ChatTurn(ChatRole.Assistant, p.Answer)))
             .Append(SftExample.PlainText("the sky is blue\n")).ToList();
         var result = Run(new LossTask("loss", examples));
         double reference = Evaluation.MeanLoss(trained.Model, SftDataset.FromExamples(examples.Take(4), trained.Template, 64).Epoch(0, 4, 0));

@@ -6,14 +6,17 @@ using Engine.Models;
 using Engine.Tokenizers;
 using Engine.Training;
 
-namespace Engine.Tests.Eval;
+namespace Engine.Tests.Support;
 
-/// <summary>A tiny model fine-tuned until it answers four questions exactly, shared by a test class, also saved as a model directory.</summary>
-public sealed class TrainedTinyModel : IDisposable
+/// <summary>A tiny chat model fine-tuned (about a second) until it answers four questions exactly, shared by a test class, also saved
+/// as a Hugging Face directory with the byte-level chat tokenizer.</summary>
+public sealed class TrainedChatModel : IDisposable
 {
     public static readonly (string Question, string Answer)[] Pairs = [("hi", "hello!"), ("2+2?", "4"), ("sky?", "blue"), ("cat?", "meow")];
 
-    public TrainedTinyModel()
+    private readonly TempDirectory _directory = new();
+
+    public TrainedChatModel()
     {
         Template = ChatTemplate.ByName("chatml", new ByteChatTokenizer());
         var examples = Pairs.Select(p => SftExample.Chat(new ChatTurn(ChatRole.User, p.Question), new ChatTurn(ChatRole.Assistant, p.Answer))).ToList();
@@ -22,7 +25,6 @@ public sealed class TrainedTinyModel : IDisposable
         Model = new Transformer(Backend, config, seed: 1);
         using (var trainer = new Trainer(Model, new OptimizerConfig(WeightDecay: 0), new LearningRateSchedule(ScheduleKind.Cosine, 1e-2f, 10, 200)))
             for (int step = 0; step < 200; step++) trainer.Step(data.Epoch(step, rowsPerBatch: 4, seed: 1).ToList());
-        Directory = System.IO.Directory.CreateTempSubdirectory("engine-tests-trained-").FullName;
         HfCheckpoint.Save(Model, Directory);
         new ByteChatTokenizer().WriteHfFiles(Directory);
     }
@@ -33,8 +35,8 @@ public sealed class TrainedTinyModel : IDisposable
 
     public Transformer Model { get; }
 
-    /// <summary>The model as a Hugging Face directory with the byte-level chat tokenizer.</summary>
-    public string Directory { get; }
+    /// <summary>The model as a Hugging Face directory.</summary>
+    public string Directory => _directory.Path;
 
     public EvalModel AsEvalModel(string label = "trained") => new(label, Model, Template, [Template.EndOfTurnId]);
 
@@ -45,6 +47,6 @@ public sealed class TrainedTinyModel : IDisposable
     {
         Model.Dispose();
         Backend.Dispose();
-        System.IO.Directory.Delete(Directory, recursive: true);
+        _directory.Dispose();
     }
 }
