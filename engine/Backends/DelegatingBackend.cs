@@ -28,6 +28,7 @@ public abstract class DelegatingBackend(IBackend inner) : IBackend
     public virtual void Upload(Tensor dst, ReadOnlySpan<float> src) => inner.Upload(dst, src);
     public virtual void Upload(Tensor dst, ReadOnlySpan<int> src) => inner.Upload(dst, src);
     public virtual void Download(Tensor src, Span<float> dst) => inner.Download(src, dst);
+    public virtual void Download(Tensor src, Span<double> dst) => inner.Download(src, dst);
     public virtual void Zero(Tensor tensor) => Call(nameof(Zero), () => inner.Zero(tensor));
     public virtual void Copy(Tensor dst, Tensor src) => Call(nameof(Copy), () => inner.Copy(dst, src));
 
@@ -85,13 +86,16 @@ public abstract class DelegatingBackend(IBackend inner) : IBackend
     public virtual void Add(Tensor y, Tensor a, Tensor b) => Call(nameof(Add), () => inner.Add(y, a, b));
     public virtual void Accumulate(Tensor dst, Tensor src) => Call(nameof(Accumulate), () => inner.Accumulate(dst, src));
 
-    public virtual double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
-        => Call(nameof(CrossEntropyForwardBackward), () => inner.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, n, kept, c, vocab, gradScale));
+    public virtual void CrossEntropyForwardBackward(Tensor loss, Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+        => Call(nameof(CrossEntropyForwardBackward), () => inner.CrossEntropyForwardBackward(loss, dx, dw, x, w, rows, targets, n, kept, c, vocab, gradScale));
 
     // ---- optimizer ----
-    public virtual double SumOfSquares(Tensor x) => Call(nameof(SumOfSquares), () => inner.SumOfSquares(x));
+    public virtual void SumOfSquares(Tensor sum, IReadOnlyList<Tensor> xs) => Call(nameof(SumOfSquares), () => inner.SumOfSquares(sum, xs));
+    public virtual void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm)
+        => Call(nameof(ClipScale), () => inner.ClipScale(scale, loss, sumOfSquares, maxNorm));
     public virtual void Scale(Tensor x, float s) => Call(nameof(Scale), () => inner.Scale(x, s));
-    public virtual void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step) => Call(nameof(AdamW), () => inner.AdamW(param, grad, m, v, step));
+    public virtual void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep step)
+        => Call(nameof(AdamW), () => inner.AdamW(param, grad, gradScale, m, v, step));
 
     public virtual void Dispose() => inner.Dispose();
 }

@@ -8,21 +8,24 @@ namespace Engine.Backends.Cpu;
 /// <summary>AdamW with decoupled weight decay (Loshchilov &amp; Hutter), following torch.optim.AdamW's single-tensor update op for op.</summary>
 public static unsafe class CpuAdamW
 {
-    /// <summary>p *= 1 − lr·wd; m = lerp(m, g, 1 − β1); v = β2·v + (1 − β2)·g·g; p += (−lr/(1 − β1^t))·m / (√v/√(1 − β2^t) + eps); t = step ≥ 1.
-    /// As torch: the scalars in float64 then rounded to float32, the lerp as torch's (m + w(g − m) for w &lt; ½, else g − (g − m)(1 − w)).</summary>
+    /// <summary>g = gradScale·grad (the clipping factor); p *= 1 − lr·wd; m = lerp(m, g, 1 − β1); v = β2·v + (1 − β2)·g·g; p += (−lr/(1 − β1^t))·m / (√v/√(1 − β2^t) + eps);
+    /// t = step ≥ 1. As torch: the scalars in float64 then rounded to float32, the lerp as torch's (m + w(g − m) for w &lt; ½, else g − (g − m)(1 − w)).
+    /// A NaN gradScale (a non-finite loss or gradient norm: <see cref="GradientClipping.Scale"/>) changes nothing.</summary>
     /// <remarks>The float hyperparameters are widened through their shortest decimal form (0.999f → 0.999, not 0.99900001287),
     /// so 1 − β2, the bias corrections and lr·wd are the ones torch computes from the Python floats a user would write.</remarks>
-    public static void Step(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    public static void Step(Span<float> param, ReadOnlySpan<float> grad, float gradScale, Span<float> m, Span<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         Arguments.RequireSameLength(grad.Length, param.Length, nameof(grad), nameof(param));
         Arguments.RequireSameLength(m.Length, param.Length, nameof(m), nameof(param));
         Arguments.RequireSameLength(v.Length, param.Length, nameof(v), nameof(param));
         if (step < 1) throw new ArgumentException($"step = {step} must be at least 1 (the first update is step 1)", nameof(step));
+        if (float.IsNaN(gradScale)) return;
 
         double lrAsWritten = AsWritten(lr), beta1AsWritten = AsWritten(beta1), beta2AsWritten = AsWritten(beta2);
         double biasCorrection1 = 1 - Math.Pow(beta1AsWritten, step);
         double biasCorrection2 = 1 - Math.Pow(beta2AsWritten, step);
         var update = new Update(
+            GradScale: gradScale,
             Decay: (float)(1 - lrAsWritten * AsWritten(weightDecay)),
             LerpWeight: (float)(1 - beta1AsWritten),
             Beta2: beta2,
@@ -39,7 +42,7 @@ public static unsafe class CpuAdamW
     }
 
     /// <summary>The per-step constants, already rounded to float32 as torch rounds its Python-float scalars.</summary>
-    readonly record struct Update(float Decay, float LerpWeight, float Beta2, float OneMinusBeta2, float BiasCorrection2Sqrt, float Eps, float MinusStepSize);
+    readonly record struct Update(float GradScale, float Decay, float LerpWeight, float Beta2, float OneMinusBeta2, float BiasCorrection2Sqrt, float Eps, float MinusStepSize);
 
     static void StepRange(float* param, float* grad, float* m, float* v, int count, Update u)
     {
@@ -49,12 +52,12 @@ public static unsafe class CpuAdamW
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            Vector512<float> decay = Vector512.Create(u.Decay), coef = Vector512.Create(coefficient), beta2 = Vector512.Create(u.Beta2),
+            Vector512<float> gradScale = Vector512.Create(u.GradScale), decay = Vector512.Create(u.Decay), coef = Vector512.Create(coefficient), beta2 = Vector512.Create(u.Beta2),
                 oneMinusBeta2 = Vector512.Create(u.OneMinusBeta2), bc2Sqrt = Vector512.Create(u.BiasCorrection2Sqrt),
                 eps = Vector512.Create(u.Eps), minusStepSize = Vector512.Create(u.MinusStepSize);
             for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
             {
-                var g = Vector512.Load(grad + i);
+                var g = Vector512.Load(grad + i) * gradScale;
                 var mOld = Vector512.Load(m + i);
                 var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
                 var vNew = Vector512.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
@@ -66,12 +69,12 @@ public static unsafe class CpuAdamW
         }
         else if (Vector256.IsHardwareAccelerated)
         {
-            Vector256<float> decay = Vector256.Create(u.Decay), coef = Vector256.Create(coefficient), beta2 = Vector256.Create(u.Beta2),
+            Vector256<float> gradScale = Vector256.Create(u.GradScale), decay = Vector256.Create(u.Decay), coef = Vector256.Create(coefficient), beta2 = Vector256.Create(u.Beta2),
                 oneMinusBeta2 = Vector256.Create(u.OneMinusBeta2), bc2Sqrt = Vector256.Create(u.BiasCorrection2Sqrt),
                 eps = Vector256.Create(u.Eps), minusStepSize = Vector256.Create(u.MinusStepSize);
             for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
             {
-                var g = Vector256.Load(grad + i);
+                var g = Vector256.Load(grad + i) * gradScale;
                 var mOld = Vector256.Load(m + i);
                 var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
                 var vNew = Vector256.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
@@ -83,7 +86,7 @@ public static unsafe class CpuAdamW
         }
         for (; i < count; i++)
         {
-            float g = grad[i];
+            float g = grad[i] * u.GradScale;
             float mNew = (smallWeight ? m[i] : g) + coefficient * (g - m[i]);
             float vNew = v[i] * u.Beta2 + u.OneMinusBeta2 * g * g;
             float denominator = MathF.Sqrt(vNew) / u.BiasCorrection2Sqrt + u.Eps;
@@ -104,6 +107,15 @@ public static unsafe class CpuAdamW
 
 public sealed partial class CpuBackend
 {
-    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
-        => CpuAdamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    public void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm)
+    {
+        Arguments.RequireLength(scale.Length, 1, nameof(scale), "one element");
+        F(scale)[0] = GradientClipping.Scale(D(loss)[0], D(sumOfSquares)[0], maxNorm);
+    }
+
+    public void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep s)
+    {
+        Arguments.RequireLength(gradScale.Length, 1, nameof(gradScale), "one element");
+        CpuAdamW.Step(F(param), F(grad), F(gradScale)[0], F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    }
 }
