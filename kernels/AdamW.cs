@@ -38,14 +38,34 @@ public readonly record struct AdamWUpdate(float Decay, float LerpCoefficient, in
     }
 }
 
-/// <summary>AdamW with decoupled weight decay, following torch.optim.AdamW's single-tensor update op for op, as CpuAdamW.</summary>
+/// <summary>Clipping by global norm as one factor, the same code on the host (CpuBackend) and in <see cref="AdamWKernels.ClipScale"/>.</summary>
+public static class GradientClipping
+{
+    /// <summary>(float)(maxNorm / norm) with norm = √sumOfSquares when maxNorm &gt; 0 and the norm exceeds it, else 1; NaN when the loss or the
+    /// sum of squares is not finite: the step must then update nothing.</summary>
+    public static float Scale(double loss, double sumOfSquares, float maxNorm)
+    {
+        if (double.IsNaN(loss) || double.IsInfinity(loss) || double.IsNaN(sumOfSquares) || double.IsInfinity(sumOfSquares)) return float.NaN;
+        double norm = Math.Sqrt(sumOfSquares);
+        return maxNorm > 0 && norm > maxNorm ? (float)(maxNorm / norm) : 1f;
+    }
+}
+
+/// <summary>AdamW with decoupled weight decay, following torch.optim.AdamW's single-tensor update op for op, as CpuAdamW; and the clipping factor it reads.</summary>
 public static class AdamWKernels
 {
-    // p = p·(1 − lr·wd) − (lr/(1 − β1^t))·m' / (√v'/√(1 − β2^t) + eps), m' = lerp(m, g, 1 − β1), v' = β2·v + (1 − β2)·g²; m, v updated in place.
-    // Index i over the parameters: one thread per element.
-    public static void Step(Index1D i, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, AdamWUpdate u)
+    // scale[0] = GradientClipping.Scale(loss[0], sumOfSquares[0], maxNorm): the step's clipping factor, or NaN (do not update), on the device.
+    // One thread.
+    public static void ClipScale(Index1D i, ArrayView<float> scale, ArrayView<double> loss, ArrayView<double> sumOfSquares, float maxNorm)
+        => scale[0] = GradientClipping.Scale(loss[0], sumOfSquares[0], maxNorm);
+
+    // g = s·grad (s = gradScale[0]); p = p·(1 − lr·wd) − (lr/(1 − β1^t))·m' / (√v'/√(1 − β2^t) + eps), m' = lerp(m, g, 1 − β1), v' = β2·v + (1 − β2)·g²;
+    // m, v updated in place; a NaN s leaves p, m and v as they are. Index i over the parameters: one thread per element.
+    public static void Step(Index1D i, ArrayView<float> param, ArrayView<float> grad, ArrayView<float> gradScale, ArrayView<float> m, ArrayView<float> v, AdamWUpdate u)
     {
-        float g = grad[i];
+        float s = gradScale[0];
+        if (float.IsNaN(s)) return;
+        float g = grad[i] * s;
         float mOld = m[i];
         float mNew = (u.LerpFromOld != 0 ? mOld : g) + u.LerpCoefficient * (g - mOld);
         float vNew = v[i] * u.Beta2 + u.OneMinusBeta2 * g * g;
@@ -56,20 +76,33 @@ public static class AdamWKernels
     }
 }
 
-/// <summary>Launches the AdamW kernel on the accelerator's default stream (no synchronisation); arguments as CpuAdamW.Step.</summary>
+/// <summary>Launches the optimizer kernels on the accelerator's default stream (no synchronisation); arguments as CpuAdamW.</summary>
 public sealed class AdamW(Accelerator accelerator)
 {
-    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWUpdate> _step =
-        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWUpdate>(AdamWKernels.Step);
+    readonly Action<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, float> _clipScale =
+        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, float>(AdamWKernels.ClipScale);
+    readonly Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWUpdate> _step =
+        accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWUpdate>(AdamWKernels.Step);
 
-    /// <summary>One AdamW update of param, m and v in place from grad; step counts from 1.</summary>
-    public void Step(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> m, ArrayView<float> v, float lr, float beta1, float beta2, float eps, float weightDecay, int step)
+    /// <summary>scale[0] = GradientClipping.Scale(loss[0], sumOfSquares[0], maxNorm), without the host reading either.</summary>
+    public void ClipScale(ArrayView<float> scale, ArrayView<double> loss, ArrayView<double> sumOfSquares, float maxNorm)
+    {
+        Arguments.RequireLength(scale.Length, 1, nameof(scale), "one element");
+        Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
+        Arguments.RequireLength(sumOfSquares.Length, 1, nameof(sumOfSquares), "one element");
+        _clipScale(1, scale, loss, sumOfSquares, maxNorm);
+    }
+
+    /// <summary>One AdamW update of param, m and v in place from gradScale[0]·grad (skipped when gradScale[0] is NaN); step counts from 1.</summary>
+    public void Step(ArrayView<float> param, ArrayView<float> grad, ArrayView<float> gradScale, ArrayView<float> m, ArrayView<float> v,
+        float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
         Arguments.RequireSameLength(grad.Length, param.Length, nameof(grad), nameof(param));
         Arguments.RequireSameLength(m.Length, param.Length, nameof(m), nameof(param));
         Arguments.RequireSameLength(v.Length, param.Length, nameof(v), nameof(param));
+        Arguments.RequireLength(gradScale.Length, 1, nameof(gradScale), "one element");
         Arguments.RequireIndexable(param.Length, nameof(param));
         var update = AdamWUpdate.For(lr, beta1, beta2, eps, weightDecay, step);
-        if (param.Length > 0) _step((int)param.Length, param, grad, m, v, update);
+        if (param.Length > 0) _step((int)param.Length, param, grad, gradScale, m, v, update);
     }
 }

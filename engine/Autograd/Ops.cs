@@ -156,19 +156,19 @@ public static class Ops
     }
 
     /// <summary>
-    /// Σ over rows with target ≥ 0 of −log softmax(x·Wᵀ)[target], the LM head fused with cross-entropy.
+    /// loss [1] (F64) += Σ over rows with target ≥ 0 of −log softmax(x·Wᵀ)[target], the LM head fused with cross-entropy; the sum stays on the device.
     /// The loss is the root of the tape, so its seed gradient (<see cref="Tape.LossGradient"/>, 1 / target tokens in the optimizer step)
     /// is known up front: the fused op writes dx and dW during the forward, and nothing needs pushing. The targets are the host's: the
     /// rows with target ≥ 0 are found here and uploaded with their targets, so the head multiplies only those rows, without a device read.
     /// </summary>
-    public static double CrossEntropy(this Tape tape, Variable x, Variable w, int[] targets)
+    public static void CrossEntropy(this Tape tape, Variable x, Variable w, int[] targets, Tensor loss)
     {
         var (rows, keptTargets) = LossRows.Keep(targets);
         var rowsTensor = tape.Allocate(DType.I32, rows.Length);
         var targetsTensor = tape.Allocate(DType.I32, rows.Length);
         tape.Backend.Upload(rowsTensor, rows);
         tape.Backend.Upload(targetsTensor, keptTargets);
-        return tape.Backend.CrossEntropyForwardBackward(tape.GradIfNeeded(x), tape.GradIfNeeded(w), x.Value, w.Value, rowsTensor, targetsTensor,
+        tape.Backend.CrossEntropyForwardBackward(loss, tape.GradIfNeeded(x), tape.GradIfNeeded(w), x.Value, w.Value, rowsTensor, targetsTensor,
             x.Rows, rows.Length, x.Columns, w.Rows, tape.LossGradient);
     }
 }

@@ -23,6 +23,7 @@ public interface IBackend : IDisposable
     void Upload(Tensor dst, ReadOnlySpan<float> src);
     void Upload(Tensor dst, ReadOnlySpan<int> src);
     void Download(Tensor src, Span<float> dst);
+    void Download(Tensor src, Span<double> dst);
     void Zero(Tensor tensor);
     void Copy(Tensor dst, Tensor src);
 
@@ -80,15 +81,24 @@ public interface IBackend : IDisposable
     /// <summary>
     /// The LM head fused with cross-entropy, chunked over tokens so all logits never exist at once, over the kept rows only:
     /// rows [kept] (I32) holds the rows of x [n, c] that take a loss (target ≥ 0, ascending, as the host knows them) and targets [kept]
-    /// (I32) their targets in [0, vocab). Returns Σ_i −log softmax(x[rows_i]·Wᵀ)[targets_i]; when dx/dw are given, adds gradScale × its
-    /// gradient (rows of dx not kept are left as they are).
+    /// (I32) their targets in [0, vocab). Adds L = Σ_i −log softmax(x[rows_i]·Wᵀ)[targets_i] (float64, summed in a fixed order, then added)
+    /// into loss [1] (F64), which stays on the device; when dx/dw are given, adds gradScale × its gradient (rows of dx not kept are left as they are).
     /// </summary>
-    double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale);
+    void CrossEntropyForwardBackward(Tensor loss, Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale);
 
     // ---- optimizer ----
-    double SumOfSquares(Tensor x);
+    /// <summary>sum [1] (F64) = Σ_t Σ_i xs[t]_i²: each tensor's sum in float64 in a fixed order, added in list order (the squared global gradient norm, left on the device).</summary>
+    void SumOfSquares(Tensor sum, IReadOnlyList<Tensor> xs);
+
+    /// <summary>The step's clipping factor, computed where its inputs are (<see cref="ClipScale"/>): scale [1] (F32) = (float)(maxNorm / √sumOfSquares)
+    /// when maxNorm &gt; 0 and the norm exceeds it, else 1; NaN when loss [1] or sumOfSquares [1] (F64) is not finite, which makes AdamW skip.</summary>
+    void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm);
+
     void Scale(Tensor x, float s);
-    void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep step);
+
+    /// <summary>AdamW of one parameter from the gradient gradScale[0]·grad (gradScale [1], F32: <see cref="ClipScale"/>'s factor); a NaN gradScale
+    /// leaves param, m and v as they were (the step is skipped without the host looking).</summary>
+    void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep step);
 }
 
 /// <summary>

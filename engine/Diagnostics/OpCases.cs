@@ -461,9 +461,10 @@ internal static class OpCases
             t.Backend.Add(y, a, b);
             t.Backend.Accumulate(dst, a);
             t.Backend.Scale(x, 0.37f);
-            float sumOfSquares = (float)t.Backend.SumOfSquares(b);
+            var sumOfSquares = t.Doubles(1);
+            t.Backend.SumOfSquares(sumOfSquares, [b, a]);
             return [new("add y", t.Read(y), ShortSum), new("accumulate dst", t.Read(dst), ShortSum), new("scale x", t.Read(x), ShortSum),
-                new("sumsq", [sumOfSquares], ShortSum)];
+                new("sumsq", t.ReadDoubles(sumOfSquares), ShortSum)];
         });
     }
 
@@ -495,8 +496,8 @@ internal static class OpCases
         });
         yield return new("sum_of_squares", tokens, 0, Float * nc, t =>
         {
-            var x = t.Uniform(n, c);
-            return () => t.Backend.SumOfSquares(x);
+            var (x, sum) = (t.Uniform(n, c), t.Doubles(1));
+            return () => t.Backend.SumOfSquares(sum, [x]);
         });
     }
 
@@ -516,14 +517,30 @@ internal static class OpCases
 
     // ---- adamw ----
 
+    /// <summary>The optimizer as the trainer runs it: Σg² over two tensors into a device scalar, the clipping factor from it (the norm of
+    /// these gradients is far above 1: clipped), AdamW from the clipped gradient; then a gradient holding a NaN, which must leave the
+    /// parameters and moments as they were.</summary>
     private static IEnumerable<SelftestCheck> AdamWChecks(SelftestSizes s)
     {
         int c = s.Width, f = s.Hidden;
-        yield return new($"params={f}x{c}", t =>
+        yield return new($"params={f}x{c}+{c}", t =>
         {
-            var (param, grad, m, v) = (t.Uniform(f, c), t.Uniform(f, c), t.Scaled(0.1f, f, c), t.Positive(f, c));
-            t.Backend.AdamW(param, grad, m, v, new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, Step: 3));
-            return [new("param", t.Read(param), ShortSum), new("m", t.Read(m), ShortSum), new("v", t.Read(v), ShortSum)];
+            var (param, grad, m, v, bias) = (t.Uniform(f, c), t.Uniform(f, c), t.Scaled(0.1f, f, c), t.Positive(f, c), t.Uniform(c));
+            var (sums, scale) = (t.Doubles(2), t.Poisoned(1));
+            t.Backend.SumOfSquares(sums.View(1, 1), [grad, bias]);
+            t.Backend.ClipScale(scale, sums.View(0, 1), sums.View(1, 1), maxNorm: 1f);
+            t.Backend.AdamW(param, grad, scale, m, v, new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, Step: 3));
+            return [new("sumsq", t.ReadDoubles(sums), ShortSum), new("clip scale", t.Read(scale), ShortSum),
+                new("param", t.Read(param), ShortSum), new("m", t.Read(m), ShortSum), new("v", t.Read(v), ShortSum)];
+        });
+        yield return new($"params={c}, a NaN gradient", t =>
+        {
+            var grad = Enumerable.Range(0, c).Select(i => i == c / 2 ? float.NaN : 0.5f).ToArray();
+            var (param, g, m, v, sums, scale) = (t.Uniform(c), t.Upload(grad, c), t.Scaled(0.1f, c), t.Positive(c), t.Doubles(2), t.Poisoned(1));
+            t.Backend.SumOfSquares(sums.View(1, 1), [g]);
+            t.Backend.ClipScale(scale, sums.View(0, 1), sums.View(1, 1), maxNorm: 1f);
+            t.Backend.AdamW(param, g, scale, m, v, new AdamWStep(1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, Step: 3));
+            return [new("param (skipped)", t.Read(param), ShortSum), new("m (skipped)", t.Read(m), ShortSum), new("v (skipped)", t.Read(v), ShortSum)];
         });
     }
 
@@ -532,8 +549,9 @@ internal static class OpCases
         yield return new("adamw", $"P={s.Parameters}", 0, Float * 7 * s.Parameters, t =>
         {
             var (p, g, m1, m2) = (t.Uniform(s.Parameters), t.Uniform(s.Parameters), t.Scaled(0.1f, s.Parameters), t.Positive(s.Parameters));
+            var scale = t.Upload([1f], 1);
             int step = 0;
-            return () => t.Backend.AdamW(p, g, m1, m2, new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, ++step));
+            return () => t.Backend.AdamW(p, g, scale, m1, m2, new AdamWStep(1e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, ++step));
         });
     }
 
@@ -548,10 +566,10 @@ internal static class OpCases
             var (x, w) = (t.Uniform(r, c), t.Uniform(s.Vocab, c));
             var (keptRows, keptTargets) = LossRows.Keep(Enumerable.Range(0, r).Select(_ => t.NextInt(8) == 0 ? -1 : t.NextInt(s.Vocab)).ToArray());
             var (rows, targets, kept) = (t.Ints(keptRows), t.Ints(keptTargets), keptRows.Length);
-            var (dx, dw) = (t.Scaled(GradientStart, r, c), t.Scaled(GradientStart, s.Vocab, c));
-            double loss = t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
-            double lossOnly = t.Backend.CrossEntropyForwardBackward(null, null, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
-            return [new("loss", [(float)loss], LongSum), new("loss (no grad)", [(float)lossOnly], LongSum),
+            var (dx, dw, loss, lossOnly) = (t.Scaled(GradientStart, r, c), t.Scaled(GradientStart, s.Vocab, c), t.Doubles(1), t.Doubles(1));
+            t.Backend.CrossEntropyForwardBackward(loss, dx, dw, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
+            t.Backend.CrossEntropyForwardBackward(lossOnly, null, null, x, w, rows, targets, r, kept, c, s.Vocab, gradScale: 0.5f);
+            return [new("loss", t.ReadDoubles(loss), LongSum), new("loss (no grad)", t.ReadDoubles(lossOnly), LongSum),
                 new("dx", t.Read(dx), LongSum), new("dw", t.Read(dw), LongSum)];
         });
     }
@@ -565,7 +583,8 @@ internal static class OpCases
         yield return new("cross_entropy_fused", $"rows={r},C={c},V={v}", 6.0 * r * c * v, 2 * Float * logits, t =>
         {
             var (x, w, dx, dw, rows, targets) = (t.Uniform(r, c), t.Scaled(0.1f, v, c), t.Uniform(r, c), t.Uniform(v, c), t.Ints(Enumerable.Range(0, r).ToArray()), t.Ints(r, v));
-            return () => t.Backend.CrossEntropyForwardBackward(dx, dw, x, w, rows, targets, r, r, c, v, 1f / r);
+            var loss = t.Doubles(1);
+            return () => t.Backend.CrossEntropyForwardBackward(loss, dx, dw, x, w, rows, targets, r, r, c, v, 1f / r);
         });
         if (ilgpu is not null)
             yield return new("cross_entropy_rows", $"rows={r},V={v}", 0, 2 * Float * logits, t =>

@@ -49,6 +49,17 @@ internal sealed class TensorScope(IBackend backend, int seed, int distinctValues
         return data;
     }
 
+    /// <summary>A zero-filled float64 tensor (the optimizer's device scalars).</summary>
+    public Tensor Doubles(int length) => Own(backend.Allocate(DType.F64, length));
+
+    /// <summary>A float64 tensor read back, rounded to float32 for the comparison tables.</summary>
+    public float[] ReadDoubles(Tensor t)
+    {
+        var data = new double[t.Length];
+        backend.Download(t, data);
+        return data.Select(v => (float)v).ToArray();
+    }
+
     /// <summary>Disposed with the scope, newest first.</summary>
     public T Own<T>(T item) where T : IDisposable
     {

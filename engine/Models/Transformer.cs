@@ -161,16 +161,26 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// Runs the model over a micro-batch and returns the summed cross-entropy over its target tokens.
-    /// When the tape records gradients, the loss's gradient is seeded with the tape's <see cref="Tape.LossGradient"/>.
-    /// dropoutSeed (training: <see cref="DropoutSeeds.MicroBatch"/>) switches LoRA dropout on and picks its masks; without it
-    /// (evaluation) nothing is dropped.
+    /// Runs the model over a micro-batch and adds the summed cross-entropy over its target tokens into loss [1] (F64), which stays on the
+    /// backend (training reads it once per step). When the tape records gradients, the loss's gradient is seeded with the tape's
+    /// <see cref="Tape.LossGradient"/>. dropoutSeed (training: <see cref="DropoutSeeds.MicroBatch"/>) switches LoRA dropout on and picks its
+    /// masks; without it (evaluation) nothing is dropped.
     /// </summary>
-    public double Forward(Tape tape, Batch batch, uint? dropoutSeed = null)
+    public void Forward(Tape tape, Batch batch, Tensor loss, uint? dropoutSeed = null)
     {
         var (ids, positions, segments) = Upload(tape, batch);
         var x = Hidden(tape, batch, ids, positions, segments, dropoutSeed);
-        return tape.CrossEntropy(x, _head, batch.Targets);
+        tape.CrossEntropy(x, _head, batch.Targets, loss);
+    }
+
+    /// <summary>The summed cross-entropy over the batch's target tokens, read back to the host (evaluation, scoring); as the other Forward.</summary>
+    public double Forward(Tape tape, Batch batch, uint? dropoutSeed = null)
+    {
+        var loss = tape.Allocate(DType.F64, 1);
+        Forward(tape, batch, loss, dropoutSeed);
+        Span<double> value = stackalloc double[1];
+        Backend.Download(loss, value);
+        return value[0];
     }
 
     /// <summary>Logits [tokens, vocab] of a batch (no loss): for generation and tests on small vocabularies.</summary>

@@ -2,7 +2,8 @@ using Engine.Backends;
 
 namespace Engine.Tensors;
 
-public enum DType { F32, I32 }
+/// <summary>F32: activations, weights, gradients; I32: token ids, positions, rows; F64: a few device scalars (a step's loss and squared gradient norm).</summary>
+public enum DType { F32, I32, F64 }
 
 /// <summary>
 /// A shape, a dtype and a contiguous row-major range of storage owned by a backend.
@@ -25,7 +26,7 @@ public sealed class Tensor : IDisposable
 
     public IBackend Backend { get; }
 
-    /// <summary>The backend's own storage object (a float[] or int[] on the CPU, a device buffer on ILGPU).</summary>
+    /// <summary>The backend's own storage object (a float[], int[] or double[] on the CPU, a device buffer on ILGPU).</summary>
     public object Storage { get; }
 
     /// <summary>First element of this tensor within <see cref="Storage"/>.</summary>

@@ -39,7 +39,11 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
         Assert.Empty(Read(_backend, t));
         _backend.Zero(t);
         _backend.GeluForward(t, t);
-        Assert.Equal(0.0, _backend.SumOfSquares(t));
+        using var sum = _backend.Allocate(DType.F64, 1);
+        _backend.SumOfSquares(sum, [t, t]);
+        var value = new double[1];
+        _backend.Download(sum, value);
+        Assert.Equal(0.0, value[0]);
     }
 
     [Fact]
@@ -115,6 +119,7 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
             using Tensor mean = F(TestData.Poisoned(n), n), rstd = F(TestData.Poisoned(n), n);
             using Tensor dx = backend.Allocate(DType.F32, n, c), dw = backend.Allocate(DType.F32, c), db = backend.Allocate(DType.F32, c);
             using Tensor dWte = backend.Allocate(DType.F32, vocab, c), m = backend.Allocate(DType.F32, c), v = backend.Allocate(DType.F32, c);
+            using Tensor sums = backend.Allocate(DType.F64, 2), scale = backend.Allocate(DType.F32, 1);
 
             backend.EmbeddingForward(x, tIds, tPositions, tWte, tWpe, n, c);
             backend.LayerNormForward(y, mean, rstd, x, tw, tb, n, c, 1e-5f);
@@ -124,14 +129,18 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
             backend.GeluBackward(dx, tdy, y);
             backend.EmbeddingBackward(dWte, null, dx, tIds, tPositions, n, c);
             backend.Scale(dw, 0.5f);
-            backend.AdamW(tw, dw, m, v, new AdamWStep(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 1));
-            float sumOfSquares = (float)backend.SumOfSquares(dWte);
-            return [Read(backend, h), Read(backend, dx), Read(backend, db), Read(backend, dWte), Read(backend, tw), [sumOfSquares]];
+            backend.SumOfSquares(sums.View(1, 1), [dWte, dw]);
+            backend.ClipScale(scale, sums.View(0, 1), sums.View(1, 1), maxNorm: 0.1f);
+            backend.AdamW(tw, dw, scale, m, v, new AdamWStep(1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 1));
+            var sumOfSquares = new double[2];
+            backend.Download(sums, sumOfSquares);
+            return [Read(backend, h), Read(backend, dx), Read(backend, db), Read(backend, dWte), Read(backend, tw), [(float)sumOfSquares[1]], Read(backend, scale)];
         }
 
         var expected = Run(cpu);
         var actual = Run(_backend);
-        string[] names = ["h = gelu(layernorm(embedding)) + embedding", "dx", "db", "dWte", "w after AdamW", "Σ dWte²"];
+        Assert.True(expected[^1][0] < 1f, $"the clip must bite: scale {expected[^1][0]}");
+        string[] names = ["h = gelu(layernorm(embedding)) + embedding", "dx", "db", "dWte", "w after AdamW", "Σ dWte² + Σ dw²", "clip scale"];
         for (int i = 0; i < names.Length; i++) Check.Close(expected[i], actual[i], 1e-5, names[i]);
     }
 
@@ -160,6 +169,7 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
         (double Loss, float[] Dx, float[] Dw) Run(IBackend backend)
         {
             using Tensor tx = backend.Allocate(DType.F32, n, c), tw = backend.Allocate(DType.F32, vocab, c);
+            using Tensor loss = backend.Allocate(DType.F64, 1), lossOnly = backend.Allocate(DType.F64, 1);
             using Tensor tRows = backend.Allocate(DType.I32, rows.Length), tTargets = backend.Allocate(DType.I32, rows.Length);
             using Tensor dx = backend.Allocate(DType.F32, n, c), dw = backend.Allocate(DType.F32, vocab, c);
             backend.Upload(tx, x);
@@ -167,10 +177,14 @@ public class IlgpuBackendTests(IlgpuCpuBackendFixture fixture) : IClassFixture<I
             backend.Upload(tRows, rows);
             backend.Upload(tTargets, keptTargets);
             backend.Upload(dx, dxStart);
-            double loss = backend.CrossEntropyForwardBackward(dx, dw, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
-            double lossOnly = backend.CrossEntropyForwardBackward(null, null, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
-            Assert.Equal(loss, lossOnly);
-            return (loss, Read(backend, dx), Read(backend, dw));
+            backend.CrossEntropyForwardBackward(loss, dx, dw, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
+            backend.CrossEntropyForwardBackward(lossOnly, null, null, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
+            backend.CrossEntropyForwardBackward(lossOnly, null, null, tx, tw, tRows, tTargets, n, rows.Length, c, vocab, 0.25f);
+            double[] once = new double[1], twice = new double[1];
+            backend.Download(loss, once);
+            backend.Download(lossOnly, twice);
+            Assert.Equal(2 * once[0], twice[0]); // the loss adds into its tensor
+            return (once[0], Read(backend, dx), Read(backend, dw));
         }
 
         using var cpu = new CpuBackend();

@@ -56,7 +56,7 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
     {
         var names = KernelCatalog.All.Select(kernel => kernel.Name).ToHashSet();
         foreach (var expected in new[] { "NormsKernels.LayerNormForward", "NormsKernels.AccumulateColumnSums", "ActivationsKernels.GeluBackward",
-                     "EmbeddingKernels.Backward", "ElementwiseKernels.Scale", "ReduceKernels.SumPartials", "AdamWKernels.Step", "CrossEntropyKernels.SoftmaxRows" })
+                     "EmbeddingKernels.Backward", "ElementwiseKernels.Scale", "ReduceKernels.AddPartials", "AdamWKernels.Step", "AdamWKernels.ClipScale", "CrossEntropyKernels.SoftmaxRows" })
             Assert.Contains(expected, names);
     }
 

@@ -1,4 +1,5 @@
 using Engine.Backends.Cpu;
+using Engine.Kernels;
 using Engine.Tests.Support;
 using Xunit;
 
@@ -29,19 +30,19 @@ public abstract class AdamWTests(int bits) : AtLaneWidth(bits)
         float[] g = [0.5f, -3f, 0f];
         var m = new float[3];
         var v = new float[3];
-        CpuAdamW.Step(p, g, m, v, lr: 0.1f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f, step: 1);
+        CpuAdamW.Step(p, g, gradScale: 1f, m, v, lr: 0.1f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f, step: 1);
         Check.Close([0.899, -1.898, 0.4995], p, 1e-6, "param");
         Check.Close([0.05, -0.3, 0], m, 1e-6, "m");
         Check.Close([0.00025, 0.009, 0], v, 1e-6, "v");
     }
 
     [Theory]
-    [InlineData(1, 0.9)]
-    [InlineData(7, 0.9)]
-    [InlineData(37, 0.9)]
-    [InlineData(37, 0.3)] // 1 − β1 ≥ ½: torch's lerp takes its other form
-    [InlineData(100_003, 0.9)] // > 64K: the parallel path
-    public void ThreeStepsWithWeightDecayMatchFloat64Reference(int length, double beta1)
+    [InlineData(1, 0.9, 1f)]
+    [InlineData(7, 0.9, 1f)]
+    [InlineData(37, 0.9, 0.3f)] // a clipped gradient: g = 0.3·grad
+    [InlineData(37, 0.3, 1f)] // 1 − β1 ≥ ½: torch's lerp takes its other form
+    [InlineData(100_003, 0.9, 0.3f)] // > 64K: the parallel path
+    public void ThreeStepsWithWeightDecayMatchFloat64Reference(int length, double beta1, float gradScale)
     {
         // The reference gets the hyperparameters as written (as Python floats), the op their float32 roundings.
         const double lr = 1e-2, beta2 = 0.99, eps = 1e-8, wd = 0.1;
@@ -52,8 +53,8 @@ public abstract class AdamWTests(int bits) : AtLaneWidth(bits)
         for (int t = 1; t <= 3; t++)
         {
             var g = TestData.Uniform(length, 10 + t, 2f);
-            CpuAdamW.Step(p, g, m, v, (float)lr, (float)beta1, (float)beta2, (float)eps, (float)wd, t);
-            Step64(p64, TestData.ToDouble(g), m64, v64, lr, beta1, beta2, eps, wd, t);
+            CpuAdamW.Step(p, g, gradScale, m, v, (float)lr, (float)beta1, (float)beta2, (float)eps, (float)wd, t);
+            Step64(p64, TestData.ToDouble(g).Select(x => (double)gradScale * x).ToArray(), m64, v64, lr, beta1, beta2, eps, wd, t);
         }
         // A handful of float32 roundings per step on values O(1): relative error well under 1e-6.
         Check.Close(p64, p, 1e-6, "param");
@@ -71,11 +72,11 @@ public abstract class AdamWTests(int bits) : AtLaneWidth(bits)
         var v = TestData.Uniform(length, 23, 0.01f).Select(MathF.Abs).ToArray();
         float[] pPieces = (float[])p.Clone(), mPieces = (float[])m.Clone(), vPieces = (float[])v.Clone();
 
-        CpuAdamW.Step(p, g, m, v, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 5);
+        CpuAdamW.Step(p, g, 0.5f, m, v, 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 5);
         for (int start = 0; start < length; start += piece)
         {
             int count = Math.Min(piece, length - start);
-            CpuAdamW.Step(pPieces.AsSpan(start, count), g.AsSpan(start, count), mPieces.AsSpan(start, count), vPieces.AsSpan(start, count),
+            CpuAdamW.Step(pPieces.AsSpan(start, count), g.AsSpan(start, count), 0.5f, mPieces.AsSpan(start, count), vPieces.AsSpan(start, count),
                 3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 5);
         }
         Assert.Equal(pPieces, p);
@@ -87,9 +88,40 @@ public abstract class AdamWTests(int bits) : AtLaneWidth(bits)
     public void InvalidArgumentsThrowNamingTheArgument()
     {
         Assert.Equal("v", Assert.Throws<ArgumentException>(() =>
-            CpuAdamW.Step(new float[3], new float[3], new float[3], new float[2], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1)).ParamName);
+            CpuAdamW.Step(new float[3], new float[3], 1f, new float[3], new float[2], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1)).ParamName);
         Assert.Equal("step", Assert.Throws<ArgumentException>(() =>
-            CpuAdamW.Step(new float[3], new float[3], new float[3], new float[3], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 0)).ParamName);
+            CpuAdamW.Step(new float[3], new float[3], 1f, new float[3], new float[3], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 0)).ParamName);
+    }
+
+    /// <summary>A NaN gradient scale (the step's loss or gradient norm was not finite) leaves param, m and v as they were.</summary>
+    [Fact]
+    public void ANaNGradScaleChangesNothing()
+    {
+        var (p, g, m, v) = (TestData.Uniform(37, 1), TestData.Uniform(37, 2), TestData.Uniform(37, 3, 0.1f), TestData.Uniform(37, 4, 0.1f).Select(MathF.Abs).ToArray());
+        float[] p0 = (float[])p.Clone(), m0 = (float[])m.Clone(), v0 = (float[])v.Clone();
+        CpuAdamW.Step(p, g, float.NaN, m, v, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 2);
+        Assert.Equal(p0, p);
+        Assert.Equal(m0, m);
+        Assert.Equal(v0, v);
+    }
+
+    /// <summary>The clipping factor against its float64 definition: clip/‖g‖ when the norm exceeds the clip, 1 otherwise or without a clip (0),
+    /// NaN for a non-finite loss or sum of squares.</summary>
+    [Theory]
+    [InlineData(3.0, 16.0, 1f, 0.25)]
+    [InlineData(3.0, 16.0, 4f, 1.0)]
+    [InlineData(3.0, 16.0, 8f, 1.0)]
+    [InlineData(3.0, 2.0, 1f, 0.70710678118654752)]
+    [InlineData(3.0, 1e6, 0f, 1.0)]
+    [InlineData(double.NaN, 16.0, 1f, double.NaN)]
+    [InlineData(double.PositiveInfinity, 16.0, 0f, double.NaN)]
+    [InlineData(3.0, double.PositiveInfinity, 1f, double.NaN)]
+    [InlineData(3.0, double.NaN, 0f, double.NaN)]
+    public void ClipScaleMatchesItsDefinition(double loss, double sumOfSquares, float maxNorm, double expected)
+    {
+        float scale = GradientClipping.Scale(loss, sumOfSquares, maxNorm);
+        if (double.IsNaN(expected)) Assert.True(float.IsNaN(scale), $"scale {scale}");
+        else Assert.Equal(expected, scale, 1e-7);
     }
 
     public sealed class Scalar() : AdamWTests(32);

@@ -1,4 +1,5 @@
 using Engine.Backends.Cpu;
+using Engine.Tensors;
 using Engine.Tests.Support;
 using Xunit;
 
@@ -87,6 +88,27 @@ public abstract class ElementwiseTests(int bits) : AtLaneWidth(bits)
         // Both sum the same exact float64 squares; only the order of float64 additions differs.
         Assert.True(Math.Abs(actual - expected) <= 1e-13 * Math.Max(expected, 1e-300), $"Σx² = {actual}, expected {expected}");
         Assert.Equal(actual, CpuElementwise.SumOfSquares(x));
+    }
+
+    /// <summary>The backend op over several tensors (the global gradient norm): each tensor's sum added in list order into a float64 tensor,
+    /// against a float64 reference over all elements; an empty list gives 0.</summary>
+    [Fact]
+    public void SumOfSquaresOverTensorsMatchesFloat64Reference()
+    {
+        using var backend = new CpuBackend();
+        var parts = new[] { TestData.Uniform(7, 1), TestData.Uniform(0, 2), TestData.Uniform(70_001, 3, 2f), TestData.Uniform(300, 4) };
+        var tensors = parts.Select(p => { var t = backend.Allocate(DType.F32, p.Length); backend.Upload(t, p); return t; }).ToArray();
+        using var sum = backend.Allocate(DType.F64, 1);
+        CpuBackend.D(sum)[0] = double.NaN;
+
+        backend.SumOfSquares(sum, tensors);
+
+        double expected = parts.SelectMany(p => p).Sum(v => (double)v * v);
+        Assert.True(Math.Abs(CpuBackend.D(sum)[0] - expected) <= 1e-13 * expected, $"Σx² = {CpuBackend.D(sum)[0]}, expected {expected}");
+        Assert.Equal(parts.Aggregate(0.0, (total, p) => total + CpuElementwise.SumOfSquares(p)), CpuBackend.D(sum)[0]);
+        backend.SumOfSquares(sum, []);
+        Assert.Equal(0.0, CpuBackend.D(sum)[0]);
+        foreach (var t in tensors) t.Dispose();
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using Engine.Tensors;
 namespace Engine.Backends.Cpu;
 
 /// <summary>
-/// The host backend: tensors are float[]/int[] arrays, ops are the span functions of this folder. This file holds the memory; each op's
+/// The host backend: tensors are float[]/int[]/double[] arrays, ops are the span functions of this folder. This file holds the memory; each op's
 /// IBackend method stands at the end of its op family's file (a partial class), beside the span function it calls.
 /// Released arrays go back to a pool keyed by capacity (<see cref="PoolBuckets"/>), so a training step's activations reuse the
 /// last step's memory.
@@ -54,7 +54,7 @@ public sealed partial class CpuBackend : IBackend
             _peakLiveBytes = Math.Max(_peakLiveBytes, _liveBytes);
         }
         bool reused = storage is not null;
-        storage ??= dtype == DType.F32 ? new float[capacity] : new int[capacity];
+        storage ??= dtype switch { DType.F32 => new float[capacity], DType.I32 => new int[capacity], _ => new double[capacity] };
         var tensor = new Tensor(this, storage, 0, dtype, shape, ownsStorage: true);
         if (zeroed && reused) Zero(tensor);
         return tensor;
@@ -92,20 +92,30 @@ public sealed partial class CpuBackend : IBackend
         return a.AsSpan((int)t.Offset, (int)t.Length);
     }
 
+    /// <summary>The elements of a float64 tensor.</summary>
+    public static Span<double> D(Tensor t)
+    {
+        if (t.Storage is not double[] a) throw new ArgumentException($"{t} is not a float64 tensor of the CPU backend");
+        return a.AsSpan((int)t.Offset, (int)t.Length);
+    }
+
     public void Upload(Tensor dst, ReadOnlySpan<float> src) => src.CopyTo(F(dst));
     public void Upload(Tensor dst, ReadOnlySpan<int> src) => src.CopyTo(I(dst));
     public void Download(Tensor src, Span<float> dst) => F(src).CopyTo(dst);
+    public void Download(Tensor src, Span<double> dst) => D(src).CopyTo(dst);
 
     public void Zero(Tensor tensor)
     {
         if (tensor.DType == DType.F32) CpuElementwise.Zero(F(tensor));
-        else I(tensor).Clear();
+        else if (tensor.DType == DType.I32) I(tensor).Clear();
+        else D(tensor).Clear();
     }
 
     public void Copy(Tensor dst, Tensor src)
     {
         if (src.DType == DType.F32) F(src).CopyTo(F(dst));
-        else I(src).CopyTo(I(dst));
+        else if (src.DType == DType.I32) I(src).CopyTo(I(dst));
+        else D(src).CopyTo(D(dst));
     }
 }
 

@@ -121,9 +121,10 @@ public static unsafe class CpuCrossEntropy
 
 public sealed partial class CpuBackend
 {
-    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+    public void CrossEntropyForwardBackward(Tensor loss, Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
     {
         Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
-        return CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(rows), I(targets), n, c, vocab, gradScale);
+        Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
+        D(loss)[0] += CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(rows), I(targets), n, c, vocab, gradScale);
     }
 }

@@ -112,6 +112,13 @@ public sealed partial class CpuBackend
     public void Add(Tensor y, Tensor a, Tensor b) => CpuElementwise.Add(F(y), F(a), F(b));
     public void Accumulate(Tensor dst, Tensor src) => CpuElementwise.Accumulate(F(dst), F(src));
 
-    public double SumOfSquares(Tensor x) => CpuElementwise.SumOfSquares(F(x));
+    public void SumOfSquares(Tensor sum, IReadOnlyList<Tensor> xs)
+    {
+        Arguments.RequireLength(sum.Length, 1, nameof(sum), "one element");
+        double total = 0;
+        foreach (var x in xs) total += CpuElementwise.SumOfSquares(F(x));
+        D(sum)[0] = total;
+    }
+
     public void Scale(Tensor x, float s) => CpuElementwise.Scale(F(x), s);
 }

@@ -9,9 +9,10 @@ using ILGPU.Runtime.Cuda;
 namespace Engine.Backends.Ilgpu;
 
 /// <summary>
-/// The device backend: tensors are ILGPU buffers (<c>MemoryBuffer1D&lt;float or int, Stride1D.Dense&gt;</c>, a tensor being the range
+/// The device backend: tensors are ILGPU buffers (<c>MemoryBuffer1D&lt;float, int or double, Stride1D.Dense&gt;</c>, a tensor being the range
 /// [Offset, Offset + Length) of one), ops are the kernels of Engine.Kernels, launched in order on the accelerator's default stream.
-/// Only Download, SumOfSquares and the uploads wait for the device. Released buffers go back to a pool keyed by (dtype, length),
+/// Only Download waits for the device (counted: <see cref="Synchronizations"/>); uploads are queued on the stream, and the loss and the
+/// gradient norm stay on the device, so a training step waits once. Released buffers go back to a pool keyed by (dtype, length),
 /// so a training step allocates nothing after the first.
 /// </summary>
 /// <remarks>
@@ -26,7 +27,7 @@ public sealed class IlgpuBackend : IBackend
     readonly bool _ownsAccelerator;
     readonly Dictionary<(DType, long), Stack<MemoryBuffer>> _pool = new();
     readonly List<MemoryBuffer> _allocated = new();
-    readonly MemoryBuffer1D<double, Stride1D.Dense> _sumOfSquares;
+    long _synchronizations;
 
     readonly Norms _norms;
     readonly Activations _activations;
@@ -63,7 +64,6 @@ public sealed class IlgpuBackend : IBackend
         _attention = new Attention(accelerator);
         _cachedAttention = new CachedAttention(accelerator);
         _rope = new Rope(accelerator);
-        _sumOfSquares = accelerator.Allocate1D<double>(1);
     }
 
     /// <summary>Whether a CUDA device (and its driver) is present.</summary>
@@ -115,6 +115,10 @@ public sealed class IlgpuBackend : IBackend
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _accelerator;
 
+    /// <summary>How many times this backend has waited for the device (each Download: the host reads); the launchers' scratch buffers also
+    /// wait once when they grow, which happens in the first steps only.</summary>
+    public long Synchronizations => Interlocked.Read(ref _synchronizations);
+
     // ---- memory ----
 
     public Tensor Allocate(DType dtype, params int[] shape)
@@ -136,7 +140,12 @@ public sealed class IlgpuBackend : IBackend
         }
         if (buffer is null)
         {
-            buffer = dtype == DType.F32 ? _accelerator.Allocate1D<float>(bufferLength) : _accelerator.Allocate1D<int>(bufferLength);
+            buffer = dtype switch
+            {
+                DType.F32 => _accelerator.Allocate1D<float>(bufferLength),
+                DType.I32 => _accelerator.Allocate1D<int>(bufferLength),
+                _ => _accelerator.Allocate1D<double>(bufferLength),
+            };
             lock (_pool) _allocated.Add(buffer);
         }
         return new Tensor(this, buffer, 0, dtype, shape, ownsStorage: true);
@@ -157,12 +166,11 @@ public sealed class IlgpuBackend : IBackend
     /// and the context and accelerator when it owns them.</summary>
     public void Dispose()
     {
-        _accelerator.Synchronize();
+        WaitForDevice();
         _norms.Dispose();
         _reduce.Dispose();
         _attention.Dispose();
         _lora.Dispose();
-        _sumOfSquares.Dispose();
         lock (_pool)
         {
             foreach (var buffer in _allocated) buffer.Dispose();
@@ -188,31 +196,62 @@ public sealed class IlgpuBackend : IBackend
         return buffer.AsContiguous().SubView(t.Offset, t.Length);
     }
 
+    /// <summary>The elements of a float64 tensor.</summary>
+    public static ArrayView<double> D(Tensor t)
+    {
+        if (t.Storage is not MemoryBuffer1D<double, Stride1D.Dense> buffer) throw new ArgumentException($"{t} is not a float64 tensor of an ILGPU backend");
+        return buffer.AsContiguous().SubView(t.Offset, t.Length);
+    }
+
     public void Upload(Tensor dst, ReadOnlySpan<float> src)
     {
         RequireSameLength(dst, src.Length);
-        F(dst).CopyFromCPU(src);
+        Enqueue(F(dst), src);
     }
 
     public void Upload(Tensor dst, ReadOnlySpan<int> src)
     {
         RequireSameLength(dst, src.Length);
-        I(dst).CopyFromCPU(src);
+        Enqueue(I(dst), src);
+    }
+
+    /// <summary>Queues the copy of src into dst on the stream without waiting for the device (ILGPU's CopyFromCPU would): the copy is taken
+    /// from pageable host memory, which the driver stages before the call returns (CUDA's cuMemcpyHtoDAsync), so src may change afterwards.</summary>
+    static unsafe void Enqueue<T>(ArrayView<T> dst, ReadOnlySpan<T> src) where T : unmanaged
+    {
+        if (src.IsEmpty) return;
+        fixed (T* pinned = src) dst.CopyFromCPUUnsafeAsync(ref *pinned, src.Length);
     }
 
     /// <summary>Waits for all queued work, then copies the tensor to the host.</summary>
     public void Download(Tensor src, Span<float> dst)
     {
         RequireSameLength(src, dst.Length);
-        _accelerator.Synchronize();
+        WaitForDevice();
         F(src).CopyToCPU(dst);
+    }
+
+    /// <inheritdoc cref="Download(Tensor, Span{float})"/>
+    public void Download(Tensor src, Span<double> dst)
+    {
+        RequireSameLength(src, dst.Length);
+        WaitForDevice();
+        D(src).CopyToCPU(dst);
+    }
+
+    /// <summary>Every wait of this backend for the device, counted.</summary>
+    void WaitForDevice()
+    {
+        Interlocked.Increment(ref _synchronizations);
+        _accelerator.Synchronize();
     }
 
     public void Zero(Tensor tensor)
     {
         if (tensor.Length == 0) return;
         if (tensor.DType == DType.F32) F(tensor).MemSetToZero();
-        else I(tensor).MemSetToZero();
+        else if (tensor.DType == DType.I32) I(tensor).MemSetToZero();
+        else D(tensor).MemSetToZero();
     }
 
     public void Copy(Tensor dst, Tensor src)
@@ -221,7 +260,8 @@ public sealed class IlgpuBackend : IBackend
         RequireSameLength(dst, src.Length);
         if (src.Length == 0) return;
         if (src.DType == DType.F32) F(src).CopyTo(F(dst));
-        else I(src).CopyTo(I(dst));
+        else if (src.DType == DType.I32) I(src).CopyTo(I(dst));
+        else D(src).CopyTo(D(dst));
     }
 
     static void RequireSameLength(Tensor tensor, long length)
@@ -299,15 +339,16 @@ public sealed class IlgpuBackend : IBackend
     /// <summary>
     /// The LM head fused with cross-entropy over the kept rows only, a chunk of them at a time (at most MaxLogitsPerChunk logits):
     /// gather the chunk's rows of x (an embedding lookup of x by row), logits = xs·Wᵀ, then each row's loss and, in place,
-    /// gradScale·(softmax − onehot); then dxs = dlogits·W scattered back into dx (accumulating), dW += dlogitsᵀ·xs.
-    /// One host round trip: the row losses' download.
+    /// gradScale·(softmax − onehot); then dxs = dlogits·W scattered back into dx (accumulating), dW += dlogitsᵀ·xs. Finally loss[0] += Σ row
+    /// losses, summed on the device (no host read).
     /// </summary>
-    public double CrossEntropyForwardBackward(Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+    public void CrossEntropyForwardBackward(Tensor loss, Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
     {
         Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
         Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
         Arguments.RequireLength(targets.Length, kept, nameof(targets), "kept");
-        if (kept == 0) return 0;
+        Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
+        if (kept == 0) return;
         bool wantGrad = dx is not null || dw is not null;
         int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, kept);
         using var xs = AllocateUninitialized(DType.F32, chunk, c);
@@ -329,28 +370,18 @@ public sealed class IlgpuBackend : IBackend
             _matMul.Backward(dxChunk, F(dw), ArrayView<float>.Empty, z, xChunk, F(w), m, c, vocab);
             if (dx is not null) _crossEntropy.ScatterAddRows(F(dx), dxChunk, chunkRows, m, c);
         }
-        var losses = new float[kept];
-        Download(rowLoss, losses);
-        double loss = 0;
-        foreach (float l in losses) loss += l;
-        return loss;
+        _reduce.AddSum(D(loss), F(rowLoss));
     }
 
     // ---- optimizer ----
 
-    /// <summary>Σ x² in float64 (fixed order), waiting for the device to return it.</summary>
-    public double SumOfSquares(Tensor x)
-    {
-        var result = _sumOfSquares.AsContiguous();
-        _reduce.SumOfSquares(result, F(x));
-        _accelerator.Synchronize();
-        Span<double> value = stackalloc double[1];
-        result.CopyToCPU(value);
-        return value[0];
-    }
+    /// <summary>Two launches per tensor into one device scalar, in list order; nothing waits.</summary>
+    public void SumOfSquares(Tensor sum, IReadOnlyList<Tensor> xs) => _reduce.SumOfSquares(D(sum), xs.Select(x => F(x)).ToArray());
+
+    public void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm) => _adamW.ClipScale(F(scale), D(loss), D(sumOfSquares), maxNorm);
 
     public void Scale(Tensor x, float s) => _elementwise.Scale(F(x), s);
 
-    public void AdamW(Tensor param, Tensor grad, Tensor m, Tensor v, AdamWStep s)
-        => _adamW.Step(F(param), F(grad), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    public void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep s)
+        => _adamW.Step(F(param), F(grad), F(gradScale), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
 }
