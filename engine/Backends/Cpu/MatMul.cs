@@ -26,6 +26,11 @@ public static unsafe partial class CpuMatMul
     /// depth 512, L2-resident).</summary>
     private const int PanelsPerABlock = 8;
 
+    /// <summary>This process's register tile and blocking and the caches they came from, for benchmark headers.</summary>
+    public static string HostBlocking =>
+        $"{MatMulBlocking.Host}; L1d {CpuCaches.Host.L1Data >> 10} KiB, L2 {CpuCaches.Host.L2 >> 10} KiB ({CpuCaches.Host.Source})" +
+        (Environment.GetEnvironmentVariable(MatMulBlocking.Variable) is { Length: > 0 } set ? $"; {MatMulBlocking.Variable}={set}" : "");
+
     // y[n, outDim] = x[n, inDim] · w[outDim, inDim]ᵀ + bias[outDim]   (bias empty = none). Overwrites y.
     // All row-major float32.
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias, int n, int inDim, int outDim)
