@@ -109,44 +109,28 @@ public class MatMulBlockingTests(ITestOutputHelper output)
     }
 
     /// <summary>y[i, o] = bias[o], then y = fma(x[i, p], w[o, p], y) for p in order.</summary>
-    private static float[] ChainForward(MatMulCase c)
-    {
-        var y = new float[c.N * c.OutDim];
-        for (int i = 0; i < c.N; i++)
-            for (int o = 0; o < c.OutDim; o++)
-            {
-                float acc = c.Bias[o];
-                for (int p = 0; p < c.InDim; p++) acc = MathF.FusedMultiplyAdd(c.X[i * c.InDim + p], c.W[o * c.InDim + p], acc);
-                y[i * c.OutDim + o] = acc;
-            }
-        return y;
-    }
+    private static float[] ChainForward(MatMulCase c) => InOrderChain(c.N, c.OutDim, c.InDim, (i, p) => c.X[i * c.InDim + p],
+        (p, o) => c.W[o * c.InDim + p], Enumerable.Range(0, c.N * c.OutDim).Select(e => c.Bias[e % c.OutDim]).ToArray());
 
     /// <summary>dx[i, p] = start, then dx = fma(dy[i, o], w[o, p], dx) for o in order.</summary>
-    private static float[] ChainInputGradient(MatMulCase c, float[] start)
-    {
-        var dx = start.ToArray();
-        for (int i = 0; i < c.N; i++)
-            for (int p = 0; p < c.InDim; p++)
-            {
-                float acc = dx[i * c.InDim + p];
-                for (int o = 0; o < c.OutDim; o++) acc = MathF.FusedMultiplyAdd(c.Dy[i * c.OutDim + o], c.W[o * c.InDim + p], acc);
-                dx[i * c.InDim + p] = acc;
-            }
-        return dx;
-    }
+    private static float[] ChainInputGradient(MatMulCase c, float[] start) =>
+        InOrderChain(c.N, c.InDim, c.OutDim, (i, o) => c.Dy[i * c.OutDim + o], (o, p) => c.W[o * c.InDim + p], start);
 
     /// <summary>dw[o, p] = start, then dw = fma(dy[i, o], x[i, p], dw) for i in order.</summary>
-    private static float[] ChainWeightGradient(MatMulCase c, float[] start)
+    private static float[] ChainWeightGradient(MatMulCase c, float[] start) =>
+        InOrderChain(c.OutDim, c.InDim, c.N, (o, i) => c.Dy[i * c.OutDim + o], (i, p) => c.X[i * c.InDim + p], start);
+
+    /// <summary>C[i, j] = start[i, j], then C = fma(a(i, p), b(p, j), C) for p in 0..k in order (C is m × n).</summary>
+    private static float[] InOrderChain(int m, int n, int k, Func<int, int, float> a, Func<int, int, float> b, float[] start)
     {
-        var dw = start.ToArray();
-        for (int o = 0; o < c.OutDim; o++)
-            for (int p = 0; p < c.InDim; p++)
+        var result = start.ToArray();
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
             {
-                float acc = dw[o * c.InDim + p];
-                for (int i = 0; i < c.N; i++) acc = MathF.FusedMultiplyAdd(c.Dy[i * c.OutDim + o], c.X[i * c.InDim + p], acc);
-                dw[o * c.InDim + p] = acc;
+                float acc = result[i * n + j];
+                for (int p = 0; p < k; p++) acc = MathF.FusedMultiplyAdd(a(i, p), b(p, j), acc);
+                result[i * n + j] = acc;
             }
-        return dw;
+        return result;
     }
 }
