@@ -390,13 +390,15 @@ public static unsafe class CpuAttention
     private static void Transpose(float* dst, int dstStride, float* src, int srcStride, int n, int depth)
     {
         int j = 0;
-        if (Avx512F.IsSupported && depth % 16 == 0)
-        {
-            // Whole 16×16 blocks by AVX-512 shuffles, then the last rows (fewer than 16) four or one at a time.
-            for (; j + 16 <= n; j += 16)
-                for (int d = 0; d < depth; d += 16)
-                    CpuMatMul.Transpose16x16(src + (long)j * srcStride + d, srcStride, dst + (long)d * dstStride + j, dstStride);
-        }
+        // Whole 16×16 blocks by AVX-512 shuffles (8×8 by AVX), then the last rows four or one at a time.
+        int block = Avx512F.IsSupported && depth % 16 == 0 ? 16 : Avx.IsSupported && depth % 8 == 0 ? 8 : 0;
+        for (; block > 0 && j + block <= n; j += block)
+            for (int d = 0; d < depth; d += block)
+            {
+                float* from = src + (long)j * srcStride + d, to = dst + (long)d * dstStride + j;
+                if (block == 16) CpuMatMul.Transpose16x16(from, srcStride, to, dstStride);
+                else CpuMatMul.Transpose8x8(from, srcStride, to, dstStride);
+            }
         for (; j + 4 <= n; j += 4)
         {
             // Four source rows at a time: each destination row gets 4 adjacent floats per store.
