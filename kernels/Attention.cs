@@ -13,7 +13,8 @@ namespace Engine.Kernels;
 /// 48 KiB per group, which bounds the tiles at MaxHeadDim (forward 37 KiB, backward 36 KiB); smaller heads leave room for more groups.
 /// Causal tiles above the diagonal are never visited; a query tile starts at the key tile holding the earliest key of its rows' segments, and a
 /// key tile stops at the query tile holding the latest row of its keys' segments (found with integer atomic min/max in shared memory, whose
-/// result does not depend on order); inside, keys are masked one by one.
+/// result does not depend on order); with a sliding window W (shape.Window, 0 = unlimited; row t sees keys t − W &lt; j ≤ t) those searches start
+/// inside the window, so tiles wholly outside it are never visited either; inside, keys are masked one by one.
 /// Deterministic: every output element is produced by one thread in a fixed order; no float atomics. Backward: delta rows first, then one
 /// group per (key tile, b, kv head) owns its dk, dv rows (looping the group's query heads and query tiles in order), and a separate pass,
 /// one group per (query tile, b, h), owns its dq rows (looping key tiles in order).
@@ -53,7 +54,7 @@ public static class AttentionKernels
     /// <inheritdoc cref="ForwardQueryStride"/>
     internal const int BackwardQueryStride = BackwardQueryTile + 1, BackwardKeyStride = BackwardKeyTile + 1;
 
-    /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[j]=seg[t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]·scale)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = m + log l.</summary>
+    /// <summary>out[b,t,h,:] = Σ_{t−W<j≤t, seg[j]=seg[t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]·scale)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = m + log l.</summary>
     /// <remarks>Grid (⌈seqLen/ForwardQueryTile⌉, heads, batch), group GroupSize: one query tile of one (b, h), online softmax over its key tiles.</remarks>
     [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
@@ -75,7 +76,7 @@ public static class AttentionKernels
         if (tid < ForwardQueryTile) querySegments[tid] = segments[segBase + Math.Min(q0 + tid, lastRow)];
         if (tid == 0) firstKey[0] = q0;
         Group.Barrier();
-        FindFirstKey(segments, segBase, querySegments, rowsValid, q0, firstKey);
+        FindFirstKey(segments, segBase, querySegments, rowsValid, AttentionShape.FirstKey(q0, shape.Window), q0, firstKey);
         Group.Barrier();
 
         // Row i of this thread is rowLane + RowLanes·i; rows past the end act as the last row (computed, never written).
@@ -102,10 +103,10 @@ public static class AttentionKernels
                 s2.MulAdd(shared[qRow + 2 * RowLanes], keys);
                 s3.MulAdd(shared[qRow + 3 * RowLanes], keys);
             }
-            o0.Scale(SoftmaxStep(ref s0, ref m0, ref l0, shape.Scale, t0, querySegments[r0], k0, lane, keySegments), slots);
-            o1.Scale(SoftmaxStep(ref s1, ref m1, ref l1, shape.Scale, t1, querySegments[r1], k0, lane, keySegments), slots);
-            o2.Scale(SoftmaxStep(ref s2, ref m2, ref l2, shape.Scale, t2, querySegments[r2], k0, lane, keySegments), slots);
-            o3.Scale(SoftmaxStep(ref s3, ref m3, ref l3, shape.Scale, t3, querySegments[r3], k0, lane, keySegments), slots);
+            o0.Scale(SoftmaxStep(ref s0, ref m0, ref l0, shape, t0, querySegments[r0], k0, lane, keySegments), slots);
+            o1.Scale(SoftmaxStep(ref s1, ref m1, ref l1, shape, t1, querySegments[r1], k0, lane, keySegments), slots);
+            o2.Scale(SoftmaxStep(ref s2, ref m2, ref l2, shape, t2, querySegments[r2], k0, lane, keySegments), slots);
+            o3.Scale(SoftmaxStep(ref s3, ref m3, ref l3, shape, t3, querySegments[r3], k0, lane, keySegments), slots);
             Group.Barrier();
 
             LoadRows(shared, kv, v, kvBase + k0 * KV * D, KV * D, ForwardKeyTile, keysValid, D);
@@ -175,7 +176,7 @@ public static class AttentionKernels
         if (tid < BackwardKeyTile) keySegments[tid] = segments[segBase + Math.Min(k0 + tid, T - 1)];
         if (tid == 0) lastQuery[0] = k0 + keysValid - 1;
         Group.Barrier();
-        FindLastQuery(segments, segBase, keySegments, keysValid, T, lastQuery);
+        FindLastQuery(segments, segBase, keySegments, keysValid, LastQuery(k0 + keysValid - 1, shape.Window, T), lastQuery);
         Group.Barrier();
 
         // Scores: query rows rowLane + RowLanes·i, keys lane + LanesPerRow·j. Accumulators: key rows rowLane + RowLanes·i.
@@ -195,8 +196,8 @@ public static class AttentionKernels
                 Group.Barrier();
 
                 ScoreTiles(shared, qT, dOT, kT, vT, rowLane, lane, D, wantDk, out var s0, out var s1, out var dp0, out var dp1);
-                ScoreGradients(shared, wantDv, pS, wantDk, dsS, s0, dp0, r0, q0, k0, lane, shape.Scale, querySegments, keySegments, rowLse, rowDelta);
-                ScoreGradients(shared, wantDv, pS, wantDk, dsS, s1, dp1, r1, q0, k0, lane, shape.Scale, querySegments, keySegments, rowLse, rowDelta);
+                ScoreGradients(shared, wantDv, pS, wantDk, dsS, s0, dp0, r0, q0, k0, lane, shape, querySegments, keySegments, rowLse, rowDelta);
+                ScoreGradients(shared, wantDv, pS, wantDk, dsS, s1, dp1, r1, q0, k0, lane, shape, querySegments, keySegments, rowLse, rowDelta);
                 Group.Barrier();
 
                 for (int r = 0; r < rowsValid; r++)
@@ -255,7 +256,7 @@ public static class AttentionKernels
         LoadRowTerms(querySegments, rowLse, rowDelta, segments, lse, delta, segBase, (b * H + h) * T, q0, T);
         if (tid == 0) firstKey[0] = q0;
         Group.Barrier();
-        FindFirstKey(segments, segBase, querySegments, rowsValid, q0, firstKey);
+        FindFirstKey(segments, segBase, querySegments, rowsValid, AttentionShape.FirstKey(q0, shape.Window), q0, firstKey);
         Group.Barrier();
 
         int r0 = rowLane, r1 = rowLane + RowLanes;
@@ -270,8 +271,8 @@ public static class AttentionKernels
             Group.Barrier();
 
             ScoreTiles(shared, qT, dOT, kT, vT, rowLane, lane, D, true, out var s0, out var s1, out var dp0, out var dp1);
-            ScoreGradients(shared, false, 0, true, dsS, s0, dp0, r0, q0, k0, lane, shape.Scale, querySegments, keySegments, rowLse, rowDelta);
-            ScoreGradients(shared, false, 0, true, dsS, s1, dp1, r1, q0, k0, lane, shape.Scale, querySegments, keySegments, rowLse, rowDelta);
+            ScoreGradients(shared, false, 0, true, dsS, s0, dp0, r0, q0, k0, lane, shape, querySegments, keySegments, rowLse, rowDelta);
+            ScoreGradients(shared, false, 0, true, dsS, s1, dp1, r1, q0, k0, lane, shape, querySegments, keySegments, rowLse, rowDelta);
             Group.Barrier();
 
             for (int c = 0; c < keysValid; c++)
@@ -319,10 +320,11 @@ public static class AttentionKernels
         rowDelta[r] = t < T ? delta[lseBase + t] : 0f;
     }
 
-    /// <summary>Lowers first[0] (preset to q0) to the earliest key whose segment id is one of the query tile's: no earlier key is attended.</summary>
-    private static void FindFirstKey(ArrayView<int> segments, int segBase, ArrayView<int> querySegments, int rows, int q0, ArrayView<int> first)
+    /// <summary>Lowers first[0] (preset to q0) to the earliest key from `from` on (the tile's first row's window) whose segment id is one of the
+    /// query tile's: no earlier key is attended.</summary>
+    private static void FindFirstKey(ArrayView<int> segments, int segBase, ArrayView<int> querySegments, int rows, int from, int q0, ArrayView<int> first)
     {
-        for (int j = Group.IdxX; j < q0; j += Group.DimX)
+        for (int j = from + Group.IdxX; j < q0; j += Group.DimX)
         {
             if (!Contains(querySegments, rows, segments[segBase + j])) continue;
             Atomic.Min(ref first[0], j);
@@ -330,17 +332,21 @@ public static class AttentionKernels
         }
     }
 
-    /// <summary>Raises last[0] (preset to the tile's last key) to the latest query row whose segment id is one of the key tile's.</summary>
-    private static void FindLastQuery(ArrayView<int> segments, int segBase, ArrayView<int> keySegments, int keys, int T, ArrayView<int> last)
+    /// <summary>Raises last[0] (preset to the tile's last key) to the latest query row up to `until` (the last row whose window holds a key of the
+    /// tile) whose segment id is one of the key tile's.</summary>
+    private static void FindLastQuery(ArrayView<int> segments, int segBase, ArrayView<int> keySegments, int keys, int until, ArrayView<int> last)
     {
         int floor = last[0];
-        for (int t = T - 1 - Group.IdxX; t > floor; t -= Group.DimX)
+        for (int t = until - Group.IdxX; t > floor; t -= Group.DimX)
         {
             if (!Contains(keySegments, keys, segments[segBase + t])) continue;
             Atomic.Max(ref last[0], t);
             break;
         }
     }
+
+    /// <summary>The last query row whose window (W = window, 0 = unlimited) holds key: key + W − 1, within the sequence.</summary>
+    private static int LastQuery(int key, int window, int seqLen) => window == 0 ? seqLen - 1 : Math.Min(seqLen - 1, key + window - 1);
 
     private static bool Contains(ArrayView<int> ids, int count, int id)
     {
@@ -350,15 +356,16 @@ public static class AttentionKernels
     }
 
     /// <summary>
-    /// One forward row's four scores (keys lane + LanesPerRow·j of the tile at k0): masks them (key ≤ row, same segment), folds their max
+    /// One forward row's four scores (keys lane + LanesPerRow·j of the tile at k0): masks them (in the row's causal window, same segment), folds their max
     /// into m, turns them into exp(s − m) and adds them to the lane's partial sum l; returns the factor that rescales the row's earlier terms.
     /// </summary>
-    private static float SoftmaxStep(ref Float4 s, ref float m, ref float l, float scale, int row, int rowSegment, int k0, int lane, ArrayView<int> keySegments)
+    private static float SoftmaxStep(ref Float4 s, ref float m, ref float l, AttentionShape shape, int row, int rowSegment, int k0, int lane,
+        ArrayView<int> keySegments)
     {
-        s.X = MaskedScore(s.X, scale, k0 + lane, row, keySegments[lane], rowSegment);
-        s.Y = MaskedScore(s.Y, scale, k0 + lane + LanesPerRow, row, keySegments[lane + LanesPerRow], rowSegment);
-        s.Z = MaskedScore(s.Z, scale, k0 + lane + 2 * LanesPerRow, row, keySegments[lane + 2 * LanesPerRow], rowSegment);
-        s.W = MaskedScore(s.W, scale, k0 + lane + 3 * LanesPerRow, row, keySegments[lane + 3 * LanesPerRow], rowSegment);
+        s.X = MaskedScore(s.X, shape, k0 + lane, row, keySegments[lane], rowSegment);
+        s.Y = MaskedScore(s.Y, shape, k0 + lane + LanesPerRow, row, keySegments[lane + LanesPerRow], rowSegment);
+        s.Z = MaskedScore(s.Z, shape, k0 + lane + 2 * LanesPerRow, row, keySegments[lane + 2 * LanesPerRow], rowSegment);
+        s.W = MaskedScore(s.W, shape, k0 + lane + 3 * LanesPerRow, row, keySegments[lane + 3 * LanesPerRow], rowSegment);
         float mNew = Math.Max(m, Butterfly.Max(Math.Max(Math.Max(s.X, s.Y), Math.Max(s.Z, s.W)), LanesPerRow));
         float baseline = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = MathF.Exp(m - baseline);
@@ -371,8 +378,8 @@ public static class AttentionKernels
         return alpha;
     }
 
-    private static float MaskedScore(float dot, float scale, int key, int row, int keySegment, int rowSegment) =>
-        key <= row && keySegment == rowSegment ? dot * scale : float.NegativeInfinity;
+    private static float MaskedScore(float dot, AttentionShape shape, int key, int row, int keySegment, int rowSegment) =>
+        AttentionShape.Sees(row, key, shape.Window) && keySegment == rowSegment ? dot * shape.Scale : float.NegativeInfinity;
 
     /// <summary>Writes one forward row: out = o / l, lse = m + log l (lane 0), when the row is inside the sequence.</summary>
     private static void WriteRow(ArrayView<float> output, ArrayView<float> lse, DimSlots o, float m, float l, int r, int rowsValid, int q0,
@@ -418,14 +425,14 @@ public static class AttentionKernels
         }
     }
 
-    /// <summary>p = exp(s·scale − lse) where key ≤ row and segments match (else 0), ds = p·(dp − delta)·scale, stored row-major in the P and dS tiles when kept.</summary>
+    /// <summary>p = exp(s·scale − lse) where the row sees the key and segments match (else 0), ds = p·(dp − delta)·scale, stored row-major in the P and dS tiles when kept.</summary>
     private static void ScoreGradients(ArrayView<float> shared, bool keepP, int pS, bool keepDs, int dsS, Float2 s, Float2 dp, int r, int q0, int k0,
-        int lane, float scale, ArrayView<int> querySegments, ArrayView<int> keySegments, ArrayView<float> rowLse, ArrayView<float> rowDelta)
+        int lane, AttentionShape shape, ArrayView<int> querySegments, ArrayView<int> keySegments, ArrayView<float> rowLse, ArrayView<float> rowDelta)
     {
         int t = q0 + r, rowSegment = querySegments[r], c0 = lane, c1 = lane + LanesPerRow, at = r * BackwardKeyStride;
-        float rowMax = rowLse[r], rowTerm = rowDelta[r];
-        float p0 = k0 + c0 <= t && keySegments[c0] == rowSegment ? MathF.Exp(s.X * scale - rowMax) : 0f;
-        float p1 = k0 + c1 <= t && keySegments[c1] == rowSegment ? MathF.Exp(s.Y * scale - rowMax) : 0f;
+        float rowMax = rowLse[r], rowTerm = rowDelta[r], scale = shape.Scale;
+        float p0 = AttentionShape.Sees(t, k0 + c0, shape.Window) && keySegments[c0] == rowSegment ? MathF.Exp(s.X * scale - rowMax) : 0f;
+        float p1 = AttentionShape.Sees(t, k0 + c1, shape.Window) && keySegments[c1] == rowSegment ? MathF.Exp(s.Y * scale - rowMax) : 0f;
         if (keepP)
         {
             shared[pS + at + c0] = p0;
@@ -604,24 +611,25 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
 
     private MemoryBuffer1D<float, Stride1D.Dense>? _deltaRows;
 
-    /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[b,j]=seg[b,t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]/√D)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = log Σ_j exp(score_j).</summary>
-    /// <remarks>q, output: [batch, seqLen, heads, headDim]; k, v: [batch, seqLen, kvHeads, headDim]; segments: [batch, seqLen]; lse: [batch, heads, seqLen]. headDim ≤ MaxHeadDim.</remarks>
+    /// <summary>out[b,t,h,:] = Σ_{t−W<j≤t, seg[b,j]=seg[b,t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]/√D)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = log Σ_j exp(score_j).</summary>
+    /// <remarks>q, output: [batch, seqLen, heads, headDim]; k, v: [batch, seqLen, kvHeads, headDim]; segments: [batch, seqLen]; lse: [batch, heads, seqLen]. headDim ≤ MaxHeadDim.
+    /// window: the sliding window W (<see cref="AttentionShape.Sees"/>), 0 = unlimited.</remarks>
     public void Forward(ArrayView<float> output, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
-        ArrayView<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim)
+        ArrayView<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim, int window = 0)
     {
-        var shape = Validated(batch, seqLen, heads, kvHeads, headDim);
+        var shape = Validated(batch, seqLen, heads, kvHeads, headDim, window);
         shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         _forward(Config(Tiles(seqLen, AttentionKernels.ForwardQueryTile), heads, batch, ForwardSharedFloats(headDim)),
             output, lse, q, k, v, segments, shape);
     }
 
     /// <summary>dq, dk, dv += ∂(Σ dOutput·output)/∂(q, k, v): with p = exp(s − lse), Dt = Σ dOut·out: dv += pᵀ·dOut, ds = p·(dOut·vᵀ − Dt)/√D, dq += ds·k, dk += dsᵀ·q.</summary>
-    /// <remarks>Layouts as in Forward; output and lse are Forward's. An empty gradient view is skipped. Three launches: delta rows, dk/dv per key tile, dq per query tile.</remarks>
+    /// <remarks>Layouts and window as in Forward; output and lse are Forward's. An empty gradient view is skipped. Three launches: delta rows, dk/dv per key tile, dq per query tile.</remarks>
     public void Backward(ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> dOutput, ArrayView<float> output,
         ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<int> segments,
-        int batch, int seqLen, int heads, int kvHeads, int headDim)
+        int batch, int seqLen, int heads, int kvHeads, int headDim, int window = 0)
     {
-        var shape = Validated(batch, seqLen, heads, kvHeads, headDim);
+        var shape = Validated(batch, seqLen, heads, kvHeads, headDim, window);
         shape.RequireGradients(dOutput.Length, dq.Length, dk.Length, dv.Length);
         shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         if (dq.Length == 0 && dk.Length == 0 && dv.Length == 0) return;
@@ -675,9 +683,9 @@ public sealed class Attention(Accelerator accelerator) : IDisposable
         new(new Index3D(tiles, heads, batch), new Index3D(AttentionKernels.GroupSize, 1, 1), SharedMemoryConfig.RequestDynamic<float>(sharedFloats));
 
     /// <summary>The shape, checked as the CPU op checks it, and within what the kernels hold: headDim ≤ MaxHeadDim, 32-bit indices.</summary>
-    private static AttentionShape Validated(int batch, int seqLen, int heads, int kvHeads, int headDim)
+    private static AttentionShape Validated(int batch, int seqLen, int heads, int kvHeads, int headDim, int window)
     {
-        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim, window);
         shape.RequireValid();
         if (headDim > AttentionKernels.MaxHeadDim)
             throw new ArgumentException($"headDim is {headDim}, expected 1..{AttentionKernels.MaxHeadDim} (AttentionKernels.MaxHeadDim)", nameof(headDim));

@@ -33,12 +33,12 @@ public static class CachedAttentionKernels
         cache[((long)(token / newTokens) * capacity + slot) * width + e] = src[i];
     }
 
-    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], s = slots[r,i], g = h/(heads/kvHeads); 0 where s = −1.</summary>
-    /// <remarks>Grid (newTokens, heads, rows), group GroupSize (one warp): per tile of keys, lane c scores key j0 + c, the warp updates the running
-    /// max m and sum l, and lane d rescales its accumulators by e^(m_old − m) and adds the tile's p_c·v[j0 + c, d] in key order.</remarks>
+    /// <summary>out[r,i,h,:] = Σ_{s−W<j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], s = slots[r,i], g = h/(heads/kvHeads); 0 where s = −1.</summary>
+    /// <remarks>Grid (newTokens, heads, rows), group GroupSize (one warp): per tile of keys from the window's first slot on, lane c scores key j0 + c, the warp
+    /// updates the running max m and sum l, and lane d rescales its accumulators by e^(m_old − m) and adds the tile's p_c·v[j0 + c, d] in key order.</remarks>
     [GroupSize(GroupSize)]
     public static void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
-        int newTokens, int capacity, int heads, int kvHeads, int headDim)
+        int newTokens, int capacity, int heads, int kvHeads, int headDim, int window)
     {
         int i = Grid.IdxX, h = Grid.IdxY, r = Grid.IdxZ, lane = Group.IdxX, D = headDim;
         int g = h / (heads / kvHeads), slot = slots[r * newTokens + i], kvStride = kvHeads * D;
@@ -60,7 +60,7 @@ public static class CachedAttentionKernels
         Group.Barrier();
 
         float scale = 1f / MathF.Sqrt(D), m = float.NegativeInfinity, l = 0f;
-        for (int j0 = 0; j0 <= slot; j0 += GroupSize)
+        for (int j0 = AttentionShape.FirstKey(slot, window); j0 <= slot; j0 += GroupSize)
         {
             int j = j0 + lane;
             float score = float.NegativeInfinity;
@@ -102,7 +102,7 @@ public sealed class CachedAttention
 {
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int> _append;
 
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int> _forward;
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int> _forward;
 
     /// <summary>Loads both kernels; Forward's groups are one warp of <see cref="CachedAttentionKernels.GroupSize"/> threads.</summary>
     public CachedAttention(Accelerator accelerator)
@@ -110,7 +110,7 @@ public sealed class CachedAttention
         if (accelerator.WarpSize != CachedAttentionKernels.GroupSize)
             throw new NotSupportedException($"cached attention needs warps of {CachedAttentionKernels.GroupSize} threads; this accelerator's are {accelerator.WarpSize}");
         _append = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(CachedAttentionKernels.Append);
-        _forward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int>(
+        _forward = accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int, int, int>(
             CachedAttentionKernels.Forward);
     }
 
@@ -128,13 +128,14 @@ public sealed class CachedAttention
         _append(new KernelConfig(groups, CachedAttentionKernels.AppendGroupSize), cache, src, slots, newTokens, capacity, width);
     }
 
-    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
-    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], slots 0..s already written; slots: [rows, newTokens].
-    /// headDim ≤ MaxHeadDim.</remarks>
+    /// <summary>out[r,i,h,:] = Σ_{s−W<j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
+    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], the slots attended already written; slots: [rows, newTokens].
+    /// headDim ≤ MaxHeadDim. window: the sliding window W (<see cref="AttentionShape.Sees"/>, slots as positions), 0 = unlimited.</remarks>
     public void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
-        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim)
+        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim, int window = 0)
     {
         ValidateRows(rows, newTokens, capacity);
+        AttentionShape.RequireWindow(window);
         if (headDim <= 0 || headDim > CachedAttentionKernels.MaxHeadDim)
             throw new ArgumentException($"headDim is {headDim}, expected 1..{CachedAttentionKernels.MaxHeadDim} (CachedAttentionKernels.MaxHeadDim)", nameof(headDim));
         if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
@@ -147,7 +148,7 @@ public sealed class CachedAttention
         Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
         Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
         _forward(new KernelConfig(new Index3D(newTokens, heads, rows), new Index3D(CachedAttentionKernels.GroupSize, 1, 1)),
-            output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim);
+            output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim, window);
     }
 
     private static void ValidateRows(int rows, int newTokens, int capacity)

@@ -52,12 +52,14 @@ public interface IBackend : IDisposable
     void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
     void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim);
 
+    /// <summary>Causal, segment-masked, grouped-query attention; query t sees keys t − W &lt; j ≤ t of its segment, W = shape.Window (0 = unlimited).</summary>
     void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
     void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
 
     /// <summary>
     /// Attention of new tokens against a KV cache (generation: forward only). kCache[r, slots[r,i]] = k[r,i] and vCache[r, slots[r,i]] = v[r,i] for slots ≥ 0,
-    /// then out[r,i,h,:] = Σ_{j≤slots[r,i]} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:], g = h/(heads/kvHeads); out = 0 where slots[r,i] = −1 (padding).
+    /// then out[r,i,h,:] = Σ_{s−W&lt;j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], W the shape's window (0 = unlimited),
+    /// g = h/(heads/kvHeads); out = 0 where slots[r,i] = −1 (padding).
     /// </summary>
     void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape shape);
 
@@ -92,8 +94,9 @@ public interface IBackend : IDisposable
 /// <summary>
 /// Sizes of one cached-attention call: q/out [rows, newTokens, heads, headDim]; k/v [rows, newTokens, kvHeads, headDim];
 /// kCache/vCache [rows, capacity, kvHeads, headDim]; slots [rows, newTokens] (I32), each new token's cache slot (= its position in its row) or −1.
+/// Window: the sliding window W, as in <see cref="Engine.Kernels.AttentionShape"/>: a token at slot s attends slots s − W &lt; j ≤ s; 0 = unlimited.
 /// </summary>
-public readonly record struct CachedAttentionShape(int Rows, int NewTokens, int Capacity, int Heads, int KvHeads, int HeadDim);
+public readonly record struct CachedAttentionShape(int Rows, int NewTokens, int Capacity, int Heads, int KvHeads, int HeadDim, int Window = 0);
 
 /// <summary>The hyper-parameters of one AdamW update; Step counts from 1.</summary>
 public readonly record struct AdamWStep(float LearningRate, float Beta1, float Beta2, float Eps, float WeightDecay, int Step);

@@ -294,12 +294,13 @@ internal static class OpCases
 
     // ---- attention ----
 
+    /// <summary>Both head layouts, then grouped heads with a sliding window of a third of the sequence (the window skips whole key tiles).</summary>
     private static IEnumerable<SelftestCheck> AttentionChecks(SelftestSizes s)
     {
-        foreach (int kvHeads in new[] { s.Heads, s.KvHeads }.Distinct())
+        foreach (var (kvHeads, window) in new[] { (s.Heads, 0), (s.KvHeads, 0), (s.KvHeads, s.SeqLen / 3) }.Distinct())
         {
-            var a = new AttentionShape(s.Batch, s.SeqLen, s.Heads, kvHeads, s.HeadDim);
-            yield return new($"B={a.Batch} T={a.SeqLen} H={a.Heads} KV={a.KvHeads} D={a.HeadDim}", t =>
+            var a = new AttentionShape(s.Batch, s.SeqLen, s.Heads, kvHeads, s.HeadDim, window);
+            yield return new($"B={a.Batch} T={a.SeqLen} H={a.Heads} KV={a.KvHeads} D={a.HeadDim}{WindowName(window)}", t =>
             {
                 var q = t.Scaled(2, a.Batch, a.SeqLen, a.Heads, a.HeadDim);
                 var (k, v) = (t.Scaled(2, a.Batch, a.SeqLen, a.KvHeads, a.HeadDim), t.Uniform(a.Batch, a.SeqLen, a.KvHeads, a.HeadDim));
@@ -354,16 +355,16 @@ internal static class OpCases
 
     // ---- cached attention ----
 
-    /// <summary>Cached attention at both head layouts: row 0 continues a half-full cache with a few tokens, row 1 (and any later row) decodes one
-    /// token after left padding, so slots are ragged and some queries are padding.</summary>
+    /// <summary>Cached attention at both head layouts, then with a sliding window of a third of the cache: row 0 continues a half-full cache with a
+    /// few tokens, row 1 (and any later row) decodes one token after left padding, so slots are ragged and some queries are padding.</summary>
     private static IEnumerable<SelftestCheck> CachedAttentionChecks(SelftestSizes s)
     {
-        foreach (int kvHeads in new[] { s.Heads, s.KvHeads }.Distinct())
+        foreach (var (kvHeads, window) in new[] { (s.Heads, 0), (s.KvHeads, 0), (s.KvHeads, s.SeqLen / 3) }.Distinct())
         {
             int cacheRows = s.Batch, capacity = s.SeqLen, newTokens = Math.Max(1, capacity / 4), width = kvHeads * s.HeadDim;
-            var a = new CachedAttentionShape(cacheRows, newTokens, capacity, s.Heads, kvHeads, s.HeadDim);
+            var a = new CachedAttentionShape(cacheRows, newTokens, capacity, s.Heads, kvHeads, s.HeadDim, window);
             int[] slots = CachedSlots(cacheRows, newTokens, capacity);
-            yield return new($"rows={cacheRows} new={newTokens} cap={capacity} H={s.Heads} KV={kvHeads} D={s.HeadDim}", t =>
+            yield return new($"rows={cacheRows} new={newTokens} cap={capacity} H={s.Heads} KV={kvHeads} D={s.HeadDim}{WindowName(window)}", t =>
             {
                 var (q, k, v) = (t.Scaled(2, cacheRows, newTokens, s.Heads, s.HeadDim), t.Scaled(2, cacheRows, newTokens, width), t.Uniform(cacheRows, newTokens, width));
                 var (kCache, vCache, output) = (t.Scaled(2, cacheRows, capacity, width), t.Uniform(cacheRows, capacity, width), t.Poisoned(cacheRows, newTokens, s.Heads, s.HeadDim));
@@ -372,6 +373,8 @@ internal static class OpCases
             });
         }
     }
+
+    private static string WindowName(int window) => window == 0 ? "" : $" W={window}";
 
     /// <summary>Slots [rows, newTokens] of the cached-attention check: row 0 writes newTokens tokens from the middle of the cache on; row r ≥ 1
     /// one token at slot capacity − r after newTokens − 1 padding tokens (−1).</summary>

@@ -5,9 +5,10 @@ using Engine.Models;
 namespace Engine.IO;
 
 /// <summary>
-/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2") and GPT-2 ("gpt2") to and from <see cref="ModelConfig"/>.
-/// A Llama-family config with q/k/v bias is Qwen2; anything the engine's model cannot run (another activation, o_proj bias,
-/// sliding-window attention, a RoPE scaling other than llama3, quantization) is refused with the field named.
+/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2"), Mistral ("mistral") and GPT-2 ("gpt2") to and from
+/// <see cref="ModelConfig"/>. A Llama-family config with q/k/v bias is Qwen2; Mistral's sliding_window becomes every layer's attention window.
+/// Anything the engine's model cannot run (another activation, o_proj bias, Qwen2's sliding-window layers, a RoPE scaling other than llama3,
+/// quantization) is refused with the field named.
 /// </summary>
 public static class HfConfig
 {
@@ -30,10 +31,9 @@ public static class HfConfig
                 throw fields.Error($"torch_dtype '{dtype}' is not supported: float32, float16 or bfloat16");
             var config = modelType switch
             {
-                "llama" => LlamaFamily(fields, qwen2: false),
-                "qwen2" => LlamaFamily(fields, qwen2: true),
+                "llama" or "qwen2" or "mistral" => LlamaFamily(fields, modelType),
                 "gpt2" => Gpt2(fields),
-                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2 or gpt2"),
+                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2, mistral or gpt2"),
             };
             try
             {
@@ -46,9 +46,13 @@ public static class HfConfig
             return config;
         });
 
-    /// <summary>The model_type a config is written as: gpt2, qwen2 (Llama family with q/k/v bias) or llama.</summary>
-    public static string ModelType(ModelConfig config) =>
-        config.Family == ModelFamily.Gpt2 ? "gpt2" : config.QkvBias ? "qwen2" : "llama";
+    /// <summary>The model_type a config is written as: gpt2, mistral, qwen2 (Llama family with q/k/v bias) or llama.</summary>
+    public static string ModelType(ModelConfig config) => config.Family switch
+    {
+        ModelFamily.Gpt2 => "gpt2",
+        ModelFamily.Mistral => "mistral",
+        _ => config.QkvBias ? "qwen2" : "llama",
+    };
 
     /// <summary>Writes config.json (atomically) that transformers loads as the same model; weightsDType sets torch_dtype,
     /// ids the bos/eos/pad_token_id fields (those known).</summary>
@@ -61,6 +65,8 @@ public static class HfConfig
     public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32, SpecialTokenIds? ids = null)
     {
         config.Validate();
+        if (config.SlidingWindow != 0 && config.Family != ModelFamily.Mistral)
+            throw new ArgumentException($"a {ModelType(config)} config.json has no sliding window on every layer; SlidingWindow {config.SlidingWindow} is written for Mistral only");
         string torchDtype = weightsDType switch
         {
             SafeTensorsDType.F32 => "float32",
@@ -81,11 +87,13 @@ public static class HfConfig
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    private static ModelConfig LlamaFamily(JsonFields f, bool qwen2)
+    /// <summary>llama, qwen2 or mistral: one block layout; Qwen2 adds the q/k/v bias, Mistral the sliding window.</summary>
+    private static ModelConfig LlamaFamily(JsonFields f, string modelType)
     {
+        bool qwen2 = modelType == "qwen2", mistral = modelType == "mistral";
         int dim = f.RequiredInt("hidden_size"), heads = f.RequiredInt("num_attention_heads");
         string activation = f.String("hidden_act") ?? "silu";
-        if (activation != "silu") throw f.Error($"hidden_act '{activation}' is not supported for {(qwen2 ? "qwen2" : "llama")}: only silu");
+        if (activation != "silu") throw f.Error($"hidden_act '{activation}' is not supported for {modelType}: only silu");
         if (!qwen2 && f.Bool("attention_bias") == true)
             throw f.Error("attention_bias true (a bias on q, k, v and o_proj) is not supported; Qwen2's q/k/v-only bias is");
         if (f.Bool("mlp_bias") == true) throw f.Error("mlp_bias true is not supported");
@@ -95,9 +103,9 @@ public static class HfConfig
         if (headDim is null && dim % heads != 0) throw f.Error($"hidden_size {dim} is not a multiple of num_attention_heads {heads}, and there is no head_dim");
         return new ModelConfig
         {
-            Family = ModelFamily.Llama,
+            Family = mistral ? ModelFamily.Mistral : ModelFamily.Llama,
             VocabSize = f.RequiredInt("vocab_size"),
-            ContextLength = f.Int("max_position_embeddings") ?? (qwen2 ? 32768 : 2048),
+            ContextLength = f.Int("max_position_embeddings") ?? modelType switch { "qwen2" => 32768, "mistral" => 4096 * 32, _ => 2048 },
             Layers = f.RequiredInt("num_hidden_layers"),
             Dim = dim,
             Heads = heads,
@@ -109,7 +117,21 @@ public static class HfConfig
             RopeScaling = scaling,
             QkvBias = qwen2,
             TiedEmbeddings = f.Bool("tie_word_embeddings") ?? false,
+            SlidingWindow = mistral ? MistralWindow(f) : 0,
         };
+    }
+
+    /// <summary>
+    /// Mistral's sliding_window: a number W (each query attends its last W keys, itself included, as transformers' sdpa and eager masks do:
+    /// masking_utils.sliding_window_overlay keeps kv_idx &gt; q_idx − W), null for none, and MistralConfig's default 4096 when the field is absent.
+    /// MistralModel applies it to every layer (it ignores layer_types), and so does the engine.
+    /// </summary>
+    private static int MistralWindow(JsonFields f)
+    {
+        if (!f.Present("sliding_window")) return 4096;
+        int? window = f.Int("sliding_window");
+        if (window <= 0) throw f.Error($"sliding_window is {window}, expected a positive number of tokens or null");
+        return window ?? 0;
     }
 
     /// <summary>rope_theta and rope_scaling, or the newer rope_parameters object that holds both.</summary>
@@ -149,11 +171,11 @@ public static class HfConfig
 
     private static void WriteLlamaFamily(Utf8JsonWriter w, ModelConfig c)
     {
-        bool qwen2 = c.QkvBias;
+        string modelType = ModelType(c);
         w.WriteStartArray("architectures");
-        w.WriteStringValue(qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+        w.WriteStringValue(modelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" });
         w.WriteEndArray();
-        w.WriteString("model_type", qwen2 ? "qwen2" : "llama");
+        w.WriteString("model_type", modelType);
         w.WriteNumber("vocab_size", c.VocabSize);
         w.WriteNumber("hidden_size", c.Dim);
         w.WriteNumber("intermediate_size", c.FfnDim);
@@ -180,14 +202,19 @@ public static class HfConfig
         }
         w.WriteString("hidden_act", "silu");
         w.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
-        if (qwen2)
+        switch (modelType)
         {
-            w.WriteBoolean("use_sliding_window", false);
-        }
-        else
-        {
-            w.WriteBoolean("attention_bias", false);
-            w.WriteBoolean("mlp_bias", false);
+            case "qwen2":
+                w.WriteBoolean("use_sliding_window", false);
+                break;
+            case "mistral":
+                if (c.SlidingWindow == 0) w.WriteNull("sliding_window");
+                else w.WriteNumber("sliding_window", c.SlidingWindow);
+                break;
+            default:
+                w.WriteBoolean("attention_bias", false);
+                w.WriteBoolean("mlp_bias", false);
+                break;
         }
     }
 

@@ -11,6 +11,9 @@ internal sealed class JsonFields(JsonElement obj, string source)
 
     public bool Has(string key) => Get(key) is not null;
 
+    /// <summary>Whether the field is written at all, even as null: for the few fields whose absence means a default and whose null means none.</summary>
+    public bool Present(string key) => obj.TryGetProperty(key, out _);
+
     public JsonFields? Object(string key)
     {
         var value = Get(key);

@@ -7,6 +7,8 @@ namespace Engine.Models;
 /// The keys and values of every layer for <see cref="Rows"/> rows of up to <see cref="Capacity"/> tokens, on the model's backend:
 /// per layer a K and a V tensor [rows, capacity, kvHeads, headDim]. Slot j of a row holds the token at position j of that row
 /// (keys after RoPE). Which slots are filled is the caller's to track: <see cref="Transformer.Decode"/> writes the slots it is given.
+/// A layer with a sliding window reads only its window's slots (the last W before a token's own); the cache still holds every slot, so slots
+/// stay positions and a row's prefix can be re-read by any layer.
 /// </summary>
 public sealed class KvCache : IDisposable
 {

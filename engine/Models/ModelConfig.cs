@@ -9,6 +9,10 @@ public enum ModelFamily
 
     /// <summary>RMSNorm, RoPE, SwiGLU MLP, grouped-query attention, optional q/k/v bias (Qwen2), tied or untied head.</summary>
     Llama,
+
+    /// <summary>Llama's blocks (no bias) with sliding-window attention on every layer (<see cref="ModelConfig.SlidingWindow"/>; 0 when
+    /// config.json's sliding_window is null). A family of its own so that a checkpoint saves back as model_type mistral.</summary>
+    Mistral,
 }
 
 /// <summary>The shape of a decoder-only transformer. The family decides the block's parts.</summary>
@@ -28,6 +32,10 @@ public sealed record ModelConfig
     public bool QkvBias { get; init; }
     public bool TiedEmbeddings { get; init; } = true;
 
+    /// <summary>Sliding-window attention: a query sees its last SlidingWindow keys, itself included (<see cref="Engine.Kernels.AttentionShape.Sees"/>);
+    /// 0 = unlimited. Every layer's window comes from <see cref="AttentionWindow"/>.</summary>
+    public int SlidingWindow { get; init; }
+
     /// <summary>Llama 3.1-style scaling of the RoPE frequencies; null for plain RoPE.</summary>
     public Llama3RopeScaling? RopeScaling { get; init; }
 
@@ -46,6 +54,10 @@ public sealed record ModelConfig
         Heads = heads, KvHeads = kvHeads, HeadDim = dim / heads, FfnDim = ffnDim, NormEps = 1e-6f,
     };
 
+    /// <summary>The attention window of a layer (0 = unlimited), passed to every attention call of that layer: <see cref="SlidingWindow"/> on all
+    /// layers. A family with a pattern of sliding and global layers decides it here.</summary>
+    public int AttentionWindow(int layer) => SlidingWindow;
+
     /// <summary>The RoPE inverse-frequency table [HeadDim/2]: θ^(−2i/HeadDim), scaled by <see cref="RopeScaling"/> when set.</summary>
     public float[] RopeInverseFrequencies()
     {
@@ -61,7 +73,9 @@ public sealed record ModelConfig
         Positive(HeadDim, nameof(HeadDim)); Positive(FfnDim, nameof(FfnDim));
         if (Heads % KvHeads != 0) throw new ArgumentException($"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads})");
         if (Family == ModelFamily.Gpt2 && KvHeads != Heads) throw new ArgumentException("GPT-2 has no grouped-query attention: KvHeads must equal Heads");
-        if (Family == ModelFamily.Llama && HeadDim % 2 != 0) throw new ArgumentException($"RoPE needs an even HeadDim, got {HeadDim}");
+        if (Family != ModelFamily.Gpt2 && HeadDim % 2 != 0) throw new ArgumentException($"RoPE needs an even HeadDim, got {HeadDim}");
+        if (Family == ModelFamily.Mistral && QkvBias) throw new ArgumentException("Mistral has no q/k/v bias: QkvBias must be false");
+        if (SlidingWindow < 0) throw new ArgumentException($"SlidingWindow must be ≥ 0 (0 = unlimited), got {SlidingWindow}");
         RopeScaling?.Validate();
     }
 

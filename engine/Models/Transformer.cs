@@ -7,7 +7,7 @@ using Engine.Training;
 namespace Engine.Models;
 
 /// <summary>
-/// A decoder-only transformer of the GPT-2 or Llama family. Parameters carry Hugging Face Llama-style names;
+/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window). Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
 /// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
 /// </summary>
@@ -203,13 +203,13 @@ public sealed class Transformer : IDisposable
             if ((uint)id >= (uint)cfg.VocabSize) throw new ArgumentException($"token id {id} is outside the vocabulary of {cfg.VocabSize}");
         foreach (int slot in slots)
             if (slot < -1 || slot >= cache.Capacity) throw new ArgumentException($"slot {slot} is neither −1 (padding) nor a slot of the cache's {cache.Capacity}");
-        var shape = new CachedAttentionShape(rows, newTokens, cache.Capacity, cfg.Heads, cfg.KvHeads, cfg.HeadDim);
         var slotsTensor = Ints(tape, slots);
         var positions = Ints(tape, slots.Select(s => Math.Max(s, 0)).ToArray());
         var x = tape.Embedding(Ints(tape, ids), positions, _tokenEmbedding, _positionEmbedding);
         for (int l = 0; l < _blocks.Length; l++)
         {
             var (keys, values) = (cache.Keys(l), cache.Values(l));
+            var shape = new CachedAttentionShape(rows, newTokens, cache.Capacity, cfg.Heads, cfg.KvHeads, cfg.HeadDim, cfg.AttentionWindow(l));
             x = BlockForward(tape, _blocks[l], x, positions, dropoutSeed: null, (q, k, v) => tape.CachedAttention(q, k, v, keys, values, slotsTensor, shape));
         }
         if (newTokens > 1)
@@ -225,10 +225,12 @@ public sealed class Transformer : IDisposable
     private Variable Hidden(Tape tape, Batch batch, Tensor ids, Tensor positions, Tensor segments, uint? dropoutSeed)
     {
         var cfg = Config;
-        var shape = new AttentionShape(batch.Rows, batch.SeqLen, cfg.Heads, cfg.KvHeads, cfg.HeadDim);
         var x = tape.Embedding(ids, positions, _tokenEmbedding, _positionEmbedding);
-        foreach (var block in _blocks)
-            x = BlockForward(tape, block, x, positions, dropoutSeed, (q, k, v) => tape.Attention(q, k, v, segments, shape));
+        for (int l = 0; l < _blocks.Length; l++)
+        {
+            var shape = new AttentionShape(batch.Rows, batch.SeqLen, cfg.Heads, cfg.KvHeads, cfg.HeadDim, cfg.AttentionWindow(l));
+            x = BlockForward(tape, _blocks[l], x, positions, dropoutSeed, (q, k, v) => tape.Attention(q, k, v, segments, shape));
+        }
         return Normalize(tape, _finalNorm, x);
     }
 

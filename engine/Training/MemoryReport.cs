@@ -22,5 +22,6 @@ public sealed record MemoryReport(long Parameters, long TrainableParameters, lon
         $"parameters {Parameters:N0} ({TrainableParameters:N0} trainable); weights {Mib(WeightBytes)}, gradients {Mib(GradientBytes)}, " +
         $"optimizer state {Mib(OptimizerBytes)}; peak process memory {Mib(PeakProcessBytes)}";
 
-    private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";
+    /// <summary>Bytes in MiB, one decimal: "12.5 MiB".</summary>
+    public static string Mib(long bytes) => $"{bytes / (1024.0 * 1024.0):F1} MiB";
 }

@@ -2,22 +2,26 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Backends;
+using Engine.Backends.Cpu;
 using Engine.Diagnostics;
+using Engine.IO;
 using Engine.Models;
 using Engine.Training;
 
 namespace Engine.Cli;
 
-/// <summary>`engine bench step`: times whole training steps (forward, loss, backward, AdamW) after a warm-up.</summary>
+/// <summary>`engine bench step`: times whole training steps (forward, loss, backward, AdamW) after a warm-up, of a preset shape, a custom one,
+/// or a Hugging Face config.json's (random weights), and accounts for the memory they hold.</summary>
 public static class BenchCommand
 {
     public static Command Create()
     {
         var preset = new Option<string?>("--preset") { Description = "i, ii or iii: the baseline shapes of DESIGN.md" };
+        var modelDir = new Option<string?>("--model") { Description = "a Hugging Face model directory: the shape of its config.json, random weights (with --seq, --batch)" };
         var family = new Option<string>("--family") { Description = "gpt2 or llama (custom shapes)", DefaultValueFactory = _ => "gpt2" };
         var vocab = new Option<int>("--vocab") { Description = "vocabulary size (custom shapes)", DefaultValueFactory = _ => 512 };
-        var seq = new Option<int>("--seq") { Description = "tokens per row (custom shapes)", DefaultValueFactory = _ => 128 };
-        var batch = new Option<int>("--batch") { Description = "rows per step (custom shapes)", DefaultValueFactory = _ => 8 };
+        var seq = new Option<int>("--seq") { Description = "tokens per row (custom shapes, --model)", DefaultValueFactory = _ => 128 };
+        var batch = new Option<int>("--batch") { Description = "rows per step (custom shapes, --model)", DefaultValueFactory = _ => 8 };
         var layers = new Option<int>("--layers") { Description = "blocks (custom shapes)", DefaultValueFactory = _ => 4 };
         var dim = new Option<int>("--dim") { Description = "model width (custom shapes)", DefaultValueFactory = _ => 128 };
         var heads = new Option<int>("--heads") { Description = "attention heads (custom shapes)", DefaultValueFactory = _ => 4 };
@@ -29,12 +33,27 @@ public static class BenchCommand
         var lora = new LoraCliOptions();
 
         var step = new Command("step", "Time full training steps (full fine-tuning, or LoRA with --lora)")
-            { preset, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, profile, json };
+            { preset, modelDir, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, profile, json };
         lora.AddTo(step);
         step.SetAction(r =>
         {
-            string? name = r.GetValue(preset);
-            var config = name is not null
+            string? name = r.GetValue(preset), directory = r.GetValue(modelDir);
+            if (name is not null && directory is not null) throw new ArgumentException("--preset and --model both give the shape: pick one");
+            if (name is not null || directory is not null)
+            {
+                var custom = new Option[] { family, vocab, layers, dim, heads }.Where(o => r.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToList();
+                if (custom.Count > 0) throw new ArgumentException($"{string.Join(", ", custom)} set a custom shape: {(name is null ? "--model" : "--preset")} gives the shape");
+            }
+            if (directory is not null)
+            {
+                var config = HfConfig.Read(Path.Combine(directory, HfConfig.FileName));
+                int seqLen = r.GetValue(seq);
+                if (seqLen < 1 || seqLen > config.ContextLength)
+                    throw new ArgumentException($"--seq {seqLen} is outside 1..{config.ContextLength}, the context of {Path.Combine(directory, HfConfig.FileName)}");
+                return Run(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config, r.GetValue(batch), seqLen,
+                    r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json), lora.Read(r));
+            }
+            var shape = name is not null
                 ? Presets.Bench(name)
                 : r.GetValue(family) switch
                 {
@@ -43,7 +62,8 @@ public static class BenchCommand
                     var f => throw new ArgumentException($"unknown family '{f}': expected gpt2 or llama"),
                 };
             int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
-            return Run(name ?? "custom", config, rows, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json), lora.Read(r));
+            return Run(name ?? "custom", shape, rows, shape.ContextLength, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!,
+                r.GetValue(profile), r.GetValue(json), lora.Read(r));
         });
 
         var bench = new Command("bench", "Benchmarks");
@@ -53,20 +73,25 @@ public static class BenchCommand
         return bench;
     }
 
-    private static int Run(string name, ModelConfig config, int rows, int steps, int warmup, string backendName, bool profile, FileInfo? json, LoraConfig? lora)
+    private static int Run(string name, ModelConfig config, int rows, int seqLen, int steps, int warmup, string backendName, bool profile, FileInfo? json, LoraConfig? lora)
     {
-        using var backend = profile ? new ProfilingBackend(BackendChoice.Create(backendName)) : BackendChoice.Create(backendName);
+        var inner = BackendChoice.Create(backendName);
+        using var backend = profile ? new ProfilingBackend(inner) : inner;
         using var model = new Transformer(backend, config, seed: 1);
         if (lora is not null) model.AddLora(lora, seed: 1);
         using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-4f, 0, steps + warmup));
-        int seqLen = config.ContextLength, tokens = rows * seqLen;
+        int tokens = rows * seqLen;
         var batch = Batch.RandomTokens(rows, seqLen, config.VocabSize, seed: 1);
 
-        Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads}, " +
+        Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads} " +
+                          $"KV{config.KvHeads} F{config.FfnDim}{(config.QkvBias ? " qkv-bias" : "")}{(config.TiedEmbeddings ? " tied" : "")}, " +
                           $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads" +
                           (lora is null ? "" : $"; LoRA r={lora.Rank} on {model.Adapters.Count} modules ({string.Join(",", lora.Targets)})"));
         for (int i = 0; i < warmup; i++) trainer.Step([batch]);
         (backend as ProfilingBackend)?.Reset();
+        var cpu = inner as CpuBackend;
+        cpu?.ResetPeak();
+        long? betweenSteps = cpu?.Memory.Live;
         var times = new List<double>();
         for (int i = 0; i < steps; i++)
         {
@@ -88,13 +113,25 @@ public static class BenchCommand
         double tokensPerSecond = tokens / (median / 1000);
         var memory = MemoryReport.Of(model, trainer);
         Console.WriteLine($"memory: {memory}");
+        var tensors = cpu?.Memory;
+        long? activations = tensors?.Peak - betweenSteps;
+        if (tensors is { } t)
+        {
+            long expected = memory.WeightBytes + memory.GradientBytes + memory.OptimizerBytes + activations!.Value;
+            Console.WriteLine($"tensors: {MemoryReport.Mib(betweenSteps!.Value)} between steps, {MemoryReport.Mib(t.Peak)} at the peak of a step (activations and temporaries " +
+                              $"{MemoryReport.Mib(activations.Value)}), {MemoryReport.Mib(t.Held)} held with the pool's free arrays; weights + gradients + optimizer state + " +
+                              $"activations = {MemoryReport.Mib(expected)}, peak process memory {memory.PeakProcessBytes / (double)expected:F2}× that");
+        }
         if (json is not null)
             File.WriteAllText(json.FullName, JsonSerializer.Serialize(new
             {
                 preset = name, family = config.Family.ToString(), vocab = config.VocabSize, seq = seqLen, batch = rows,
-                layers = config.Layers, dim = config.Dim, heads = config.Heads, parameters = model.ParameterCount,
+                layers = config.Layers, dim = config.Dim, heads = config.Heads, kv_heads = config.KvHeads, ffn = config.FfnDim,
+                qkv_bias = config.QkvBias, tied = config.TiedEmbeddings, parameters = model.ParameterCount,
                 backend = backend.Name, threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
-                trainable_parameters = memory.TrainableParameters, gradient_bytes = memory.GradientBytes, optimizer_bytes = memory.OptimizerBytes,
+                trainable_parameters = memory.TrainableParameters, weight_bytes = memory.WeightBytes, gradient_bytes = memory.GradientBytes,
+                optimizer_bytes = memory.OptimizerBytes, peak_process_bytes = memory.PeakProcessBytes,
+                tensor_bytes_between_steps = betweenSteps, tensor_bytes_peak = tensors?.Peak, activation_bytes = activations, tensor_bytes_held = tensors?.Held,
                 step_ms_median = median, tokens_per_s = tokensPerSecond, step_ms = times,
             }, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"preset={name} params={model.ParameterCount} step_ms_median={median:F1} tokens_per_s={tokensPerSecond:F0}");

@@ -133,6 +133,7 @@ public class GeneratorTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void LogitsEqualTheFullWindowLogitsAtEveryStep(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -157,6 +158,7 @@ public class GeneratorTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void ARowThatOutgrowsTheContextGivesTheOldDecodersTokens(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -171,6 +173,7 @@ public class GeneratorTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void DecodingOneTokenAtATimeEqualsRunningTheWholeWindow(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -219,6 +222,7 @@ public class IlgpuGeneratorTests(IlgpuCpuBackendFixture fixture) : IClassFixture
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void GreedyTokensEqualTheCpuBackends(ModelFamily family)
     {
         using var cpu = new CpuBackend();

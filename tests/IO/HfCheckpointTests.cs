@@ -22,6 +22,8 @@ public class HfCheckpointTests
         "gpt2" => TinyModels.Gpt2(),
         "gpt2-untied" => TinyModels.Gpt2() with { TiedEmbeddings = false, FfnDim = 20 },
         "llama-gqa-qkvbias-untied" => TinyModels.Llama(),
+        "mistral-window" => TinyModels.Mistral(),
+        "mistral-no-window-tied" => TinyModels.Mistral() with { SlidingWindow = 0, TiedEmbeddings = true },
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true, RopeScaling = new Llama3RopeScaling(4, 1, 4, 4) },
     };
 
@@ -40,6 +42,8 @@ public class HfCheckpointTests
     [InlineData("gpt2-untied")]
     [InlineData("llama-gqa-qkvbias-untied")]
     [InlineData("llama-tied-rope-scaled")]
+    [InlineData("mistral-window")]
+    [InlineData("mistral-no-window-tied")]
     public void SaveThenLoadIsBitExact(string name)
     {
         using var dir = new TempDirectory();

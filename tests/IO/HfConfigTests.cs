@@ -34,6 +34,17 @@ public class HfConfigTests
         }
         """;
 
+    /// <summary>The fields of Mistral-7B-v0.1's config.json (a 4096-token sliding window; v0.2 and later write "sliding_window": null).</summary>
+    private const string Mistral7B = """
+        {
+          "architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 4096,
+          "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 32768, "model_type": "mistral",
+          "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+          "sliding_window": 4096, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.34.0.dev0",
+          "use_cache": true, "vocab_size": 32000
+        }
+        """;
+
     /// <summary>The fields of GPT-2 small's config.json.</summary>
     private const string Gpt2 = """
         {
@@ -67,6 +78,21 @@ public class HfConfigTests
         Assert.Equal(64, c.HeadDim);
     }
 
+    /// <summary>sliding_window: a number is every layer's window, null is none, and an absent field is MistralConfig's default, 4096.</summary>
+    [Fact]
+    public void ReadsMistralWithItsSlidingWindow()
+    {
+        var c = HfConfig.Parse(Mistral7B, "config.json");
+        Assert.Equal(ModelConfig.Llama(32000, 32768, 32, 4096, 32, 8, 14336) with
+        {
+            Family = ModelFamily.Mistral, NormEps = 1e-5f, TiedEmbeddings = false, SlidingWindow = 4096,
+        }, c);
+        Assert.All(Enumerable.Range(0, c.Layers), l => Assert.Equal(4096, c.AttentionWindow(l)));
+        Assert.Equal(0, HfConfig.Parse(Mistral7B.Replace("\"sliding_window\": 4096", "\"sliding_window\": null"), "c").SlidingWindow);
+        Assert.Equal(4096, HfConfig.Parse(Mistral7B.Replace("\"sliding_window\": 4096,", ""), "c").SlidingWindow);
+        Assert.Equal(131072, HfConfig.Parse(Mistral7B.Replace("\"max_position_embeddings\": 32768,", ""), "c").ContextLength);
+    }
+
     [Fact]
     public void ReadsGpt2()
     {
@@ -78,7 +104,8 @@ public class HfConfigTests
 
     public static TheoryData<string> RoundTripConfigs() => new()
     {
-        "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim",
+        "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim", "mistral-tiny", "mistral-no-window",
+        "mistral7b",
     };
 
     private static ModelConfig Config(string name) => name switch
@@ -90,6 +117,9 @@ public class HfConfigTests
         "qwen25" => HfConfig.Parse(Qwen25, "config.json"),
         "gpt2" => HfConfig.Parse(Gpt2, "config.json"),
         "gpt2-inner" => TinyModels.Gpt2() with { FfnDim = 20, NormEps = 1e-6f, TiedEmbeddings = false },
+        "mistral-tiny" => TinyModels.Mistral(),
+        "mistral-no-window" => TinyModels.Mistral() with { SlidingWindow = 0 },
+        "mistral7b" => HfConfig.Parse(Mistral7B, "config.json"),
         _ => TinyModels.Llama() with { HeadDim = 6, NormEps = 3e-7f, RopeTheta = 12345.5 },
     };
 
@@ -106,9 +136,11 @@ public class HfConfigTests
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var root = json.RootElement;
         string type = root.GetProperty("model_type").GetString()!;
-        Assert.Equal(config.Family == ModelFamily.Gpt2 ? "gpt2" : config.QkvBias ? "qwen2" : "llama", type);
-        Assert.Equal(type switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" },
+        Assert.Equal(config.Family switch { ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", _ => config.QkvBias ? "qwen2" : "llama" }, type);
+        Assert.Equal(type switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" },
             root.GetProperty("architectures")[0].GetString());
+        if (type == "mistral")
+            Assert.Equal(config.SlidingWindow == 0 ? JsonValueKind.Null : JsonValueKind.Number, root.GetProperty("sliding_window").ValueKind);
         Assert.Equal("bfloat16", root.GetProperty("torch_dtype").GetString());
         if (type != "gpt2")
         {
@@ -119,6 +151,13 @@ public class HfConfigTests
         {
             Assert.Equal("gelu_new", root.GetProperty("activation_function").GetString());
         }
+    }
+
+    [Fact]
+    public void ASlidingWindowIsWrittenForMistralOnly()
+    {
+        var e = Assert.Throws<ArgumentException>(() => HfConfig.ToJson(TinyModels.Llama() with { SlidingWindow = 4 }));
+        Assert.Contains("SlidingWindow 4", e.Message);
     }
 
     [Fact]
@@ -142,7 +181,9 @@ public class HfConfigTests
 
     public static TheoryData<string, string, string> BadConfigs() => new()
     {
-        { Llama31.Replace("\"llama\"", "\"mistral\""), "model_type 'mistral' is not supported", "config.json" },
+        { Llama31.Replace("\"llama\"", "\"mixtral\""), "model_type 'mixtral' is not supported", "config.json" },
+        { Mistral7B.Replace("\"sliding_window\": 4096", "\"sliding_window\": 0"), "sliding_window is 0, expected a positive number", "config.json" },
+        { Mistral7B.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for mistral", "config.json" },
         { Llama31.Replace("\"model_type\": \"llama\",", ""), "no model_type", "config.json" },
         { Llama31.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for llama", "config.json" },
         { Gpt2.Replace("\"gelu_new\"", "\"relu\""), "activation_function 'relu' is not supported for gpt2", "config.json" },

@@ -75,6 +75,7 @@ public class PeftAdapterTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void AnAdapterRoundTripsBitExactWithItsConfig(ModelFamily family)
     {
         using var backend = new CpuBackend();

@@ -12,7 +12,7 @@ public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : ICl
 
     public enum Layout { Single, Packed, Interleaved }
 
-    private sealed record Shape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim)
+    private sealed record Shape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim, int Window = 0)
     {
         public int QSize => Batch * SeqLen * Heads * HeadDim;
         public int KvSize => Batch * SeqLen * KvHeads * HeadDim;
@@ -49,7 +49,7 @@ public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : ICl
     private static (float[] Output, float[] Lse) CpuForward(Inputs x, Shape s)
     {
         float[] output = TestData.Poisoned(s.QSize), lse = TestData.Poisoned(s.LseSize);
-        CpuAttention.Forward(output, lse, x.Q, x.K, x.V, x.Segments, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        CpuAttention.Forward(output, lse, x.Q, x.K, x.V, x.Segments, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         return (output, lse);
     }
 
@@ -58,7 +58,7 @@ public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : ICl
         using DeviceArray<float> output = fixture.Put(TestData.Poisoned(s.QSize)), lse = fixture.Put(TestData.Poisoned(s.LseSize));
         using DeviceArray<float> q = fixture.Put(x.Q), k = fixture.Put(x.K), v = fixture.Put(x.V);
         using var segments = fixture.Put(x.Segments);
-        _attention.Forward(output.View, lse.View, q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        _attention.Forward(output.View, lse.View, q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         return (fixture.Get(output), fixture.Get(lse));
     }
 
@@ -70,27 +70,33 @@ public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : ICl
         using DeviceArray<float> q = fixture.Put(x.Q), k = fixture.Put(x.K), v = fixture.Put(x.V);
         using var segments = fixture.Put(x.Segments);
         _attention.Backward(dqBuffer.View, dkBuffer.View, dvBuffer.View, dOutput.View, outputBuffer.View, lseBuffer.View,
-            q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+            q.View, k.View, v.View, segments.View, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         return new Gradients(fixture.Get(dqBuffer), fixture.Get(dkBuffer), fixture.Get(dvBuffer));
     }
 
-    public static TheoryData<int, int, int, int, int, Layout> Shapes => new()
+    /// <summary>The last column is the sliding window (0 = unlimited).</summary>
+    public static TheoryData<int, int, int, int, int, Layout, int> Shapes => new()
     {
-        { 2, 1, 2, 2, 8, Layout.Single },        // one token: every row sees only itself
-        { 2, 5, 4, 2, 16, Layout.Packed },       // GQA 4/2
-        { 2, 19, 3, 1, 20, Layout.Packed },      // MQA 3/1, headDim not a multiple of the 8 lanes
-        { 2, 40, 2, 2, 8, Layout.Packed },       // MHA, seqLen past one forward tile and two backward tiles
-        { 1, 40, 4, 2, 16, Layout.Interleaved },
-        { 1, 70, 2, 1, 8, Layout.Packed },       // the last query tiles skip whole key tiles of earlier segments
-        { 1, 7, 2, 1, 3, Layout.Single },        // headDim below the lanes of a row: some lanes own nothing
-        { 1, 19, 2, 1, AttentionKernels.MaxHeadDim, Layout.Packed },
+        { 2, 1, 2, 2, 8, Layout.Single, 0 },        // one token: every row sees only itself
+        { 2, 5, 4, 2, 16, Layout.Packed, 0 },       // GQA 4/2
+        { 2, 19, 3, 1, 20, Layout.Packed, 0 },      // MQA 3/1, headDim not a multiple of the 8 lanes
+        { 2, 40, 2, 2, 8, Layout.Packed, 0 },       // MHA, seqLen past one forward tile and two backward tiles
+        { 1, 40, 4, 2, 16, Layout.Interleaved, 0 },
+        { 1, 70, 2, 1, 8, Layout.Packed, 0 },       // the last query tiles skip whole key tiles of earlier segments
+        { 1, 7, 2, 1, 3, Layout.Single, 0 },        // headDim below the lanes of a row: some lanes own nothing
+        { 1, 19, 2, 1, AttentionKernels.MaxHeadDim, Layout.Packed, 0 },
+        { 2, 40, 2, 1, 8, Layout.Single, 1 },       // windows: each row sees itself only
+        { 1, 70, 2, 1, 8, Layout.Single, 5 },       // a window inside one tile: whole key and query tiles skipped
+        { 2, 70, 4, 2, 16, Layout.Packed, 17 },     // a window across tile edges, within and across segments
+        { 1, 40, 4, 2, 16, Layout.Interleaved, 9 },
+        { 1, 40, 2, 2, 8, Layout.Single, 40 },      // W = T: nothing dropped
     };
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Forward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout)
+    public void Forward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout, int window)
     {
-        var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
         var x = RandomInputs(s, layout, seqLen * 7 + headDim);
         var expected = CpuForward(x, s);
         var actual = DeviceForward(x, s);
@@ -100,14 +106,14 @@ public sealed class AttentionKernelTests(KernelFixture<Attention> fixture) : ICl
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void Backward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout)
+    public void Backward_MatchesCpu(int batch, int seqLen, int heads, int kvHeads, int headDim, Layout layout, int window)
     {
-        var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
         var x = RandomInputs(s, layout, seqLen * 11 + headDim);
         var (output, lse) = CpuForward(x, s);
         var expected = new Gradients(new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
         CpuAttention.Backward(expected.Dq, expected.Dk, expected.Dv, x.DOutput, output, lse, x.Q, x.K, x.V, x.Segments,
-            s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+            s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         var actual = DeviceBackward(x, s, output, lse, new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
         CloseOrZero(expected.Dq, actual.Dq, "dq");
         CloseOrZero(expected.Dk, actual.Dk, "dk");

@@ -21,18 +21,22 @@ public sealed class CachedAttentionKernelTests(KernelFixture<CachedAttention> fi
         return slots;
     }
 
-    public static TheoryData<int, int, int, int, int[], int[]> Shapes => new()
+    /// <summary>The last column is the sliding window (0 = unlimited).</summary>
+    public static TheoryData<int, int, int, int, int[], int[], int> Shapes => new()
     {
-        { 1, 1, 1, 1, [0], [1] },                           // one key
-        { 1, 9, 4, 2, [5, 0], [1, 1] },                     // decode, GQA 4/2
-        { 3, 13, 3, 1, [4, 0, 10], [3, 2, 1] },             // ragged rows, GQA 3/1
-        { 5, 75, 2, 2, [67, 30], [5, 2] },                  // three key tiles of 32, the last partial
-        { 2, 40, 4, 1, [33, 0, 6], [2, 0, 1] },             // a row of padding only
+        { 1, 1, 1, 1, [0], [1], 0 },                           // one key
+        { 1, 9, 4, 2, [5, 0], [1, 1], 0 },                     // decode, GQA 4/2
+        { 3, 13, 3, 1, [4, 0, 10], [3, 2, 1], 0 },             // ragged rows, GQA 3/1
+        { 5, 75, 2, 2, [67, 30], [5, 2], 0 },                  // three key tiles of 32, the last partial
+        { 2, 40, 4, 1, [33, 0, 6], [2, 0, 1], 0 },             // a row of padding only
+        { 1, 9, 4, 2, [5, 0], [1, 1], 1 },                     // windows: each token sees itself only
+        { 5, 75, 2, 2, [67, 30], [5, 2], 40 },                 // a window starting inside a tile, spanning two
+        { 3, 13, 3, 1, [4, 0, 10], [3, 2, 1], 6 },
     };
 
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void AppendAndForwardMatchTheCpuOp(int newTokens, int capacity, int heads, int kvHeads, int[] cached, int[] fresh)
+    public void AppendAndForwardMatchTheCpuOp(int newTokens, int capacity, int heads, int kvHeads, int[] cached, int[] fresh, int window)
     {
         // headDim 5: lanes 5..31 own no output element; 40: lanes 0..7 own two.
         foreach (int headDim in new[] { 5, 40 })
@@ -46,14 +50,14 @@ public sealed class CachedAttentionKernelTests(KernelFixture<CachedAttention> fi
             float[] expectedK = (float[])kCache.Clone(), expectedV = (float[])vCache.Clone(), expected = TestData.Poisoned(qSize);
             CpuCachedAttention.Append(expectedK, k, slots, rows, newTokens, capacity, width);
             CpuCachedAttention.Append(expectedV, v, slots, rows, newTokens, capacity, width);
-            CpuCachedAttention.Forward(expected, q, expectedK, expectedV, slots, rows, newTokens, capacity, heads, kvHeads, headDim);
+            CpuCachedAttention.Forward(expected, q, expectedK, expectedV, slots, rows, newTokens, capacity, heads, kvHeads, headDim, window);
 
             using DeviceArray<float> output = fixture.Put(TestData.Poisoned(qSize)), qDevice = fixture.Put(q), kDevice = fixture.Put(k), vDevice = fixture.Put(v);
             using DeviceArray<float> kCacheDevice = fixture.Put(kCache), vCacheDevice = fixture.Put(vCache);
             using var slotsDevice = fixture.Put(slots);
             _launcher.Append(kCacheDevice.View, kDevice.View, slotsDevice.View, rows, newTokens, capacity, width);
             _launcher.Append(vCacheDevice.View, vDevice.View, slotsDevice.View, rows, newTokens, capacity, width);
-            _launcher.Forward(output.View, qDevice.View, kCacheDevice.View, vCacheDevice.View, slotsDevice.View, rows, newTokens, capacity, heads, kvHeads, headDim);
+            _launcher.Forward(output.View, qDevice.View, kCacheDevice.View, vCacheDevice.View, slotsDevice.View, rows, newTokens, capacity, heads, kvHeads, headDim, window);
 
             Assert.Equal(expectedK, fixture.Get(kCacheDevice));
             Assert.Equal(expectedV, fixture.Get(vCacheDevice));

@@ -26,6 +26,7 @@ public class IlgpuTrainingTests
     [InlineData(ModelFamily.Llama, -1f)]
     [InlineData(ModelFamily.Gpt2, 0f)]
     [InlineData(ModelFamily.Llama, 0.2f)]
+    [InlineData(ModelFamily.Mistral, -1f)]
     public void FourStepsGiveTheLossesOfTheCpuBackend(ModelFamily family, float loraDropout)
     {
         using var cpu = new CpuBackend();

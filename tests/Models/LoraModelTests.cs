@@ -30,6 +30,8 @@ public class LoraModelTests
     [InlineData(ModelFamily.Gpt2, "c_proj", new[] { "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_proj" })]
     [InlineData(ModelFamily.Llama, "q_proj,v_proj", new[] { "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj" })]
     [InlineData(ModelFamily.Llama, "layers.1.mlp.down_proj", new[] { "model.layers.1.mlp.down_proj" })]
+    [InlineData(ModelFamily.Mistral, "q_proj,k_proj,gate_proj", new[] { "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.mlp.gate_proj",
+        "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj", "model.layers.1.mlp.gate_proj" })]
     public void TargetsMatchModulesAsPeftDoes(ModelFamily family, string targets, string[] expected)
     {
         using var backend = new CpuBackend();
@@ -41,6 +43,7 @@ public class LoraModelTests
     [Theory]
     [InlineData(ModelFamily.Gpt2, 7 * 0 + 4 * 2)]
     [InlineData(ModelFamily.Llama, 7 * 2)]
+    [InlineData(ModelFamily.Mistral, 7 * 2)]
     public void AllLinearCoversEveryLinearButTheHeadWithAShapedAAndB(ModelFamily family, int modules)
     {
         using var backend = new CpuBackend();

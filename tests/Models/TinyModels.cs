@@ -5,7 +5,7 @@ using Engine.Training;
 
 namespace Engine.Tests.Models;
 
-/// <summary>Tiny configs of both families and a batch that exercises masking and packing.</summary>
+/// <summary>Tiny configs of each family and a batch that exercises masking and packing.</summary>
 public static class TinyModels
 {
     public static ModelConfig Gpt2() => ModelConfig.Gpt2(vocabSize: 11, contextLength: 8, layers: 2, dim: 8, heads: 2);
@@ -14,7 +14,15 @@ public static class TinyModels
     public static ModelConfig Llama() => ModelConfig.Llama(vocabSize: 11, contextLength: 8, layers: 2, dim: 8, heads: 2, kvHeads: 1, ffnDim: 12)
         with { QkvBias = true, TiedEmbeddings = false };
 
-    public static ModelConfig Get(ModelFamily family) => family == ModelFamily.Gpt2 ? Gpt2() : Llama();
+    /// <summary>Mistral: Llama's blocks without bias, GQA, an untied head, and a sliding window of 3 keys, shorter than the batches' rows.</summary>
+    public static ModelConfig Mistral() => Llama() with { Family = ModelFamily.Mistral, QkvBias = false, SlidingWindow = 3 };
+
+    public static ModelConfig Get(ModelFamily family) => family switch
+    {
+        ModelFamily.Gpt2 => Gpt2(),
+        ModelFamily.Mistral => Mistral(),
+        _ => Llama(),
+    };
 
     /// <summary>Two rows of 6: the first one example, the second two packed examples; some targets masked.</summary>
     public static Batch PackedBatch(int vocabSize, int seed = 1)

@@ -11,6 +11,7 @@ public class TransformerTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void GradientsOfEveryParameterMatchFiniteDifferences(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -23,6 +24,7 @@ public class TransformerTests
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
+    [InlineData(ModelFamily.Mistral)]
     public void PackedExamplesDoNotSeeEachOther(ModelFamily family)
     {
         using var backend = new CpuBackend();

@@ -4,7 +4,8 @@ using Xunit;
 
 namespace Engine.Tests.Ops;
 
-public class ActivationTests
+/// <summary>GELU and SwiGLU at each vector width (the nested classes).</summary>
+public abstract class ActivationTests(int bits) : AtLaneWidth(bits)
 {
     static readonly double SqrtTwoOverPi = Math.Sqrt(2 / Math.PI);
 
@@ -229,4 +230,8 @@ public class ActivationTests
         Assert.True(float.IsFinite(actual), $"{what} = {actual} is not finite");
         Assert.True(Math.Abs(actual - expected) <= 1e-6 * Math.Max(1, Math.Abs(expected)), $"{what} = {actual}, expected {expected}");
     }
+
+    public sealed class Scalar() : ActivationTests(32);
+    public sealed class Bits256() : ActivationTests(256);
+    public sealed class Bits512() : ActivationTests(512);
 }

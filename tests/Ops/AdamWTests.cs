@@ -4,7 +4,8 @@ using Xunit;
 
 namespace Engine.Tests.Ops;
 
-public class AdamWTests
+/// <summary>AdamW at each vector width (the nested classes).</summary>
+public abstract class AdamWTests(int bits) : AtLaneWidth(bits)
 {
     /// <summary>float64 reference of torch.optim.AdamW (single tensor, no amsgrad): decay, moments, bias-corrected update.</summary>
     static void Step64(double[] p, double[] g, double[] m, double[] v, double lr, double beta1, double beta2, double eps, double wd, int t)
@@ -90,4 +91,8 @@ public class AdamWTests
         Assert.Equal("step", Assert.Throws<ArgumentException>(() =>
             CpuAdamW.Step(new float[3], new float[3], new float[3], new float[3], 1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 0)).ParamName);
     }
+
+    public sealed class Scalar() : AdamWTests(32);
+    public sealed class Bits256() : AdamWTests(256);
+    public sealed class Bits512() : AdamWTests(512);
 }

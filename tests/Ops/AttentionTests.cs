@@ -6,7 +6,7 @@ namespace Engine.Tests.Ops;
 
 public sealed class AttentionTests
 {
-    private sealed record Shape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim)
+    private sealed record Shape(int Batch, int SeqLen, int Heads, int KvHeads, int HeadDim, int Window = 0)
     {
         public int QSize => Batch * SeqLen * Heads * HeadDim;
         public int KvSize => Batch * SeqLen * KvHeads * HeadDim;
@@ -19,7 +19,10 @@ public sealed class AttentionTests
 
     private sealed record Gradients(float[] Dq, float[] Dk, float[] Dv);
 
-    /// <summary>Naive float64 attention: full score row over all keys, masked to earlier-or-same positions of the same segment.</summary>
+    /// <summary>
+    /// Naive float64 attention: full score row over all keys, masked to earlier-or-same positions of the same segment and, with a window W, to
+    /// keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay: kv_idx &gt; q_idx − sliding_window).
+    /// </summary>
     private static (double[] Output, double[] Lse) Reference(double[] q, double[] k, double[] v, int[] seg, Shape s)
     {
         int T = s.SeqLen, H = s.Heads, KV = s.KvHeads, D = s.HeadDim;
@@ -35,7 +38,7 @@ public sealed class AttentionTests
             for (int j = 0; j < T; j++)
             {
                 scores[j] = double.NegativeInfinity;
-                if (j > t || seg[b * T + j] != seg[b * T + t]) continue;
+                if (j > t || seg[b * T + j] != seg[b * T + t] || (s.Window > 0 && j <= t - s.Window)) continue;
                 double dot = 0;
                 for (int d = 0; d < D; d++) dot += q[((b * T + t) * H + h) * D + d] * k[((b * T + j) * KV + g) * D + d];
                 scores[j] = dot / Math.Sqrt(D);
@@ -61,7 +64,7 @@ public sealed class AttentionTests
     private static Result RunForward(Inputs x, Shape s)
     {
         float[] output = TestData.Poisoned(s.QSize), lse = TestData.Poisoned(s.LseSize);
-        CpuAttention.Forward(output, lse, x.Q, x.K, x.V, x.Segments, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        CpuAttention.Forward(output, lse, x.Q, x.K, x.V, x.Segments, s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         return new Result(output, lse);
     }
 
@@ -69,7 +72,7 @@ public sealed class AttentionTests
     {
         var g = new Gradients(new float[s.QSize], new float[s.KvSize], new float[s.KvSize]);
         CpuAttention.Backward(g.Dq, g.Dk, g.Dv, dOutput, fwd.Output, fwd.Lse, x.Q, x.K, x.V, x.Segments,
-            s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+            s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
         return g;
     }
 
@@ -103,6 +106,9 @@ public sealed class AttentionTests
         if (expected.Max(Math.Abs) > 1e-9) Check.Close(expected, actual, 1e-5, what);
         else Assert.True(actual.Max(Math.Abs) <= 1e-6, $"{what}: expected zero, got max |{what}| = {actual.Max(Math.Abs):E3}");
     }
+
+    /// <summary>Each row: segment 0 for its first two thirds, then segment 1.</summary>
+    private static int[] TwoSegmentsPerRow(Shape s) => [.. Enumerable.Range(0, s.Batch * s.SeqLen).Select(i => i % s.SeqLen < 2 * s.SeqLen / 3 ? 0 : 1)];
 
     /// <summary>Row 0: three segments of 5, 4, 4 tokens; row 1: two segments of 7 and 6 (ids need not start at 0).</summary>
     private static readonly int[] PackedSegments = [0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4];
@@ -147,7 +153,7 @@ public sealed class AttentionTests
     public void Backward_MatchesDirectionalDerivatives(int batch, int seqLen, int heads, int kvHeads, int headDim)
     {
         var s = new Shape(batch, seqLen, heads, kvHeads, headDim);
-        int[] segments = [.. Enumerable.Range(0, batch * seqLen).Select(i => i % seqLen < 2 * seqLen / 3 ? 0 : 1)];
+        int[] segments = TwoSegmentsPerRow(s);
         var x = RandomInputs(s, seqLen + headDim, segments);
         float[] r = TestData.Uniform(s.QSize, 7);
         var g = RunBackward(x, s, RunForward(x, s), r);
@@ -172,6 +178,50 @@ public sealed class AttentionTests
             double err = Math.Abs(numeric - analytic) / magnitude;
             Assert.True(err <= 1e-6, $"{name}·u: numeric {numeric:E6}, analytic {analytic:E6}, error {err:E3} of Σ|{name}·u| = {magnitude:E3}");
         }
+    }
+
+    /// <summary>Sliding windows: W = 1 (each query sees itself only), windows inside a block of query rows and across blocks, W = T − 1, and
+    /// W ≥ T (no key is dropped: must equal unlimited attention), on one sequence and on packed segments.</summary>
+    [Theory]
+    [InlineData(2, 13, 4, 2, 8, 1)]
+    [InlineData(2, 13, 4, 2, 8, 3)]
+    [InlineData(1, 45, 2, 1, 20, 7)]
+    [InlineData(2, 37, 2, 2, 36, 36)]
+    [InlineData(2, 70, 4, 2, 16, 19)]
+    [InlineData(1, 17, 3, 3, 8, 17)]
+    [InlineData(1, 17, 3, 3, 8, 40)]
+    public void Windowed_MatchesReference(int batch, int seqLen, int heads, int kvHeads, int headDim, int window)
+    {
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
+        int[] packed = TwoSegmentsPerRow(s);
+        CheckForward(RandomInputs(s, seqLen + window), s);
+        CheckForward(RandomInputs(s, seqLen + window, packed), s);
+        if (window >= seqLen)
+        {
+            var x = RandomInputs(s, 3, packed);
+            Assert.Equal(RunForward(x, s with { Window = 0 }).Output, RunForward(x, s).Output);
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 9, 2, 1, 8, 1)]
+    [InlineData(2, 13, 4, 2, 4, 3)]
+    [InlineData(1, 9, 2, 2, 12, 5)]
+    [InlineData(1, 7, 2, 1, 8, 9)]
+    public void Windowed_BackwardMatchesFiniteDifferences(int batch, int seqLen, int heads, int kvHeads, int headDim, int window)
+    {
+        var s = new Shape(batch, seqLen, heads, kvHeads, headDim, window);
+        CheckBackward(RandomInputs(s, seqLen * 11 + window), s);
+        CheckBackward(RandomInputs(s, seqLen * 13 + window, TwoSegmentsPerRow(s)), s);
+    }
+
+    [Fact]
+    public void Windowed_InterleavedSegments_MatchReference()
+    {
+        var s = new Shape(2, 9, 2, 1, 8, 4);
+        var x = RandomInputs(s, 16, InterleavedSegments);
+        CheckForward(x, s);
+        CheckBackward(x, s);
     }
 
     [Fact]
@@ -317,5 +367,8 @@ public sealed class AttentionTests
         e = Assert.Throws<ArgumentException>(() =>
             CpuAttention.Forward(new float[s.QSize], new float[s.LseSize], x.Q[1..], x.K, x.V, x.Segments, 1, 3, 4, 2, 4));
         Assert.Equal("q", e.ParamName);
+        e = Assert.Throws<ArgumentException>(() =>
+            CpuAttention.Forward(new float[s.QSize], new float[s.LseSize], x.Q, x.K, x.V, x.Segments, 1, 3, 4, 2, 4, window: -1));
+        Assert.Equal("window", e.ParamName);
     }
 }

@@ -8,9 +8,9 @@ public sealed class CachedAttentionTests
 {
     /// <summary>
     /// One call: row r already holds Cached[r] tokens in its cache and brings Fresh[r] ≤ NewTokens new ones, right-aligned after
-    /// NewTokens − Fresh[r] padding tokens (Fresh[r] = 0: a row of padding only).
+    /// NewTokens − Fresh[r] padding tokens (Fresh[r] = 0: a row of padding only). Window: the sliding window, 0 = unlimited.
     /// </summary>
-    public sealed record Case(int Rows, int NewTokens, int Capacity, int Heads, int KvHeads, int HeadDim, int[] Cached, int[] Fresh)
+    public sealed record Case(int Rows, int NewTokens, int Capacity, int Heads, int KvHeads, int HeadDim, int[] Cached, int[] Fresh, int Window = 0)
     {
         public int QSize => Rows * NewTokens * Heads * HeadDim;
         public int KvSize => Rows * NewTokens * KvHeads * HeadDim;
@@ -29,7 +29,7 @@ public sealed class CachedAttentionTests
             return slots;
         }
 
-        public override string ToString() => $"rows={Rows} new={NewTokens} cap={Capacity} H={Heads} KV={KvHeads} D={HeadDim} cached=[{string.Join(",", Cached)}] fresh=[{string.Join(",", Fresh)}]";
+        public override string ToString() => $"rows={Rows} new={NewTokens} cap={Capacity} H={Heads} KV={KvHeads} D={HeadDim} cached=[{string.Join(",", Cached)}] fresh=[{string.Join(",", Fresh)}] W={Window}";
     }
 
     public static TheoryData<Case> Cases => new()
@@ -40,13 +40,18 @@ public sealed class CachedAttentionTests
         new Case(2, 7, 11, 2, 2, 17, [0, 2], [7, 4]),                       // prefill, one row continuing
         new Case(4, 2, 6, 2, 1, 12, [3, 0, 4, 0], [2, 0, 2, 1]),            // a row of padding only
         new Case(2, 5, 40, 4, 4, 16, [33, 12], [5, 3]),                     // a long cache (more than one vector of keys)
+        new Case(2, 1, 9, 4, 2, 8, [5, 0], [1, 1], Window: 1),              // windows: each token sees itself only
+        new Case(3, 3, 13, 3, 1, 5, [4, 0, 10], [3, 2, 1], Window: 4),      // ragged rows: some windows start at slot 0, some later
+        new Case(2, 5, 40, 4, 4, 16, [33, 12], [5, 3], Window: 20),
+        new Case(2, 7, 11, 2, 2, 17, [0, 2], [7, 4], Window: 11),           // W ≥ every slot + 1: no key dropped
     };
 
     private sealed record Inputs(float[] Q, float[] K, float[] V, float[] KCache, float[] VCache, int[] Slots);
 
     /// <summary>
     /// Random q, new k, v and cache contents below each row's cached length; NaN everywhere a correct op never reads: cache slots from the
-    /// row's cached length on (the new ones must be written before they are read) and the keys and values of padding tokens.
+    /// row's cached length on (the new ones must be written before they are read), slots before every new token's window and the keys and
+    /// values of padding tokens.
     /// </summary>
     private static Inputs RandomInputs(Case c, int seed)
     {
@@ -57,6 +62,9 @@ public sealed class CachedAttentionTests
         {
             kCache.AsSpan((r * c.Capacity + c.Cached[r]) * c.Width, (c.Capacity - c.Cached[r]) * c.Width).Fill(float.NaN);
             vCache.AsSpan((r * c.Capacity + c.Cached[r]) * c.Width, (c.Capacity - c.Cached[r]) * c.Width).Fill(float.NaN);
+            int unseen = c.Window == 0 ? 0 : Math.Max(0, c.Cached[r] - c.Window + 1);
+            kCache.AsSpan(r * c.Capacity * c.Width, unseen * c.Width).Fill(float.NaN);
+            vCache.AsSpan(r * c.Capacity * c.Width, unseen * c.Width).Fill(float.NaN);
         }
         for (int t = 0; t < slots.Length; t++)
             if (slots[t] < 0)
@@ -77,7 +85,7 @@ public sealed class CachedAttentionTests
         return result;
     }
 
-    /// <summary>Naive float64 attention of each new query over cache slots 0..slot: full score row, softmax, weighted sum; 0 for padding.</summary>
+    /// <summary>Naive float64 attention of each new query over cache slots j ≤ slot with j &gt; slot − W (W &gt; 0): full score row, softmax, weighted sum; 0 for padding.</summary>
     private static double[] ReferenceForward(double[] q, double[] kCache, double[] vCache, int[] slots, Case c)
     {
         int H = c.Heads, KV = c.KvHeads, D = c.HeadDim, T = c.NewTokens;
@@ -91,6 +99,8 @@ public sealed class CachedAttentionTests
             var scores = new double[slot + 1];
             for (int j = 0; j <= slot; j++)
             {
+                scores[j] = double.NegativeInfinity;
+                if (c.Window > 0 && j <= slot - c.Window) continue;
                 double dot = 0;
                 for (int d = 0; d < D; d++) dot += q[((r * T + i) * H + h) * D + d] * kCache[((r * c.Capacity + j) * KV + g) * D + d];
                 scores[j] = dot / Math.Sqrt(D);
@@ -98,6 +108,7 @@ public sealed class CachedAttentionTests
             double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
             for (int j = 0; j <= slot; j++)
             {
+                if (double.IsNegativeInfinity(scores[j])) continue;
                 double p = Math.Exp(scores[j] - max) / sum;
                 for (int d = 0; d < D; d++) output[((r * T + i) * H + h) * D + d] += p * vCache[((r * c.Capacity + j) * KV + g) * D + d];
             }
@@ -111,7 +122,7 @@ public sealed class CachedAttentionTests
         CpuCachedAttention.Append(x.KCache, x.K, x.Slots, c.Rows, c.NewTokens, c.Capacity, c.Width);
         CpuCachedAttention.Append(x.VCache, x.V, x.Slots, c.Rows, c.NewTokens, c.Capacity, c.Width);
         float[] output = TestData.Poisoned(c.QSize);
-        CpuCachedAttention.Forward(output, x.Q, x.KCache, x.VCache, x.Slots, c.Rows, c.NewTokens, c.Capacity, c.Heads, c.KvHeads, c.HeadDim);
+        CpuCachedAttention.Forward(output, x.Q, x.KCache, x.VCache, x.Slots, c.Rows, c.NewTokens, c.Capacity, c.Heads, c.KvHeads, c.HeadDim, c.Window);
         return output;
     }
 
@@ -143,17 +154,20 @@ public sealed class CachedAttentionTests
         Assert.Equal(expected, cache);
     }
 
-    /// <summary>A sequence fed in two calls (a prefill of T − 3 tokens, then 3) gives what full causal attention over the sequence gives.</summary>
+    /// <summary>A sequence fed in two calls (a prefill of T − 3 tokens, then 3) gives what full causal attention over the sequence gives, with the same window.</summary>
     [Theory]
-    [InlineData(9, 2, 2, 8)]
-    [InlineData(14, 4, 2, 6)]
-    [InlineData(37, 3, 1, 20)]
-    public void PrefillThenDecodeEqualsFullAttention(int seqLen, int heads, int kvHeads, int headDim)
+    [InlineData(9, 2, 2, 8, 0)]
+    [InlineData(14, 4, 2, 6, 0)]
+    [InlineData(37, 3, 1, 20, 0)]
+    [InlineData(9, 2, 2, 8, 1)]
+    [InlineData(14, 4, 2, 6, 5)]
+    [InlineData(37, 3, 1, 20, 16)]
+    public void PrefillThenDecodeEqualsFullAttention(int seqLen, int heads, int kvHeads, int headDim, int window)
     {
         float[] q = TestData.Uniform(seqLen * heads * headDim, 1, scale: 2f), k = TestData.Uniform(seqLen * kvHeads * headDim, 2);
         float[] v = TestData.Uniform(seqLen * kvHeads * headDim, 3);
         float[] expected = TestData.Poisoned(q.Length), lse = TestData.Poisoned(heads * seqLen);
-        CpuAttention.Forward(expected, lse, q, k, v, new int[seqLen], 1, seqLen, heads, kvHeads, headDim);
+        CpuAttention.Forward(expected, lse, q, k, v, new int[seqLen], 1, seqLen, heads, kvHeads, headDim, window);
 
         int capacity = seqLen + 2, width = kvHeads * headDim;
         float[] kCache = new float[capacity * width], vCache = new float[capacity * width], output = TestData.Poisoned(q.Length);
@@ -163,7 +177,7 @@ public sealed class CachedAttentionTests
             var qPart = q.AsSpan(first * heads * headDim, count * heads * headDim);
             CpuCachedAttention.Append(kCache, k.AsSpan(first * width, count * width), slots, 1, count, capacity, width);
             CpuCachedAttention.Append(vCache, v.AsSpan(first * width, count * width), slots, 1, count, capacity, width);
-            CpuCachedAttention.Forward(output.AsSpan(first * heads * headDim, count * heads * headDim), qPart, kCache, vCache, slots, 1, count, capacity, heads, kvHeads, headDim);
+            CpuCachedAttention.Forward(output.AsSpan(first * heads * headDim, count * heads * headDim), qPart, kCache, vCache, slots, 1, count, capacity, heads, kvHeads, headDim, window);
         }
         // Both are float32 with different summation orders (blocked vectors against one dot per key).
         Check.Close(expected, output, 1e-5, "output");
@@ -193,5 +207,7 @@ public sealed class CachedAttentionTests
             CpuCachedAttention.Forward(new float[c.QSize], x.Q, x.KCache[1..], x.VCache, x.Slots, 2, 2, 5, 2, 1, 4)).ParamName);
         Assert.Equal("heads", Assert.Throws<ArgumentException>(() =>
             CpuCachedAttention.Forward(new float[c.QSize], x.Q, x.KCache, x.VCache, x.Slots, 2, 2, 5, 3, 2, 4)).ParamName);
+        Assert.Equal("window", Assert.Throws<ArgumentException>(() =>
+            CpuCachedAttention.Forward(new float[c.QSize], x.Q, x.KCache, x.VCache, x.Slots, 2, 2, 5, 2, 1, 4, window: -2)).ParamName);
     }
 }

@@ -5,7 +5,8 @@ using Xunit;
 
 namespace Engine.Tests.Ops;
 
-public class CrossEntropyTests
+/// <summary>The fused LM head and cross-entropy at each vector width of its softmax (the nested classes).</summary>
+public abstract class CrossEntropyTests(int bits) : AtLaneWidth(bits)
 {
     /// <summary>Σ_{r: t_r ≥ 0} logsumexp(z_r) − z_r[t_r], z = x·Wᵀ, in float64.</summary>
     private static double Reference(double[] x, double[] w, int[] targets, int n, int c, int vocab)
@@ -113,4 +114,8 @@ public class CrossEntropyTests
             ForwardBackward(default, default, new float[4], new float[6], [0, 3], 2, 2, 3, 1f));
         Assert.Contains("row 1", e.Message);
     }
+
+    public sealed class Scalar() : CrossEntropyTests(32);
+    public sealed class Bits256() : CrossEntropyTests(256);
+    public sealed class Bits512() : CrossEntropyTests(512);
 }

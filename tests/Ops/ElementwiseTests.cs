@@ -4,7 +4,8 @@ using Xunit;
 
 namespace Engine.Tests.Ops;
 
-public class ElementwiseTests
+/// <summary>The flat elementwise ops at each vector width (the nested classes; only the sum of squares has a vector body of its own).</summary>
+public abstract class ElementwiseTests(int bits) : AtLaneWidth(bits)
 {
     // Add, Accumulate and Scale are single float32 operations per element, so each result must be exactly the
     // float64 result rounded to float32 (a sum or product of two floats is exact in float64).
@@ -102,4 +103,8 @@ public class ElementwiseTests
         Assert.Equal("b", Assert.Throws<ArgumentException>(() => CpuElementwise.Add(new float[3], new float[3], new float[4])).ParamName);
         Assert.Equal("src", Assert.Throws<ArgumentException>(() => CpuElementwise.Accumulate(new float[3], new float[2])).ParamName);
     }
+
+    public sealed class Scalar() : ElementwiseTests(32);
+    public sealed class Bits256() : ElementwiseTests(256);
+    public sealed class Bits512() : ElementwiseTests(512);
 }

@@ -1,10 +1,11 @@
 using Engine.Backends.Cpu;
+using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Ops;
 
-/// <summary>CpuLayerNorm: parameters w and b, statistics mean and rstd; the shared tests are in <see cref="RowNormTests"/>.</summary>
-public class LayerNormTests : RowNormTests
+/// <summary>CpuLayerNorm: parameters w and b, statistics mean and rstd; the shared tests are in <see cref="RowNormTests"/>; one nested class per vector width.</summary>
+public abstract class LayerNormTests(int bits) : RowNormTests(bits)
 {
     const float Eps = 1e-5f;
 
@@ -54,4 +55,8 @@ public class LayerNormTests : RowNormTests
             CpuLayerNorm.Backward(new float[6], new float[2], default, new float[6], new float[6], new float[3], new float[2], new float[2], 2, 3));
         Assert.Equal("dw", ex.ParamName);
     }
+
+    public sealed class Scalar() : LayerNormTests(32);
+    public sealed class Bits256() : LayerNormTests(256);
+    public sealed class Bits512() : LayerNormTests(512);
 }

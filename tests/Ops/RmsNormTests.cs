@@ -1,10 +1,11 @@
 using Engine.Backends.Cpu;
+using Engine.Tests.Support;
 using Xunit;
 
 namespace Engine.Tests.Ops;
 
-/// <summary>CpuRmsNorm: parameter w, statistic rstd; the shared tests are in <see cref="RowNormTests"/>.</summary>
-public class RmsNormTests : RowNormTests
+/// <summary>CpuRmsNorm: parameter w, statistic rstd; the shared tests are in <see cref="RowNormTests"/>; one nested class per vector width.</summary>
+public abstract class RmsNormTests(int bits) : RowNormTests(bits)
 {
     const float Eps = 1e-6f;
 
@@ -46,4 +47,8 @@ public class RmsNormTests : RowNormTests
         ex = Assert.Throws<ArgumentException>(() => CpuRmsNorm.Backward(new float[5], default, new float[6], new float[6], new float[3], new float[2], 2, 3));
         Assert.Equal("dx", ex.ParamName);
     }
+
+    public sealed class Scalar() : RmsNormTests(32);
+    public sealed class Bits256() : RmsNormTests(256);
+    public sealed class Bits512() : RmsNormTests(512);
 }

@@ -5,8 +5,8 @@ namespace Engine.Tests.Ops;
 
 /// <summary>The tests LayerNorm and RmsNorm share. Each normalizes every row of x [n, c] with learned per-column parameters and saves
 /// per-row statistics for the backward; a derived class names its parameters and statistics and runs its CPU op and its float64 reference.
-/// Random inputs take consecutive seeds: x, then the parameters in order, then the rest.</summary>
-public abstract class RowNormTests
+/// Random inputs take consecutive seeds: x, then the parameters in order, then the rest. Each derived op is derived again per vector width.</summary>
+public abstract class RowNormTests(int bits) : AtLaneWidth(bits)
 {
     /// <summary>The learned per-column parameters [c], in the op's argument order; their gradients are named "d" + name.</summary>
     protected abstract string[] Parameters { get; }

@@ -21,7 +21,8 @@ public static unsafe class CpuGelu
         fixed (float* py = y, px = x)
         {
             float* yp = py, xp = px;
-            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(yp + start, xp + start, count));
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(width, yp + start, xp + start, count));
         }
     }
 
@@ -35,83 +36,54 @@ public static unsafe class CpuGelu
         fixed (float* pdx = dx, pdy = dy, px = x)
         {
             float* dxp = pdx, dyp = pdy, xp = px;
-            CpuParallel.ForEachChunk(x.Length, (start, count) => BackwardRange(dxp + start, dyp + start, xp + start, count));
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(x.Length, (start, count) => BackwardRange(width, dxp + start, dyp + start, xp + start, count));
         }
     }
 
-    static void ForwardRange(float* y, float* x, int count)
+    /// <summary>Whole vectors of the width, then the rest one at a time.</summary>
+    static void ForwardRange(LaneWidth width, float* y, float* x, int count)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width == LaneWidth.Bits512) ForwardVectors<Lanes512, Vector512<float>>(y, x, ref i, count);
+        if (width == LaneWidth.Bits256) ForwardVectors<Lanes256, Vector256<float>>(y, x, ref i, count);
+        ForwardVectors<LanesScalar, float>(y, x, ref i, count);
+    }
+
+    /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
+    static void ForwardVectors<TL, TV>(float* y, float* x, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV k = TL.Splat(SqrtTwoOverPi), a = TL.Splat(Cubic), minusTwo = TL.Splat(-2f), one = TL.Splat(1f);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            Vector512<float> k = Vector512.Create(SqrtTwoOverPi), a = Vector512.Create(Cubic), minusTwo = Vector512.Create(-2f), one = Vector512<float>.One;
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Load(x + i);
-                var u = k * (v + a * (v * v * v));
-                Vector512.Store(v / (one + VectorExp.Exp(minusTwo * u)), y + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> k = Vector256.Create(SqrtTwoOverPi), a = Vector256.Create(Cubic), minusTwo = Vector256.Create(-2f), one = Vector256<float>.One;
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.Load(x + i);
-                var u = k * (v + a * (v * v * v));
-                Vector256.Store(v / (one + Vector256.Exp(minusTwo * u)), y + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float v = x[i];
-            float u = SqrtTwoOverPi * (v + Cubic * (v * v * v));
-            y[i] = v / (1f + MathF.Exp(-2f * u));
+            TV v = TL.Load(x + i);
+            TV u = TL.Mul(k, TL.Add(v, TL.Mul(a, TL.Mul(TL.Mul(v, v), v))));
+            TL.Store(y + i, TL.Divide(v, TL.Add(one, TL.Exp(TL.Mul(minusTwo, u)))));
         }
     }
 
-    static void BackwardRange(float* dx, float* dy, float* x, int count)
+    static void BackwardRange(LaneWidth width, float* dx, float* dy, float* x, int count)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width == LaneWidth.Bits512) BackwardVectors<Lanes512, Vector512<float>>(dx, dy, x, ref i, count);
+        if (width == LaneWidth.Bits256) BackwardVectors<Lanes256, Vector256<float>>(dx, dy, x, ref i, count);
+        BackwardVectors<LanesScalar, float>(dx, dy, x, ref i, count);
+    }
+
+    static void BackwardVectors<TL, TV>(float* dx, float* dy, float* x, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV k = TL.Splat(SqrtTwoOverPi), a = TL.Splat(Cubic), threeA = TL.Splat(3f * Cubic),
+            minusTwo = TL.Splat(-2f), two = TL.Splat(2f), one = TL.Splat(1f), maxExponent = TL.Splat(MaxExponent);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            Vector512<float> k = Vector512.Create(SqrtTwoOverPi), a = Vector512.Create(Cubic), threeA = Vector512.Create(3f * Cubic),
-                minusTwo = Vector512.Create(-2f), two = Vector512.Create(2f), one = Vector512<float>.One, maxExponent = Vector512.Create(MaxExponent);
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Load(x + i);
-                var square = v * v;
-                var u = k * (v + a * (square * v));
-                var du = k * (one + threeA * square);
-                var e = VectorExp.Exp(Vector512.Min(minusTwo * u, maxExponent));
-                var s = one / (one + e);
-                Vector512.Store(Vector512.Load(dx + i) + Vector512.Load(dy + i) * (s * (one + two * v * du * (e * s))), dx + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> k = Vector256.Create(SqrtTwoOverPi), a = Vector256.Create(Cubic), threeA = Vector256.Create(3f * Cubic),
-                minusTwo = Vector256.Create(-2f), two = Vector256.Create(2f), one = Vector256<float>.One, maxExponent = Vector256.Create(MaxExponent);
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.Load(x + i);
-                var square = v * v;
-                var u = k * (v + a * (square * v));
-                var du = k * (one + threeA * square);
-                var e = Vector256.Exp(Vector256.Min(minusTwo * u, maxExponent));
-                var s = one / (one + e);
-                Vector256.Store(Vector256.Load(dx + i) + Vector256.Load(dy + i) * (s * (one + two * v * du * (e * s))), dx + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float v = x[i];
-            float square = v * v;
-            float u = SqrtTwoOverPi * (v + Cubic * (square * v));
-            float du = SqrtTwoOverPi * (1f + 3f * Cubic * square);
-            float e = MathF.Exp(MathF.Min(-2f * u, MaxExponent));
-            float s = 1f / (1f + e);
-            dx[i] += dy[i] * (s * (1f + 2f * v * du * (e * s)));
+            TV v = TL.Load(x + i);
+            TV square = TL.Mul(v, v);
+            TV u = TL.Mul(k, TL.Add(v, TL.Mul(a, TL.Mul(square, v))));
+            TV du = TL.Mul(k, TL.Add(one, TL.Mul(threeA, square)));
+            TV e = TL.Exp(TL.Min(TL.Mul(minusTwo, u), maxExponent));
+            TV s = TL.Divide(one, TL.Add(one, e));
+            TV derivative = TL.Mul(s, TL.Add(one, TL.Mul(TL.Mul(TL.Mul(two, v), du), TL.Mul(e, s))));
+            TL.Store(dx + i, TL.Add(TL.Load(dx + i), TL.Mul(TL.Load(dy + i), derivative)));
         }
     }
 }
@@ -131,7 +103,8 @@ public static unsafe class CpuSwiGlu
         fixed (float* py = y, pGate = gate, pUp = up)
         {
             float* yp = py, gatep = pGate, upp = pUp;
-            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(yp + start, gatep + start, upp + start, count));
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(width, yp + start, gatep + start, upp + start, count));
         }
     }
 
@@ -147,74 +120,53 @@ public static unsafe class CpuSwiGlu
         fixed (float* pdGate = dGate, pdUp = dUp, pdy = dy, pGate = gate, pUp = up)
         {
             float* dGatep = pdGate, dUpp = pdUp, dyp = pdy, gatep = pGate, upp = pUp;
-            CpuParallel.ForEachChunk(gate.Length, (start, count) => BackwardRange(
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(gate.Length, (start, count) => BackwardRange(width,
                 dGatep == null ? null : dGatep + start, dUpp == null ? null : dUpp + start, dyp + start, gatep + start, upp + start, count));
         }
     }
 
-    static void ForwardRange(float* y, float* gate, float* up, int count)
+    /// <summary>Whole vectors of the width, then the rest one at a time.</summary>
+    static void ForwardRange(LaneWidth width, float* y, float* gate, float* up, int count)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width == LaneWidth.Bits512) ForwardVectors<Lanes512, Vector512<float>>(y, gate, up, ref i, count);
+        if (width == LaneWidth.Bits256) ForwardVectors<Lanes256, Vector256<float>>(y, gate, up, ref i, count);
+        ForwardVectors<LanesScalar, float>(y, gate, up, ref i, count);
+    }
+
+    /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
+    static void ForwardVectors<TL, TV>(float* y, float* gate, float* up, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV one = TL.Splat(1f);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(gate + i);
-                Vector512.Store(g / (Vector512<float>.One + VectorExp.Exp(-g)) * Vector512.Load(up + i), y + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(gate + i);
-                Vector256.Store(g / (Vector256<float>.One + Vector256.Exp(-g)) * Vector256.Load(up + i), y + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float g = gate[i];
-            y[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            TV g = TL.Load(gate + i);
+            TL.Store(y + i, TL.Mul(TL.Divide(g, TL.Add(one, TL.Exp(TL.Negate(g)))), TL.Load(up + i)));
         }
     }
 
     /// <summary>The backward over [0, count); a null dGate or dUp is skipped.</summary>
-    static void BackwardRange(float* dGate, float* dUp, float* dy, float* gate, float* up, int count)
+    static void BackwardRange(LaneWidth width, float* dGate, float* dUp, float* dy, float* gate, float* up, int count)
     {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (width == LaneWidth.Bits512) BackwardVectors<Lanes512, Vector512<float>>(dGate, dUp, dy, gate, up, ref i, count);
+        if (width == LaneWidth.Bits256) BackwardVectors<Lanes256, Vector256<float>>(dGate, dUp, dy, gate, up, ref i, count);
+        BackwardVectors<LanesScalar, float>(dGate, dUp, dy, gate, up, ref i, count);
+    }
+
+    static void BackwardVectors<TL, TV>(float* dGate, float* dUp, float* dy, float* gate, float* up, ref int i, int count)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV one = TL.Splat(1f), maxExponent = TL.Splat(MaxExponent);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            Vector512<float> one = Vector512<float>.One, maxExponent = Vector512.Create(MaxExponent);
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(gate + i);
-                var d = Vector512.Load(dy + i);
-                var e = VectorExp.Exp(Vector512.Min(-g, maxExponent));
-                var s = one / (one + e);
-                if (dUp != null) Vector512.Store(Vector512.Load(dUp + i) + d * (g * s), dUp + i);
-                if (dGate != null) Vector512.Store(Vector512.Load(dGate + i) + d * Vector512.Load(up + i) * s * (one + g * (e * s)), dGate + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> one = Vector256<float>.One, maxExponent = Vector256.Create(MaxExponent);
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(gate + i);
-                var d = Vector256.Load(dy + i);
-                var e = Vector256.Exp(Vector256.Min(-g, maxExponent));
-                var s = one / (one + e);
-                if (dUp != null) Vector256.Store(Vector256.Load(dUp + i) + d * (g * s), dUp + i);
-                if (dGate != null) Vector256.Store(Vector256.Load(dGate + i) + d * Vector256.Load(up + i) * s * (one + g * (e * s)), dGate + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float g = gate[i];
-            float e = MathF.Exp(MathF.Min(-g, MaxExponent));
-            float s = 1f / (1f + e);
-            if (dUp != null) dUp[i] += dy[i] * (g * s);
-            if (dGate != null) dGate[i] += dy[i] * up[i] * s * (1f + g * (e * s));
+            TV g = TL.Load(gate + i), d = TL.Load(dy + i);
+            TV e = TL.Exp(TL.Min(TL.Negate(g), maxExponent));
+            TV s = TL.Divide(one, TL.Add(one, e));
+            if (dUp != null) TL.Store(dUp + i, TL.Add(TL.Load(dUp + i), TL.Mul(d, TL.Mul(g, s))));
+            if (dGate != null)
+                TL.Store(dGate + i, TL.Add(TL.Load(dGate + i), TL.Mul(TL.Mul(TL.Mul(d, TL.Load(up + i)), s), TL.Add(one, TL.Mul(g, TL.Mul(e, s))))));
         }
     }
 }

@@ -34,62 +34,40 @@ public static unsafe class CpuAdamW
         fixed (float* pParam = param, pGrad = grad, pm = m, pv = v)
         {
             float* paramp = pParam, gradp = pGrad, mp = pm, vp = pv;
-            CpuParallel.ForEachChunk(param.Length, (start, count) => StepRange(paramp + start, gradp + start, mp + start, vp + start, count, update));
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(param.Length, (start, count) => StepRange(width, paramp + start, gradp + start, mp + start, vp + start, count, update));
         }
     }
 
     /// <summary>The per-step constants, already rounded to float32 as torch rounds its Python-float scalars.</summary>
     readonly record struct Update(float Decay, float LerpWeight, float Beta2, float OneMinusBeta2, float BiasCorrection2Sqrt, float Eps, float MinusStepSize);
 
-    static void StepRange(float* param, float* grad, float* m, float* v, int count, Update u)
+    /// <summary>Whole vectors of the width, then the rest one at a time.</summary>
+    static void StepRange(LaneWidth width, float* param, float* grad, float* m, float* v, int count, Update u)
+    {
+        int i = 0;
+        if (width == LaneWidth.Bits512) StepVectors<Lanes512, Vector512<float>>(param, grad, m, v, ref i, count, u);
+        if (width == LaneWidth.Bits256) StepVectors<Lanes256, Vector256<float>>(param, grad, m, v, ref i, count, u);
+        StepVectors<LanesScalar, float>(param, grad, m, v, ref i, count, u);
+    }
+
+    /// <summary>The update for elements [i, count) in whole vectors of TL; i ends at the first element not updated.</summary>
+    static void StepVectors<TL, TV>(float* param, float* grad, float* m, float* v, ref int i, int count, Update u) where TL : struct, ILanes<TV> where TV : struct
     {
         // torch's lerp(m, g, w): m + w·(g − m) when |w| < ½, else g − (g − m)·(1 − w); both are base + coefficient·(g − m).
         bool smallWeight = MathF.Abs(u.LerpWeight) < 0.5f;
-        float coefficient = smallWeight ? u.LerpWeight : -(1f - u.LerpWeight);
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        TV coefficient = TL.Splat(smallWeight ? u.LerpWeight : -(1f - u.LerpWeight));
+        TV decay = TL.Splat(u.Decay), beta2 = TL.Splat(u.Beta2), oneMinusBeta2 = TL.Splat(u.OneMinusBeta2),
+            bc2Sqrt = TL.Splat(u.BiasCorrection2Sqrt), eps = TL.Splat(u.Eps), minusStepSize = TL.Splat(u.MinusStepSize);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            Vector512<float> decay = Vector512.Create(u.Decay), coef = Vector512.Create(coefficient), beta2 = Vector512.Create(u.Beta2),
-                oneMinusBeta2 = Vector512.Create(u.OneMinusBeta2), bc2Sqrt = Vector512.Create(u.BiasCorrection2Sqrt),
-                eps = Vector512.Create(u.Eps), minusStepSize = Vector512.Create(u.MinusStepSize);
-            for (; i <= count - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(grad + i);
-                var mOld = Vector512.Load(m + i);
-                var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
-                var vNew = Vector512.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
-                var denominator = Vector512.Sqrt(vNew) / bc2Sqrt + eps;
-                Vector512.Store(mNew, m + i);
-                Vector512.Store(vNew, v + i);
-                Vector512.Store(Vector512.Load(param + i) * decay + minusStepSize * mNew / denominator, param + i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> decay = Vector256.Create(u.Decay), coef = Vector256.Create(coefficient), beta2 = Vector256.Create(u.Beta2),
-                oneMinusBeta2 = Vector256.Create(u.OneMinusBeta2), bc2Sqrt = Vector256.Create(u.BiasCorrection2Sqrt),
-                eps = Vector256.Create(u.Eps), minusStepSize = Vector256.Create(u.MinusStepSize);
-            for (; i <= count - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(grad + i);
-                var mOld = Vector256.Load(m + i);
-                var mNew = (smallWeight ? mOld : g) + coef * (g - mOld);
-                var vNew = Vector256.Load(v + i) * beta2 + oneMinusBeta2 * g * g;
-                var denominator = Vector256.Sqrt(vNew) / bc2Sqrt + eps;
-                Vector256.Store(mNew, m + i);
-                Vector256.Store(vNew, v + i);
-                Vector256.Store(Vector256.Load(param + i) * decay + minusStepSize * mNew / denominator, param + i);
-            }
-        }
-        for (; i < count; i++)
-        {
-            float g = grad[i];
-            float mNew = (smallWeight ? m[i] : g) + coefficient * (g - m[i]);
-            float vNew = v[i] * u.Beta2 + u.OneMinusBeta2 * g * g;
-            float denominator = MathF.Sqrt(vNew) / u.BiasCorrection2Sqrt + u.Eps;
-            m[i] = mNew;
-            v[i] = vNew;
-            param[i] = param[i] * u.Decay + u.MinusStepSize * mNew / denominator;
+            TV g = TL.Load(grad + i), mOld = TL.Load(m + i);
+            TV mNew = TL.Add(smallWeight ? mOld : g, TL.Mul(coefficient, TL.Subtract(g, mOld)));
+            TV vNew = TL.Add(TL.Mul(TL.Load(v + i), beta2), TL.Mul(TL.Mul(oneMinusBeta2, g), g));
+            TV denominator = TL.Add(TL.Divide(TL.Sqrt(vNew), bc2Sqrt), eps);
+            TL.Store(m + i, mNew);
+            TL.Store(v + i, vNew);
+            TL.Store(param + i, TL.Add(TL.Mul(TL.Load(param + i), decay), TL.Divide(TL.Mul(minusStepSize, mNew), denominator)));
         }
     }
 

@@ -8,8 +8,8 @@ using Engine.Tensors;
 namespace Engine.Backends.Cpu;
 
 /// <summary>
-/// Causal, segment-masked, grouped-query scaled dot-product attention, flash style: scores are recomputed per
-/// block of query rows and never kept as a T×T matrix. Keys are transposed once per task so a block of query rows
+/// Causal, segment-masked, grouped-query scaled dot-product attention, optionally within a sliding window, flash style: scores are recomputed
+/// per block of query rows and never kept as a T×T matrix; a block scores only the keys its rows' segments and windows reach. Keys are transposed once per task so a block of query rows
 /// scores a whole vector of keys per instruction; values and gradients are padded to whole vectors along headDim.
 /// </summary>
 public static unsafe class CpuAttention
@@ -17,16 +17,17 @@ public static unsafe class CpuAttention
     /// <summary>Query rows handled together: every key or value vector loaded serves this many rows.</summary>
     private const int RowBlock = 4;
 
-    /// <summary>out[b,t,h,:] = Σ_{j≤t, seg[b,j]=seg[b,t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]/√D)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = log Σ_j exp(score_j).</summary>
-    /// <remarks>q, output: [batch, seqLen, heads, headDim]; k, v: [batch, seqLen, kvHeads, headDim]; segments: [batch, seqLen]; lse: [batch, heads, seqLen].</remarks>
+    /// <summary>out[b,t,h,:] = Σ_{t−W<j≤t, seg[b,j]=seg[b,t]} softmax_j(q[b,t,h,:]·k[b,j,g,:]/√D)·v[b,j,g,:], g = h/(heads/kvHeads); lse[b,h,t] = log Σ_j exp(score_j).</summary>
+    /// <remarks>q, output: [batch, seqLen, heads, headDim]; k, v: [batch, seqLen, kvHeads, headDim]; segments: [batch, seqLen]; lse: [batch, heads, seqLen].
+    /// window: the sliding window W (<see cref="AttentionShape.Sees"/>), 0 = unlimited.</remarks>
     public static void Forward(Span<float> output, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v,
-        ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim)
+        ReadOnlySpan<int> segments, int batch, int seqLen, int heads, int kvHeads, int headDim, int window = 0)
     {
-        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim, window);
         shape.RequireValid();
         shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
 
-        int[] keyRanges = KeyRanges(segments, batch, seqLen);
+        int[] keyRanges = KeyRanges(segments, batch, seqLen, window);
         try
         {
             fixed (float* pOut = output, pLse = lse)
@@ -50,18 +51,18 @@ public static unsafe class CpuAttention
     }
 
     /// <summary>dq, dk, dv += ∂(Σ dOutput·output)/∂(q, k, v): with p = exp(s − lse), Dt = Σ dOut·out: dv += pᵀ·dOut, ds = p·(dOut·vᵀ − Dt)/√D, dq += ds·k, dk += dsᵀ·q.</summary>
-    /// <remarks>Layouts as in Forward; output and lse are Forward's. An empty gradient span is skipped. Parallel over (batch, kvHead), each task owning its dk/dv rows, so accumulation order is fixed.</remarks>
+    /// <remarks>Layouts and window as in Forward; output and lse are Forward's. An empty gradient span is skipped. Parallel over (batch, kvHead), each task owning its dk/dv rows, so accumulation order is fixed.</remarks>
     public static void Backward(Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> dOutput, ReadOnlySpan<float> output,
         ReadOnlySpan<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<int> segments,
-        int batch, int seqLen, int heads, int kvHeads, int headDim)
+        int batch, int seqLen, int heads, int kvHeads, int headDim, int window = 0)
     {
-        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim);
+        var shape = new AttentionShape(batch, seqLen, heads, kvHeads, headDim, window);
         shape.RequireValid();
         shape.RequireGradients(dOutput.Length, dq.Length, dk.Length, dv.Length);
         shape.RequireOperands(output.Length, lse.Length, q.Length, k.Length, v.Length, segments.Length);
         if (dq.IsEmpty && dk.IsEmpty && dv.IsEmpty) return;
 
-        int[] keyRanges = KeyRanges(segments, batch, seqLen);
+        int[] keyRanges = KeyRanges(segments, batch, seqLen, window);
         try
         {
             fixed (float* pDq = dq, pDk = dk, pDv = dv)
@@ -457,10 +458,11 @@ public static unsafe class CpuAttention
     }
 
     /// <summary>
-    /// Per token: [0, batch·seqLen) holds the first position of its segment id at or before it (no valid key lies earlier);
-    /// [batch·seqLen, 2·batch·seqLen) holds 1 where a different segment id occurs between that position and the token, so keys need a per-key check.
+    /// Per token: [0, batch·seqLen) holds the first key it may see: the first position of its segment id at or before it, moved up to the
+    /// window's first key (no valid key lies earlier); [batch·seqLen, 2·batch·seqLen) holds 1 where a different segment id occurs between
+    /// its segment's first position and the token, so keys need a per-key check.
     /// </summary>
-    private static int[] KeyRanges(ReadOnlySpan<int> segments, int batch, int seqLen)
+    private static int[] KeyRanges(ReadOnlySpan<int> segments, int batch, int seqLen, int window)
     {
         int n = batch * seqLen;
         int[] ranges = ArrayPool<int>.Shared.Rent(2 * n);
@@ -481,6 +483,7 @@ public static unsafe class CpuAttention
                 ranges[n + i] = first < 0 ? 0 : 1;
             }
         }
+        for (int i = 0; i < n; i++) ranges[i] = Math.Max(ranges[i], AttentionShape.FirstKey(i % seqLen, window));
         return ranges;
     }
 
@@ -510,7 +513,7 @@ public static unsafe class CpuAttention
 
         public int Row(int r) => _t0 + Math.Min(r, Valid - 1);
 
-        /// <summary>Sets to −∞ the scores of row r's keys that are later than the row or belong to another segment.</summary>
+        /// <summary>Sets to −∞ the scores of row r's keys that are later than the row, before its window or in another segment.</summary>
         public void Mask(Span<float> scores, int r)
         {
             int t = Row(r), start = _keyStart[t] - First, end = t - First + 1;
@@ -542,81 +545,13 @@ public static unsafe class CpuAttention
     private static int PaddedKeys<TL, TV>(int seqLen) where TL : struct, ILanes<TV> where TV : struct => RoundUp(seqLen, TL.Count) + TL.Count;
 
     private static int PaddedDim<TL, TV>(int headDim) where TL : struct, ILanes<TV> where TV : struct => RoundUp(headDim, TL.Count);
-
-    /// <summary>The few vector operations the kernels use, so one kernel body serves 512-, 256- and 128-bit vectors.</summary>
-    private interface ILanes<TV> where TV : struct
-    {
-        static abstract int Count { get; }
-        static abstract TV Load(float* p);
-        static abstract void Store(float* p, TV x);
-        static abstract TV Splat(float x);
-        static abstract TV Add(TV a, TV b);
-        static abstract TV Subtract(TV a, TV b);
-        static abstract TV Mul(TV a, TV b);
-        static abstract TV MulAdd(TV a, TV b, TV addend);
-        static abstract TV Max(TV a, TV b);
-        static abstract float MaxAcross(TV x);
-        static abstract float SumAcross(TV x);
-        static abstract TV Exp(TV x);
-    }
-
-    private readonly struct Lanes512 : ILanes<Vector512<float>>
-    {
-        public static int Count => Vector512<float>.Count;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> x) => x.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector512<float> x) => Lanes256.MaxAcross(Vector256.Max(x.GetLower(), x.GetUpper()));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector512<float> x) => Vector512.Sum(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Exp(Vector512<float> x) => VectorExp.Exp(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) => Vector512.FusedMultiplyAdd(a, b, addend);
-    }
-
-    private readonly struct Lanes256 : ILanes<Vector256<float>>
-    {
-        public static int Count => Vector256<float>.Count;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> x) => x.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector256<float> x) => Lanes128.MaxAcross(Vector128.Max(x.GetLower(), x.GetUpper()));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector256<float> x) => Vector256.Sum(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Exp(Vector256<float> x) => Vector256.Exp(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) => Vector256.FusedMultiplyAdd(a, b, addend);
-    }
-
-    private readonly struct Lanes128 : ILanes<Vector128<float>>
-    {
-        public static int Count => Vector128<float>.Count;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> x) => x.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Subtract(Vector128<float> a, Vector128<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float MaxAcross(Vector128<float> x) => MathF.Max(MathF.Max(x[0], x[1]), MathF.Max(x[2], x[3]));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float SumAcross(Vector128<float> x) => Vector128.Sum(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Exp(Vector128<float> x) => Vector128.Exp(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> addend) => Vector128.FusedMultiplyAdd(a, b, addend);
-    }
 }
 
 public sealed partial class CpuBackend
 {
     public void AttentionForward(Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s)
-        => CpuAttention.Forward(F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        => CpuAttention.Forward(F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
 
     public void AttentionBackward(Tensor? dq, Tensor? dk, Tensor? dv, Tensor dOutput, Tensor output, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s)
-        => CpuAttention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim);
+        => CpuAttention.Backward(F(dq), F(dk), F(dv), F(dOutput), F(output), F(lse), F(q), F(k), F(v), I(segments), s.Batch, s.SeqLen, s.Heads, s.KvHeads, s.HeadDim, s.Window);
 }

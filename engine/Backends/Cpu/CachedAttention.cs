@@ -29,14 +29,16 @@ public static unsafe class CpuCachedAttention
         }
     }
 
-    /// <summary>out[r,i,h,:] = Σ_{j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
-    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], slots 0..s already written; slots: [rows, newTokens].
-    /// Parallel over (row, head); each query's scores, softmax and weighted sum run in key order.</remarks>
+    /// <summary>out[r,i,h,:] = Σ_{s−W<j≤s} softmax_j(q[r,i,h,:]·kCache[r,j,g,:]/√D)·vCache[r,j,g,:] with s = slots[r,i], g = h/(heads/kvHeads); out[r,i,h,:] = 0 where s = −1.</summary>
+    /// <remarks>q, output: [rows, newTokens, heads, headDim]; kCache, vCache: [rows, capacity, kvHeads, headDim], the slots attended already written; slots: [rows, newTokens].
+    /// window: the sliding window W (<see cref="AttentionShape.Sees"/>, slots as positions), 0 = unlimited. Parallel over (row, head); each query's scores, softmax and
+    /// weighted sum run in key order.</remarks>
     public static void Forward(Span<float> output, ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache, ReadOnlySpan<int> slots,
-        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim)
+        int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim, int window = 0)
     {
         ValidateRows(rows, newTokens, capacity);
         ValidateHeads(heads, kvHeads, headDim);
+        AttentionShape.RequireWindow(window);
         long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
         Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
         Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
@@ -48,12 +50,12 @@ public static unsafe class CpuCachedAttention
         fixed (float* pOut = output, pQ = q, pK = kCache, pV = vCache)
         fixed (int* pSlots = slots)
         {
-            var p = new Problem(newTokens, capacity, heads, kvHeads, headDim, pOut, pQ, pK, pV, pSlots);
+            var p = new Problem(newTokens, capacity, heads, kvHeads, headDim, window, pOut, pQ, pK, pV, pSlots);
             Parallel.For(0, rows * heads, task => ForwardHead(p, task));
         }
     }
 
-    /// <summary>One (row, head): every new token of the row in turn, scores over its keys 0..slot, softmax, then the weighted sum of values.</summary>
+    /// <summary>One (row, head): every new token of the row in turn, scores over its keys (its window's first slot to its own), softmax, then the weighted sum of values.</summary>
     private static void ForwardHead(Problem p, int task)
     {
         int r = task / p.Heads, h = task % p.Heads, g = h / (p.Heads / p.KvHeads), D = p.HeadDim, kvStride = p.KvHeads * D;
@@ -71,12 +73,13 @@ public static unsafe class CpuCachedAttention
                 output.Clear();
                 if (slot < 0) continue;
                 var query = new ReadOnlySpan<float>(p.Q + at, D);
-                var row = scores[..(slot + 1)];
-                for (int j = 0; j <= slot; j++) row[j] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + (long)j * kvStride, D)) * scale;
+                int first = AttentionShape.FirstKey(slot, p.Window);
+                var row = scores[..(slot + 1 - first)];
+                for (int j = first; j <= slot; j++) row[j - first] = TensorPrimitives.Dot(query, new ReadOnlySpan<float>(keys + (long)j * kvStride, D)) * scale;
                 TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
                 TensorPrimitives.Exp(row, row);
                 float sum = TensorPrimitives.Sum(row);
-                for (int j = 0; j <= slot; j++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * kvStride, D), row[j], output, output);
+                for (int j = first; j <= slot; j++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(values + (long)j * kvStride, D), row[j - first], output, output);
                 TensorPrimitives.Multiply(output, 1f / sum, output);
             }
         }
@@ -86,9 +89,9 @@ public static unsafe class CpuCachedAttention
         }
     }
 
-    private readonly struct Problem(int newTokens, int capacity, int heads, int kvHeads, int headDim, float* output, float* q, float* k, float* v, int* slots)
+    private readonly struct Problem(int newTokens, int capacity, int heads, int kvHeads, int headDim, int window, float* output, float* q, float* k, float* v, int* slots)
     {
-        public readonly int NewTokens = newTokens, Capacity = capacity, Heads = heads, KvHeads = kvHeads, HeadDim = headDim;
+        public readonly int NewTokens = newTokens, Capacity = capacity, Heads = heads, KvHeads = kvHeads, HeadDim = headDim, Window = window;
         public readonly float* Output = output, Q = q, K = k, V = v;
         public readonly int* Slots = slots;
     }
@@ -123,6 +126,6 @@ public sealed partial class CpuBackend
         int width = s.KvHeads * s.HeadDim;
         CpuCachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
         CpuCachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
-        CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim);
+        CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim, s.Window);
     }
 }

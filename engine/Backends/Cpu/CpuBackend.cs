@@ -12,7 +12,26 @@ namespace Engine.Backends.Cpu;
 /// </summary>
 public sealed partial class CpuBackend : IBackend
 {
+    /// <summary>float32 and int32 alike.</summary>
+    private const int ElementBytes = 4;
+
     private readonly Dictionary<(DType, long), Stack<Array>> _pool = new();
+
+    /// <summary>Guarded by _pool's lock: see <see cref="Memory"/>.</summary>
+    private long _liveBytes, _peakLiveBytes, _heldBytes;
+
+    /// <summary>The bytes of tensors handed out and not yet released, the most there were at once since <see cref="ResetPeak"/>,
+    /// and all the backend holds (those and the pool's free arrays), each counted at its array's pooled capacity.</summary>
+    public TensorMemory Memory
+    {
+        get { lock (_pool) return new TensorMemory(_liveBytes, _peakLiveBytes, _heldBytes); }
+    }
+
+    /// <summary>Starts a new peak from the bytes live now.</summary>
+    public void ResetPeak()
+    {
+        lock (_pool) _peakLiveBytes = _liveBytes;
+    }
 
     public string Name => "cpu";
 
@@ -30,6 +49,9 @@ public sealed partial class CpuBackend : IBackend
         lock (_pool)
         {
             if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
+            else _heldBytes += capacity * ElementBytes;
+            _liveBytes += capacity * ElementBytes;
+            _peakLiveBytes = Math.Max(_peakLiveBytes, _liveBytes);
         }
         bool reused = storage is not null;
         storage ??= dtype == DType.F32 ? new float[capacity] : new int[capacity];
@@ -46,6 +68,7 @@ public sealed partial class CpuBackend : IBackend
             if (!_pool.TryGetValue((tensor.DType, storage.LongLength), out var free))
                 _pool[(tensor.DType, storage.LongLength)] = free = new Stack<Array>();
             free.Push(storage);
+            _liveBytes -= storage.LongLength * ElementBytes;
         }
     }
 
@@ -85,3 +108,6 @@ public sealed partial class CpuBackend : IBackend
         else I(src).CopyTo(I(dst));
     }
 }
+
+/// <summary>A backend's tensor memory in bytes: live now, the peak of live, and held in all (live and pooled free arrays).</summary>
+public readonly record struct TensorMemory(long Live, long Peak, long Held);

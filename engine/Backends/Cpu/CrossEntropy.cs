@@ -1,6 +1,5 @@
 using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Engine.Kernels;
 using Engine.Tensors;
@@ -8,7 +7,7 @@ using Engine.Tensors;
 namespace Engine.Backends.Cpu;
 
 /// <summary>The LM head fused with cross-entropy (as Liger's fused linear cross-entropy): logits exist one chunk of rows at a time.</summary>
-public static class CpuCrossEntropy
+public static unsafe class CpuCrossEntropy
 {
     /// <summary>Upper bound on the logits held at once (64 MiB of float32: ≥ 256 rows of a 50k vocabulary, where the matmul runs at full speed).</summary>
     public const int MaxLogitsPerChunk = 1 << 24;
@@ -38,6 +37,7 @@ public static class CpuCrossEntropy
         double[] rowLoss = ArrayPool<double>.Shared.Rent(chunk);
         int[] rowTarget = ArrayPool<int>.Shared.Rent(chunk);
         double loss = 0;
+        var width = CpuLanes.Current;
         try
         {
             for (int start = 0; start < rows.Length; start += chunk)
@@ -50,7 +50,7 @@ public static class CpuCrossEntropy
                     rowTarget[i] = targets[start + i];
                 }
                 CpuMatMul.Forward(logits.AsSpan(0, m * vocab), xs.AsSpan(0, m * c), w, default, m, c, vocab);
-                Parallel.For(0, m, i => rowLoss[i] = SoftmaxRow(logits.AsSpan(i * vocab, vocab), rowTarget[i], wantGrad, gradScale));
+                Parallel.For(0, m, i => rowLoss[i] = SoftmaxRow(width, logits.AsSpan(i * vocab, vocab), rowTarget[i], wantGrad, gradScale));
                 for (int i = 0; i < m; i++) loss += rowLoss[i];
                 if (!wantGrad) continue;
 
@@ -77,11 +77,11 @@ public static class CpuCrossEntropy
     }
 
     /// <summary>Returns logsumexp(z) − z[target]; when asked, overwrites z with s·(softmax(z) − onehot(target)).</summary>
-    private static double SoftmaxRow(Span<float> z, int target, bool wantGrad, float gradScale)
+    private static double SoftmaxRow(LaneWidth width, Span<float> z, int target, bool wantGrad, float gradScale)
     {
         float max = TensorPrimitives.Max(z);
         float zTarget = z[target];
-        float sum = ExpShiftedSum(z, max);
+        float sum = ExpShiftedSum(width, z, max);
         double rowLoss = max + Math.Log(sum) - zTarget;
         if (wantGrad)
         {
@@ -92,26 +92,30 @@ public static class CpuCrossEntropy
     }
 
     /// <summary>Overwrites z with e^(z − shift) and returns its sum, added in an order set by the length alone (TensorPrimitives.Sum's
-    /// order follows the address's alignment): vector lanes, then across lanes, then the tail.</summary>
-    private static float ExpShiftedSum(Span<float> z, float shift)
+    /// order follows the address's alignment): vector lanes, then across lanes, then the rest one at a time.</summary>
+    private static float ExpShiftedSum(LaneWidth width, Span<float> z, float shift)
     {
-        ref float start = ref MemoryMarshal.GetReference(z);
-        var splat = Vector512.Create(shift);
-        var acc = Vector512<float>.Zero;
-        int i = 0;
-        for (; i <= z.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+        fixed (float* p = z)
         {
-            var e = VectorExp.Exp(Vector512.LoadUnsafe(ref start, (nuint)i) - splat);
-            e.StoreUnsafe(ref start, (nuint)i);
-            acc += e;
+            int i = 0;
+            float sum = 0;
+            if (width == LaneWidth.Bits512) sum = ExpShiftedSum<Lanes512, Vector512<float>>(p, ref i, z.Length, shift, default);
+            if (width == LaneWidth.Bits256) sum = ExpShiftedSum<Lanes256, Vector256<float>>(p, ref i, z.Length, shift, default);
+            return ExpShiftedSum<LanesScalar, float>(p, ref i, z.Length, shift, sum);
         }
-        float sum = Vector512.Sum(acc);
-        for (; i < z.Length; i++)
+    }
+
+    /// <summary>z = e^(z − shift) over [i, count) in whole vectors of TL, returning acc + their sum across lanes; i ends at the first element not done.</summary>
+    private static float ExpShiftedSum<TL, TV>(float* z, ref int i, int count, float shift, TV acc) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV splat = TL.Splat(shift);
+        for (; i + TL.Count <= count; i += TL.Count)
         {
-            z[i] = MathF.Exp(z[i] - shift);
-            sum += z[i];
+            TV e = TL.Exp(TL.Subtract(TL.Load(z + i), splat));
+            TL.Store(z + i, e);
+            acc = TL.Add(acc, e);
         }
-        return sum;
+        return TL.SumAcross(acc);
     }
 }
 

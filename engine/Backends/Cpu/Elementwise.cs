@@ -75,7 +75,8 @@ public static unsafe class CpuElementwise
             fixed (float* px = x)
             {
                 float* xp = px;
-                CpuParallel.ForEachChunk(x.Length, (start, count) => partials[start / CpuParallel.ChunkElements] = SumOfSquares(xp + start, count));
+                var width = CpuLanes.Current;
+                CpuParallel.ForEachChunk(x.Length, (start, count) => partials[start / CpuParallel.ChunkElements] = SumOfSquares(width, xp + start, count));
             }
             double total = 0;
             for (int k = 0; k < chunks; k++) total += partials[k];
@@ -87,34 +88,22 @@ public static unsafe class CpuElementwise
         }
     }
 
-    static double SumOfSquares(float* x, int length)
+    /// <summary>Whole vectors of the width, then the rest one at a time continuing the same sum.</summary>
+    static double SumOfSquares(LaneWidth width, float* x, int length)
     {
         int i = 0;
         double sum = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<double> accLower = Vector512<double>.Zero, accUpper = Vector512<double>.Zero;
-            for (; i <= length - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var (lower, upper) = Vector512.Widen(Vector512.Load(x + i));
-                accLower += lower * lower;
-                accUpper += upper * upper;
-            }
-            sum = Vector512.Sum(accLower + accUpper);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<double> accLower = Vector256<double>.Zero, accUpper = Vector256<double>.Zero;
-            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var (lower, upper) = Vector256.Widen(Vector256.Load(x + i));
-                accLower += lower * lower;
-                accUpper += upper * upper;
-            }
-            sum = Vector256.Sum(accLower + accUpper);
-        }
-        for (; i < length; i++) sum += (double)x[i] * x[i];
-        return sum;
+        if (width == LaneWidth.Bits512) sum = SumOfSquares<Lanes512, Vector512<float>, (Vector512<double>, Vector512<double>)>(x, ref i, length, default);
+        if (width == LaneWidth.Bits256) sum = SumOfSquares<Lanes256, Vector256<float>, (Vector256<double>, Vector256<double>)>(x, ref i, length, default);
+        return SumOfSquares<LanesScalar, float, double>(x, ref i, length, sum);
+    }
+
+    /// <summary>acc + Σ x² in float64 over [i, length) in whole vectors of TL, summed across lanes; i ends at the first element not summed.</summary>
+    static double SumOfSquares<TL, TV, TW>(float* x, ref int i, int length, TW acc)
+        where TL : struct, ILanes<TV>, ISquaresInFloat64<TV, TW> where TV : struct where TW : struct
+    {
+        for (; i + TL.Count <= length; i += TL.Count) acc = TL.AddSquares(acc, TL.Load(x + i));
+        return TL.Total(acc);
     }
 }
 

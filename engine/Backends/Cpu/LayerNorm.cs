@@ -16,8 +16,12 @@ public static unsafe class CpuLayerNorm
         Arguments.RequireLength(b.Length, c, nameof(b), "c");
         fixed (float* py = y, pMean = mean, pRstd = rstd, px = x, pw = w, pb = b)
         {
-            float* yp = py, meanp = pMean, rstdp = pRstd, xp = px, wp = pw, bp = pb;
-            CpuParallel.ForEachRow(n, c, r => ForwardRow(yp + (long)r * c, meanp + r, rstdp + r, xp + (long)r * c, wp, bp, c, eps));
+            switch (CpuLanes.Current)
+            {
+                case LaneWidth.Bits512: ForwardRows<Lanes512, Vector512<float>>(py, pMean, pRstd, px, pw, pb, n, c, eps); break;
+                case LaneWidth.Bits256: ForwardRows<Lanes256, Vector256<float>>(py, pMean, pRstd, px, pw, pb, n, c, eps); break;
+                default: ForwardRows<LanesScalar, float>(py, pMean, pRstd, px, pw, pb, n, c, eps); break;
+            }
         }
     }
 
@@ -31,190 +35,139 @@ public static unsafe class CpuLayerNorm
         if (!db.IsEmpty) Arguments.RequireLength(db.Length, c, nameof(db), "c");
         fixed (float* pdx = dx, pdw = dw, pdb = db, pdy = dy, px = x, pw = w, pMean = mean, pRstd = rstd)
         {
-            float* dxp = pdx, dwp = pdw, dbp = pdb, dyp = pdy, xp = px, wp = pw, meanp = pMean, rstdp = pRstd;
-            if (!dx.IsEmpty)
-                CpuParallel.ForEachRow(n, c, r => InputGradRow(dxp + (long)r * c, dyp + (long)r * c, xp + (long)r * c, wp, meanp[r], rstdp[r], c));
-            if (!dw.IsEmpty || !db.IsEmpty)
-                CpuParallel.ForEachColumnBlock(n, c, (j0, j1) => AccumulateWeightGrads(dwp, dbp, dyp, xp, meanp, rstdp, n, c, j0, j1));
+            switch (CpuLanes.Current)
+            {
+                case LaneWidth.Bits512: BackwardRows<Lanes512, Vector512<float>>(pdx, pdw, pdb, pdy, px, pw, pMean, pRstd, n, c); break;
+                case LaneWidth.Bits256: BackwardRows<Lanes256, Vector256<float>>(pdx, pdw, pdb, pdy, px, pw, pMean, pRstd, n, c); break;
+                default: BackwardRows<LanesScalar, float>(pdx, pdw, pdb, pdy, px, pw, pMean, pRstd, n, c); break;
+            }
         }
     }
 
-    static void ForwardRow(float* y, float* meanOut, float* rstdOut, float* x, float* w, float* b, int c, float eps)
+    static void ForwardRows<TL, TV>(float* y, float* mean, float* rstd, float* x, float* w, float* b, int n, int c, float eps)
+        where TL : struct, ILanes<TV> where TV : struct
+        => CpuParallel.ForEachRow(n, c, r => ForwardRow<TL, TV>(y + (long)r * c, mean + r, rstd + r, x + (long)r * c, w, b, c, eps));
+
+    /// <summary>A null dx, or null dw and db, is skipped.</summary>
+    static void BackwardRows<TL, TV>(float* dx, float* dw, float* db, float* dy, float* x, float* w, float* mean, float* rstd, int n, int c)
+        where TL : struct, ILanes<TV> where TV : struct
     {
-        float m = Sum(x, c) / c;
-        float s = 1f / MathF.Sqrt(SumSquaredDeviations(x, m, c) / c + eps);
+        if (dx != null)
+            CpuParallel.ForEachRow(n, c, r => InputGradRow<TL, TV>(dx + (long)r * c, dy + (long)r * c, x + (long)r * c, w, mean[r], rstd[r], c));
+        if (dw != null || db != null)
+            CpuParallel.ForEachColumnBlock(n, c, (j0, j1) => AccumulateWeightGrads<TL, TV>(dw, db, dy, x, mean, rstd, n, c, j0, j1));
+    }
+
+    // Each helper below covers elements [i, end) in whole vectors of TL and leaves i at the first element not done;
+    // called with TL, then with LanesScalar for the rest (a reduction continuing the same sum), it covers the row.
+
+    static void ForwardRow<TL, TV>(float* y, float* meanOut, float* rstdOut, float* x, float* w, float* b, int c, float eps)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        float sum = Sum<TL, TV>(x, ref i, c, default);
+        float m = Sum<LanesScalar, float>(x, ref i, c, sum) / c;
+        i = 0;
+        sum = SquaredDeviations<TL, TV>(x, m, ref i, c, default);
+        float s = 1f / MathF.Sqrt(SquaredDeviations<LanesScalar, float>(x, m, ref i, c, sum) / c + eps);
         *meanOut = m;
         *rstdOut = s;
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> vm = Vector512.Create(m), vs = Vector512.Create(s);
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-                Vector512.Store((Vector512.Load(x + i) - vm) * vs * Vector512.Load(w + i) + Vector512.Load(b + i), y + i);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vm = Vector256.Create(m), vs = Vector256.Create(s);
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-                Vector256.Store((Vector256.Load(x + i) - vm) * vs * Vector256.Load(w + i) + Vector256.Load(b + i), y + i);
-        }
-        for (; i < c; i++) y[i] = (x[i] - m) * s * w[i] + b[i];
+        i = 0;
+        Normalize<TL, TV>(y, x, w, b, m, s, ref i, c);
+        Normalize<LanesScalar, float>(y, x, w, b, m, s, ref i, c);
     }
 
-    static void InputGradRow(float* dx, float* dy, float* x, float* w, float m, float s, int c)
+    /// <summary>acc + Σ x over whole vectors, summed across lanes.</summary>
+    static float Sum<TL, TV>(float* x, ref int i, int c, TV acc) where TL : struct, ILanes<TV> where TV : struct
+    {
+        for (; i + TL.Count <= c; i += TL.Count) acc = TL.Add(acc, TL.Load(x + i));
+        return TL.SumAcross(acc);
+    }
+
+    /// <summary>acc + Σ (x − m)² over whole vectors, summed across lanes.</summary>
+    static float SquaredDeviations<TL, TV>(float* x, float m, ref int i, int c, TV acc) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vm = TL.Splat(m);
+        for (; i + TL.Count <= c; i += TL.Count)
+        {
+            TV d = TL.Subtract(TL.Load(x + i), vm);
+            acc = TL.Add(acc, TL.Mul(d, d));
+        }
+        return TL.SumAcross(acc);
+    }
+
+    /// <summary>y = (x − m)·s·w + b.</summary>
+    static void Normalize<TL, TV>(float* y, float* x, float* w, float* b, float m, float s, ref int i, int c) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vm = TL.Splat(m), vs = TL.Splat(s);
+        for (; i + TL.Count <= c; i += TL.Count)
+            TL.Store(y + i, TL.Add(TL.Mul(TL.Mul(TL.Subtract(TL.Load(x + i), vm), vs), TL.Load(w + i)), TL.Load(b + i)));
+    }
+
+    static void InputGradRow<TL, TV>(float* dx, float* dy, float* x, float* w, float m, float s, int c) where TL : struct, ILanes<TV> where TV : struct
     {
         // Pass 1: Σ g and Σ g·x̂ with g = dy·w.
         int i = 0;
-        float sumG = 0, sumGXhat = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> vm = Vector512.Create(m), vs = Vector512.Create(s), accG = Vector512<float>.Zero, accGXhat = Vector512<float>.Zero;
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(dy + i) * Vector512.Load(w + i);
-                accG += g;
-                accGXhat += g * ((Vector512.Load(x + i) - vm) * vs);
-            }
-            sumG = Vector512.Sum(accG);
-            sumGXhat = Vector512.Sum(accGXhat);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vm = Vector256.Create(m), vs = Vector256.Create(s), accG = Vector256<float>.Zero, accGXhat = Vector256<float>.Zero;
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(dy + i) * Vector256.Load(w + i);
-                accG += g;
-                accGXhat += g * ((Vector256.Load(x + i) - vm) * vs);
-            }
-            sumG = Vector256.Sum(accG);
-            sumGXhat = Vector256.Sum(accGXhat);
-        }
-        for (; i < c; i++)
-        {
-            float g = dy[i] * w[i];
-            sumG += g;
-            sumGXhat += g * ((x[i] - m) * s);
-        }
+        var (sumG, sumGXhat) = GradientSums<TL, TV>(dy, x, w, m, s, ref i, c, default, default);
+        (sumG, sumGXhat) = GradientSums<LanesScalar, float>(dy, x, w, m, s, ref i, c, sumG, sumGXhat);
         float meanG = sumG / c, meanGXhat = sumGXhat / c;
 
         // Pass 2: dx += (g − mean(g) − x̂·mean(g·x̂))·rstd.
         i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        AddInputGrad<TL, TV>(dx, dy, x, w, m, s, meanG, meanGXhat, ref i, c);
+        AddInputGrad<LanesScalar, float>(dx, dy, x, w, m, s, meanG, meanGXhat, ref i, c);
+    }
+
+    /// <summary>(accG + Σ g, accGXhat + Σ g·x̂) over whole vectors, each summed across lanes.</summary>
+    static (float, float) GradientSums<TL, TV>(float* dy, float* x, float* w, float m, float s, ref int i, int c, TV accG, TV accGXhat)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vm = TL.Splat(m), vs = TL.Splat(s);
+        for (; i + TL.Count <= c; i += TL.Count)
         {
-            Vector512<float> vm = Vector512.Create(m), vs = Vector512.Create(s), vMeanG = Vector512.Create(meanG), vMeanGXhat = Vector512.Create(meanGXhat);
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(dy + i) * Vector512.Load(w + i);
-                var xhat = (Vector512.Load(x + i) - vm) * vs;
-                Vector512.Store(Vector512.Load(dx + i) + (g - vMeanG - xhat * vMeanGXhat) * vs, dx + i);
-            }
+            TV g = TL.Mul(TL.Load(dy + i), TL.Load(w + i));
+            accG = TL.Add(accG, g);
+            accGXhat = TL.Add(accGXhat, TL.Mul(g, TL.Mul(TL.Subtract(TL.Load(x + i), vm), vs)));
         }
-        else if (Vector256.IsHardwareAccelerated)
+        return (TL.SumAcross(accG), TL.SumAcross(accGXhat));
+    }
+
+    static void AddInputGrad<TL, TV>(float* dx, float* dy, float* x, float* w, float m, float s, float meanG, float meanGXhat, ref int i, int c)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vm = TL.Splat(m), vs = TL.Splat(s), vMeanG = TL.Splat(meanG), vMeanGXhat = TL.Splat(meanGXhat);
+        for (; i + TL.Count <= c; i += TL.Count)
         {
-            Vector256<float> vm = Vector256.Create(m), vs = Vector256.Create(s), vMeanG = Vector256.Create(meanG), vMeanGXhat = Vector256.Create(meanGXhat);
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(dy + i) * Vector256.Load(w + i);
-                var xhat = (Vector256.Load(x + i) - vm) * vs;
-                Vector256.Store(Vector256.Load(dx + i) + (g - vMeanG - xhat * vMeanGXhat) * vs, dx + i);
-            }
-        }
-        for (; i < c; i++)
-        {
-            float g = dy[i] * w[i];
-            float xhat = (x[i] - m) * s;
-            dx[i] += (g - meanG - xhat * meanGXhat) * s;
+            TV g = TL.Mul(TL.Load(dy + i), TL.Load(w + i));
+            TV xhat = TL.Mul(TL.Subtract(TL.Load(x + i), vm), vs);
+            TL.Store(dx + i, TL.Add(TL.Load(dx + i), TL.Mul(TL.Subtract(TL.Subtract(g, vMeanG), TL.Mul(xhat, vMeanGXhat)), vs)));
         }
     }
 
     /// <summary>dw[j] += Σ_r dy[r,j]·x̂[r,j] and db[j] += Σ_r dy[r,j] for j in [j0, j1), rows in order
     /// (null dw or db = skipped). Each element sees the same float ops whatever the column split.</summary>
-    static void AccumulateWeightGrads(float* dw, float* db, float* dy, float* x, float* mean, float* rstd, int n, int c, int j0, int j1)
+    static void AccumulateWeightGrads<TL, TV>(float* dw, float* db, float* dy, float* x, float* mean, float* rstd, int n, int c, int j0, int j1)
+        where TL : struct, ILanes<TV> where TV : struct
     {
         for (int r = 0; r < n; r++)
         {
             float* dyRow = dy + (long)r * c, xRow = x + (long)r * c;
-            float m = mean[r], s = rstd[r];
             int j = j0;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                Vector512<float> vm = Vector512.Create(m), vs = Vector512.Create(s);
-                for (; j <= j1 - Vector512<float>.Count; j += Vector512<float>.Count)
-                {
-                    var d = Vector512.Load(dyRow + j);
-                    if (dw != null) Vector512.Store(Vector512.Load(dw + j) + d * ((Vector512.Load(xRow + j) - vm) * vs), dw + j);
-                    if (db != null) Vector512.Store(Vector512.Load(db + j) + d, db + j);
-                }
-            }
-            else if (Vector256.IsHardwareAccelerated)
-            {
-                Vector256<float> vm = Vector256.Create(m), vs = Vector256.Create(s);
-                for (; j <= j1 - Vector256<float>.Count; j += Vector256<float>.Count)
-                {
-                    var d = Vector256.Load(dyRow + j);
-                    if (dw != null) Vector256.Store(Vector256.Load(dw + j) + d * ((Vector256.Load(xRow + j) - vm) * vs), dw + j);
-                    if (db != null) Vector256.Store(Vector256.Load(db + j) + d, db + j);
-                }
-            }
-            for (; j < j1; j++)
-            {
-                if (dw != null) dw[j] += dyRow[j] * ((xRow[j] - m) * s);
-                if (db != null) db[j] += dyRow[j];
-            }
+            AddWeightGrads<TL, TV>(dw, db, dyRow, xRow, mean[r], rstd[r], ref j, j1);
+            AddWeightGrads<LanesScalar, float>(dw, db, dyRow, xRow, mean[r], rstd[r], ref j, j1);
         }
     }
 
-    static float Sum(float* x, int c)
+    static void AddWeightGrads<TL, TV>(float* dw, float* db, float* dyRow, float* xRow, float m, float s, ref int j, int j1)
+        where TL : struct, ILanes<TV> where TV : struct
     {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
+        TV vm = TL.Splat(m), vs = TL.Splat(s);
+        for (; j + TL.Count <= j1; j += TL.Count)
         {
-            var acc = Vector512<float>.Zero;
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count) acc += Vector512.Load(x + i);
-            sum = Vector512.Sum(acc);
+            TV d = TL.Load(dyRow + j);
+            if (dw != null) TL.Store(dw + j, TL.Add(TL.Load(dw + j), TL.Mul(d, TL.Mul(TL.Subtract(TL.Load(xRow + j), vm), vs))));
+            if (db != null) TL.Store(db + j, TL.Add(TL.Load(db + j), d));
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var acc = Vector256<float>.Zero;
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count) acc += Vector256.Load(x + i);
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < c; i++) sum += x[i];
-        return sum;
-    }
-
-    static float SumSquaredDeviations(float* x, float m, int c)
-    {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> vm = Vector512.Create(m), acc = Vector512<float>.Zero;
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var d = Vector512.Load(x + i) - vm;
-                acc += d * d;
-            }
-            sum = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vm = Vector256.Create(m), acc = Vector256<float>.Zero;
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var d = Vector256.Load(x + i) - vm;
-                acc += d * d;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < c; i++)
-        {
-            float d = x[i] - m;
-            sum += d * d;
-        }
-        return sum;
     }
 }
 

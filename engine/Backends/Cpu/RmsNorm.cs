@@ -14,8 +14,12 @@ public static unsafe class CpuRmsNorm
         Arguments.RequireRowNorm(n, c, x.Length, y.Length, nameof(y), rstd.Length, w.Length);
         fixed (float* py = y, pRstd = rstd, px = x, pw = w)
         {
-            float* yp = py, rstdp = pRstd, xp = px, wp = pw;
-            CpuParallel.ForEachRow(n, c, r => ForwardRow(yp + (long)r * c, rstdp + r, xp + (long)r * c, wp, c, eps));
+            switch (CpuLanes.Current)
+            {
+                case LaneWidth.Bits512: ForwardRows<Lanes512, Vector512<float>>(py, pRstd, px, pw, n, c, eps); break;
+                case LaneWidth.Bits256: ForwardRows<Lanes256, Vector256<float>>(py, pRstd, px, pw, n, c, eps); break;
+                default: ForwardRows<LanesScalar, float>(py, pRstd, px, pw, n, c, eps); break;
+            }
         }
     }
 
@@ -27,130 +31,109 @@ public static unsafe class CpuRmsNorm
         Arguments.RequireRowNormGradients(n, c, dx.Length, dw.Length);
         fixed (float* pdx = dx, pdw = dw, pdy = dy, px = x, pw = w, pRstd = rstd)
         {
-            float* dxp = pdx, dwp = pdw, dyp = pdy, xp = px, wp = pw, rstdp = pRstd;
-            if (!dx.IsEmpty)
-                CpuParallel.ForEachRow(n, c, r => InputGradRow(dxp + (long)r * c, dyp + (long)r * c, xp + (long)r * c, wp, rstdp[r], c));
-            if (!dw.IsEmpty)
-                CpuParallel.ForEachColumnBlock(n, c, (j0, j1) => AccumulateWeightGrad(dwp, dyp, xp, rstdp, n, c, j0, j1));
+            switch (CpuLanes.Current)
+            {
+                case LaneWidth.Bits512: BackwardRows<Lanes512, Vector512<float>>(pdx, pdw, pdy, px, pw, pRstd, n, c); break;
+                case LaneWidth.Bits256: BackwardRows<Lanes256, Vector256<float>>(pdx, pdw, pdy, px, pw, pRstd, n, c); break;
+                default: BackwardRows<LanesScalar, float>(pdx, pdw, pdy, px, pw, pRstd, n, c); break;
+            }
         }
     }
 
-    static void ForwardRow(float* y, float* rstdOut, float* x, float* w, int c, float eps)
+    static void ForwardRows<TL, TV>(float* y, float* rstd, float* x, float* w, int n, int c, float eps) where TL : struct, ILanes<TV> where TV : struct
+        => CpuParallel.ForEachRow(n, c, r => ForwardRow<TL, TV>(y + (long)r * c, rstd + r, x + (long)r * c, w, c, eps));
+
+    /// <summary>A null dx or dw is skipped.</summary>
+    static void BackwardRows<TL, TV>(float* dx, float* dw, float* dy, float* x, float* w, float* rstd, int n, int c) where TL : struct, ILanes<TV> where TV : struct
     {
-        float s = 1f / MathF.Sqrt(SumOfSquares(x, c) / c + eps);
-        *rstdOut = s;
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var vs = Vector512.Create(s);
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-                Vector512.Store(Vector512.Load(x + i) * vs * Vector512.Load(w + i), y + i);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vs = Vector256.Create(s);
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-                Vector256.Store(Vector256.Load(x + i) * vs * Vector256.Load(w + i), y + i);
-        }
-        for (; i < c; i++) y[i] = x[i] * s * w[i];
+        if (dx != null)
+            CpuParallel.ForEachRow(n, c, r => InputGradRow<TL, TV>(dx + (long)r * c, dy + (long)r * c, x + (long)r * c, w, rstd[r], c));
+        if (dw != null)
+            CpuParallel.ForEachColumnBlock(n, c, (j0, j1) => AccumulateWeightGrad<TL, TV>(dw, dy, x, rstd, n, c, j0, j1));
     }
 
-    static void InputGradRow(float* dx, float* dy, float* x, float* w, float s, int c)
+    // Each helper below covers elements [i, end) in whole vectors of TL and leaves i at the first element not done;
+    // called with TL, then with LanesScalar for the rest (a reduction continuing the same sum), it covers the row.
+
+    static void ForwardRow<TL, TV>(float* y, float* rstdOut, float* x, float* w, int c, float eps) where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        float sum = SumOfSquares<TL, TV>(x, ref i, c, default);
+        float s = 1f / MathF.Sqrt(SumOfSquares<LanesScalar, float>(x, ref i, c, sum) / c + eps);
+        *rstdOut = s;
+        i = 0;
+        Normalize<TL, TV>(y, x, w, s, ref i, c);
+        Normalize<LanesScalar, float>(y, x, w, s, ref i, c);
+    }
+
+    /// <summary>acc + Σ x² over whole vectors, summed across lanes.</summary>
+    static float SumOfSquares<TL, TV>(float* x, ref int i, int c, TV acc) where TL : struct, ILanes<TV> where TV : struct
+    {
+        for (; i + TL.Count <= c; i += TL.Count)
+        {
+            TV v = TL.Load(x + i);
+            acc = TL.Add(acc, TL.Mul(v, v));
+        }
+        return TL.SumAcross(acc);
+    }
+
+    /// <summary>y = x·s·w.</summary>
+    static void Normalize<TL, TV>(float* y, float* x, float* w, float s, ref int i, int c) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vs = TL.Splat(s);
+        for (; i + TL.Count <= c; i += TL.Count) TL.Store(y + i, TL.Mul(TL.Mul(TL.Load(x + i), vs), TL.Load(w + i)));
+    }
+
+    static void InputGradRow<TL, TV>(float* dx, float* dy, float* x, float* w, float s, int c) where TL : struct, ILanes<TV> where TV : struct
     {
         // Pass 1: Σ g·x̂ with g = dy·w.
         int i = 0;
-        float sumGXhat = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> vs = Vector512.Create(s), acc = Vector512<float>.Zero;
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-                acc += Vector512.Load(dy + i) * Vector512.Load(w + i) * (Vector512.Load(x + i) * vs);
-            sumGXhat = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vs = Vector256.Create(s), acc = Vector256<float>.Zero;
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-                acc += Vector256.Load(dy + i) * Vector256.Load(w + i) * (Vector256.Load(x + i) * vs);
-            sumGXhat = Vector256.Sum(acc);
-        }
-        for (; i < c; i++) sumGXhat += dy[i] * w[i] * (x[i] * s);
-        float meanGXhat = sumGXhat / c;
+        float sum = GradientSum<TL, TV>(dy, x, w, s, ref i, c, default);
+        float meanGXhat = GradientSum<LanesScalar, float>(dy, x, w, s, ref i, c, sum) / c;
 
         // Pass 2: dx += (g − x̂·mean(g·x̂))·rstd.
         i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        AddInputGrad<TL, TV>(dx, dy, x, w, s, meanGXhat, ref i, c);
+        AddInputGrad<LanesScalar, float>(dx, dy, x, w, s, meanGXhat, ref i, c);
+    }
+
+    /// <summary>acc + Σ g·x̂ over whole vectors, summed across lanes.</summary>
+    static float GradientSum<TL, TV>(float* dy, float* x, float* w, float s, ref int i, int c, TV acc) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vs = TL.Splat(s);
+        for (; i + TL.Count <= c; i += TL.Count)
+            acc = TL.Add(acc, TL.Mul(TL.Mul(TL.Load(dy + i), TL.Load(w + i)), TL.Mul(TL.Load(x + i), vs)));
+        return TL.SumAcross(acc);
+    }
+
+    static void AddInputGrad<TL, TV>(float* dx, float* dy, float* x, float* w, float s, float meanGXhat, ref int i, int c) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV vs = TL.Splat(s), vMean = TL.Splat(meanGXhat);
+        for (; i + TL.Count <= c; i += TL.Count)
         {
-            Vector512<float> vs = Vector512.Create(s), vMean = Vector512.Create(meanGXhat);
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var g = Vector512.Load(dy + i) * Vector512.Load(w + i);
-                Vector512.Store(Vector512.Load(dx + i) + (g - Vector512.Load(x + i) * vs * vMean) * vs, dx + i);
-            }
+            TV g = TL.Mul(TL.Load(dy + i), TL.Load(w + i));
+            TL.Store(dx + i, TL.Add(TL.Load(dx + i), TL.Mul(TL.Subtract(g, TL.Mul(TL.Mul(TL.Load(x + i), vs), vMean)), vs)));
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> vs = Vector256.Create(s), vMean = Vector256.Create(meanGXhat);
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var g = Vector256.Load(dy + i) * Vector256.Load(w + i);
-                Vector256.Store(Vector256.Load(dx + i) + (g - Vector256.Load(x + i) * vs * vMean) * vs, dx + i);
-            }
-        }
-        for (; i < c; i++) dx[i] += (dy[i] * w[i] - x[i] * s * meanGXhat) * s;
     }
 
     /// <summary>dw[j] += Σ_r dy[r,j]·x̂[r,j] for j in [j0, j1), rows in order.
     /// Each element sees the same float ops whatever the column split.</summary>
-    static void AccumulateWeightGrad(float* dw, float* dy, float* x, float* rstd, int n, int c, int j0, int j1)
+    static void AccumulateWeightGrad<TL, TV>(float* dw, float* dy, float* x, float* rstd, int n, int c, int j0, int j1) where TL : struct, ILanes<TV> where TV : struct
     {
         for (int r = 0; r < n; r++)
         {
             float* dyRow = dy + (long)r * c, xRow = x + (long)r * c;
-            float s = rstd[r];
             int j = j0;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                var vs = Vector512.Create(s);
-                for (; j <= j1 - Vector512<float>.Count; j += Vector512<float>.Count)
-                    Vector512.Store(Vector512.Load(dw + j) + Vector512.Load(dyRow + j) * (Vector512.Load(xRow + j) * vs), dw + j);
-            }
-            else if (Vector256.IsHardwareAccelerated)
-            {
-                var vs = Vector256.Create(s);
-                for (; j <= j1 - Vector256<float>.Count; j += Vector256<float>.Count)
-                    Vector256.Store(Vector256.Load(dw + j) + Vector256.Load(dyRow + j) * (Vector256.Load(xRow + j) * vs), dw + j);
-            }
-            for (; j < j1; j++) dw[j] += dyRow[j] * (xRow[j] * s);
+            AddWeightGrad<TL, TV>(dw, dyRow, xRow, rstd[r], ref j, j1);
+            AddWeightGrad<LanesScalar, float>(dw, dyRow, xRow, rstd[r], ref j, j1);
         }
     }
 
-    static float SumOfSquares(float* x, int c)
+    static void AddWeightGrad<TL, TV>(float* dw, float* dyRow, float* xRow, float s, ref int j, int j1) where TL : struct, ILanes<TV> where TV : struct
     {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var acc = Vector512<float>.Zero;
-            for (; i <= c - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var v = Vector512.Load(x + i);
-                acc += v * v;
-            }
-            sum = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var acc = Vector256<float>.Zero;
-            for (; i <= c - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var v = Vector256.Load(x + i);
-                acc += v * v;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < c; i++) sum += x[i] * x[i];
-        return sum;
+        TV vs = TL.Splat(s);
+        for (; j + TL.Count <= j1; j += TL.Count)
+            TL.Store(dw + j, TL.Add(TL.Load(dw + j), TL.Mul(TL.Load(dyRow + j), TL.Mul(TL.Load(xRow + j), vs))));
     }
 }
 

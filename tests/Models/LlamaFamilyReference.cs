@@ -1,0 +1,165 @@
+using Engine.Backends.Cpu;
+using Engine.Models;
+using Engine.Tests.Support;
+using Engine.Training;
+
+namespace Engine.Tests.Models;
+
+/// <summary>
+/// An independent float64 forward of the Llama family as transformers computes it (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM),
+/// from weights by their Hugging Face names: RMSNorm x/√(mean x² + eps)·w; q, k, v projections (Qwen2: with bias); RoPE rotate-half at each
+/// token's position with frequencies θ^(−2i/D); grouped-query softmax attention over the earlier keys of the token's segment and, with a
+/// sliding window W, only keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay: kv_idx &gt; q_idx − sliding_window); o_proj;
+/// SwiGLU down(silu(gate(h))·up(h)); the final norm and the head (lm_head, or the embedding when tied). No code of the engine is used.
+/// </summary>
+public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary<string, double[]> weights)
+{
+    public ModelConfig Config => config;
+
+    /// <summary>The weights by their Hugging Face names, as the forward reads them.</summary>
+    public IReadOnlyDictionary<string, double[]> Weights => weights;
+
+    /// <summary>The reference of a model's current weights (widened to float64).</summary>
+    public static LlamaFamilyReference Of(Transformer model) =>
+        new(model.Config, model.Parameters.ToDictionary(p => p.Name, p => TestData.ToDouble(CpuBackend.F(p.Value))));
+
+    /// <summary>Every tensor a checkpoint of this config holds, with its shape, in the order transformers lists them.</summary>
+    public static IEnumerable<(string Name, int[] Shape)> Tensors(ModelConfig c)
+    {
+        int q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+        yield return ("model.embed_tokens.weight", [c.VocabSize, c.Dim]);
+        for (int l = 0; l < c.Layers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            yield return (p + "input_layernorm.weight", [c.Dim]);
+            foreach (var (name, rows) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+            {
+                yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
+                if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
+            }
+            yield return (p + "self_attn.o_proj.weight", [c.Dim, q]);
+            yield return (p + "post_attention_layernorm.weight", [c.Dim]);
+            yield return (p + "mlp.gate_proj.weight", [c.FfnDim, c.Dim]);
+            yield return (p + "mlp.up_proj.weight", [c.FfnDim, c.Dim]);
+            yield return (p + "mlp.down_proj.weight", [c.Dim, c.FfnDim]);
+        }
+        yield return ("model.norm.weight", [c.Dim]);
+        if (!c.TiedEmbeddings) yield return ("lm_head.weight", [c.VocabSize, c.Dim]);
+    }
+
+    /// <summary>Random weights, each a float32 value (a checkpoint holds them exactly): matrices and biases uniform in ±scale, norm weights in
+    /// 1 ± 0.2, so every part of the forward matters.</summary>
+    public static LlamaFamilyReference Random(ModelConfig config, int seed, float scale)
+    {
+        var weights = new Dictionary<string, double[]>();
+        int i = 0;
+        foreach (var (name, shape) in Tensors(config))
+        {
+            int n = shape.Aggregate(1, (a, b) => a * b);
+            float[] u = TestData.Uniform(n, seed + i++);
+            weights[name] = [.. u.Select(x => (double)(name.EndsWith("norm.weight") ? 1 + 0.2f * x : scale * x))];
+        }
+        return new LlamaFamilyReference(config, weights);
+    }
+
+    /// <summary>Logits [rows·seqLen, vocab] of a batch (its ids, positions and segment ids; targets unused).</summary>
+    public double[] Logits(Batch batch)
+    {
+        if (config.Family == ModelFamily.Gpt2 || config.RopeScaling is not null)
+            throw new ArgumentException($"the reference runs the Llama family with plain RoPE, not {config.Family} with {config.RopeScaling}");
+        int n = batch.Tokens, c = config.Dim;
+        var x = new double[n * c];
+        double[] embedding = weights["model.embed_tokens.weight"];
+        for (int t = 0; t < n; t++) Array.Copy(embedding, batch.Ids[t] * c, x, t * c, c);
+        for (int l = 0; l < config.Layers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            double[] h = RmsNorm(x, weights[p + "input_layernorm.weight"]);
+            double[] attention = Attention(batch, Project(h, n, p + "self_attn.q_proj"), Project(h, n, p + "self_attn.k_proj"), Project(h, n, p + "self_attn.v_proj"));
+            Add(x, Project(attention, n, p + "self_attn.o_proj"));
+            h = RmsNorm(x, weights[p + "post_attention_layernorm.weight"]);
+            double[] gate = Project(h, n, p + "mlp.gate_proj"), up = Project(h, n, p + "mlp.up_proj");
+            for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1 + Math.Exp(-gate[i])) * up[i];
+            Add(x, Project(gate, n, p + "mlp.down_proj"));
+        }
+        return MatMulTransposed(RmsNorm(x, weights["model.norm.weight"]), weights[config.TiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"], n);
+    }
+
+    /// <summary>Per row, token t, head h (kv head h / (H/KV)): softmax over keys j ≤ t of t's segment (and j &gt; t − W) of q·k/√D, times v.</summary>
+    private double[] Attention(Batch batch, double[] q, double[] k, double[] v)
+    {
+        int T = batch.SeqLen, H = config.Heads, KV = config.KvHeads, D = config.HeadDim, W = config.SlidingWindow;
+        Rope(q, batch.Positions, H);
+        Rope(k, batch.Positions, KV);
+        var output = new double[batch.Tokens * H * D];
+        for (int r = 0; r < batch.Rows; r++)
+        for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+        {
+            int g = h / (H / KV), query = r * T + t;
+            var seen = Enumerable.Range(0, t + 1).Where(j => batch.Segments[r * T + j] == batch.Segments[query] && (W == 0 || j > t - W)).ToArray();
+            double[] scores = [.. seen.Select(j => Enumerable.Range(0, D).Sum(d => q[(query * H + h) * D + d] * k[((r * T + j) * KV + g) * D + d]) / Math.Sqrt(D))];
+            double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
+            for (int i = 0; i < seen.Length; i++)
+                for (int d = 0; d < D; d++)
+                    output[(query * H + h) * D + d] += Math.Exp(scores[i] - max) / sum * v[((r * T + seen[i]) * KV + g) * D + d];
+        }
+        return output;
+    }
+
+    /// <summary>HF's rotate-half RoPE in place on [tokens, heads, D]: (x_i, x_{i+D/2}) turned by position·θ^(−2i/D).</summary>
+    private void Rope(double[] x, int[] positions, int heads)
+    {
+        int D = config.HeadDim, half = D / 2;
+        for (int t = 0; t < positions.Length; t++)
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < half; i++)
+        {
+            double angle = positions[t] * Math.Pow(config.RopeTheta, -2.0 * i / D);
+            int a = (t * heads + h) * D + i, b = a + half;
+            (x[a], x[b]) = (x[a] * Math.Cos(angle) - x[b] * Math.Sin(angle), x[b] * Math.Cos(angle) + x[a] * Math.Sin(angle));
+        }
+    }
+
+    private double[] RmsNorm(double[] x, double[] w)
+    {
+        int c = w.Length;
+        var y = new double[x.Length];
+        for (int t = 0; t < x.Length / c; t++)
+        {
+            double meanSquare = Enumerable.Range(0, c).Sum(i => x[t * c + i] * x[t * c + i]) / c, inverse = 1 / Math.Sqrt(meanSquare + config.NormEps);
+            for (int i = 0; i < c; i++) y[t * c + i] = x[t * c + i] * inverse * w[i];
+        }
+        return y;
+    }
+
+    /// <summary>x·Wᵀ (+ bias when the checkpoint has one) for x [tokens, in] and the module's weight [out, in].</summary>
+    private double[] Project(double[] x, int tokens, string module)
+    {
+        double[] w = weights[module + ".weight"];
+        double[] y = MatMulTransposed(x, w, tokens);
+        if (weights.TryGetValue(module + ".bias", out var bias))
+            for (int i = 0; i < y.Length; i++) y[i] += bias[i % bias.Length];
+        return y;
+    }
+
+    /// <summary>y[t, o] = Σ_i x[t, i]·w[o, i] for x [rows, in], w [out, in].</summary>
+    private static double[] MatMulTransposed(double[] x, double[] w, int rows)
+    {
+        int inDim = x.Length / rows, outDim = w.Length / inDim;
+        var y = new double[rows * outDim];
+        for (int t = 0; t < rows; t++)
+            for (int o = 0; o < outDim; o++)
+            {
+                double sum = 0;
+                for (int i = 0; i < inDim; i++) sum += x[t * inDim + i] * w[o * inDim + i];
+                y[t * outDim + o] = sum;
+            }
+        return y;
+    }
+
+    private static void Add(double[] x, double[] y)
+    {
+        for (int i = 0; i < x.Length; i++) x[i] += y[i];
+    }
+}
