@@ -153,14 +153,16 @@ public static class CurationExperiment
     public static void Plot(IReadOnlyList<ArmResult> results, string path)
     {
         var plot = new ScottPlot.Plot();
-        plot.Add.Bars(results.Select(r => r.Summary.ExactMatchAfter * 100).ToArray());
+        var bars = plot.Add.Bars(results.Select(r => r.Summary.ExactMatchAfter * 100).ToArray());
+        foreach (var bar in bars.Bars) bar.Label = $"{bar.Value:0} %";
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, results.Count).Select(i => (double)i).ToArray(), results.Select(r => r.Arm).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
         plot.Axes.Bottom.MinimumSize = 120;
+        plot.Axes.Right.MinimumSize = 90;   // room for the last rotated label
         plot.YLabel("held-out exact match after training (%)");
         plot.Title("Curation experiment (engine curate demo)");
-        plot.Axes.SetLimitsY(0, 100);
+        plot.Axes.SetLimitsY(0, Math.Max(10, 1.25 * results.Max(r => r.Summary.ExactMatchAfter * 100)));
         plot.SavePng(path, 900, 520);
     }
 

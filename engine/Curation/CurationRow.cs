@@ -1,45 +1,52 @@
+using System.Runtime.CompilerServices;
+using System.Text;
 using System.Text.Json;
 using Engine.Data;
 
 namespace Engine.Curation;
 
 /// <summary>
-/// One JSONL row being curated: its line as read (written out unchanged when kept, so fields such as <c>answer</c>, <c>checks</c> or
-/// <c>meta</c> travel with it), where it came from, and its conversation. The prompt is every turn before the last assistant turn;
-/// the response is that turn (empty for a prompt-only row).
+/// One JSONL row being curated: its line as read (UTF-8, written out unchanged when kept, so fields such as <c>answer</c>,
+/// <c>checks</c> or <c>meta</c> travel with it), where it came from, and its conversation. The prompt is every turn before the last
+/// assistant turn; the response is that turn (empty for a prompt-only row).
 /// </summary>
-public sealed record CurationRow(string File, int Line, string Json, SftExample Example)
+public sealed record CurationRow(string File, int Line, ReadOnlyMemory<byte> Utf8, SftExample Example)
 {
     public string Where => $"{File}:{Line}";
 
+    /// <summary>The line as read.</summary>
+    public string Json => Encoding.UTF8.GetString(Utf8.Span);
+
     /// <summary>The turns before the last assistant turn (all turns when there is none).</summary>
-    public IReadOnlyList<ChatTurn> Prompt { get; } = PromptOf(Example);
+    public IReadOnlyList<ChatTurn> Prompt => Example.Turns.Take(PromptLength(Example)).ToList();
 
     /// <summary>The last assistant turn's text, or a plain-text row's text; "" for a prompt-only row.</summary>
-    public string Response { get; } = Example.IsPlainText ? Example.Turns[0].Content
-        : Example.Turns.LastOrDefault(t => t.Role == ChatRole.Assistant)?.Content ?? "";
+    public string Response => PromptLength(Example) < Example.Turns.Count ? Example.Turns[PromptLength(Example)].Content : "";
 
     /// <summary>The user turns of the prompt, one per line: what prompt diversity, deduplication and decontamination read.</summary>
-    public string PromptText { get; } = string.Join("\n", PromptOf(Example).Where(t => t.Role == ChatRole.User).Select(t => t.Content));
+    public string PromptText => string.Join("\n", Example.Turns.Take(PromptLength(Example)).Where(t => t.Role == ChatRole.User).Select(t => t.Content));
 
     /// <summary>Whether the row's <c>meta.finish</c> says its response stopped at the generation's token limit ("length").</summary>
     public bool StoppedAtLimit()
     {
-        if (!Json.Contains("\"meta\"", StringComparison.Ordinal)) return false;
-        using var document = JsonDocument.Parse(Json);
+        if (Utf8.Span.IndexOf("\"meta\""u8) < 0) return false;
+        using var document = JsonDocument.Parse(Utf8);
         return document.RootElement.TryGetProperty("meta", out var meta) && meta.ValueKind == JsonValueKind.Object
             && meta.TryGetProperty("finish", out var finish) && finish.ValueKind == JsonValueKind.String && finish.GetString() == "length";
     }
 
-    private static IReadOnlyList<ChatTurn> PromptOf(SftExample example)
+    /// <summary>The turns before the last assistant turn: its index, all turns when there is none, none for a plain-text row.</summary>
+    private static int PromptLength(SftExample example)
     {
-        if (example.IsPlainText) return [];
-        int last = example.Turns.ToList().FindLastIndex(t => t.Role == ChatRole.Assistant);
-        return last < 0 ? example.Turns : example.Turns.Take(last).ToList();
+        if (example.IsPlainText) return 0;
+        for (int i = example.Turns.Count - 1; i >= 0; i--)
+            if (example.Turns[i].Role == ChatRole.Assistant) return i;
+        return example.Turns.Count;
     }
 }
 
-/// <summary>Reads JSONL rows for curation, parsed in parallel; a malformed line throws a <see cref="DataFormatException"/> naming file:line.</summary>
+/// <summary>Reads JSONL rows for curation, parsed in parallel from the file's UTF-8 bytes; a malformed line throws a
+/// <see cref="DataFormatException"/> naming file:line.</summary>
 public static class CurationRows
 {
     /// <param name="requireAnswer">false for prompts (distill, best-of-k): rows without an answer are accepted.</param>
@@ -47,19 +54,39 @@ public static class CurationRows
     {
         if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path} does not exist");
         string file = Path.GetFileName(path);
-        var lines = System.IO.File.ReadAllLines(path);
-        var rows = new CurationRow?[lines.Length];
+        byte[] bytes = System.IO.File.ReadAllBytes(path);
+        var lines = Lines(bytes);
+        var rows = new CurationRow?[lines.Count];
         // Every line parses on its own; the lowest-numbered bad line is the one reported.
-        var errors = new DataFormatException?[lines.Length];
-        Parallel.For(0, lines.Length, i =>
+        var errors = new DataFormatException?[lines.Count];
+        Parallel.For(0, lines.Count, i =>
         {
-            if (string.IsNullOrWhiteSpace(lines[i])) return;
-            try { rows[i] = new CurationRow(file, i + 1, lines[i], SftJsonl.ParseLine(lines[i], file, i + 1, requireAnswer)); }
+            try { rows[i] = Parse(file, i + 1, bytes.AsMemory(lines[i]), requireAnswer); }
             catch (DataFormatException e) { errors[i] = e; }
         });
         if (errors.FirstOrDefault(e => e is not null) is { } first) throw first;
         var result = rows.OfType<CurationRow>().ToList();
         if (result.Count == 0) throw new DataFormatException(file, 0, "no rows (the file is empty or only blank lines)");
         return result;
+    }
+
+    /// <summary>The row of one line, or null for a blank line.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static CurationRow? Parse(string file, int line, ReadOnlyMemory<byte> bytes, bool requireAnswer)
+        => bytes.Span.Trim(" \t\r"u8).IsEmpty ? null : new CurationRow(file, line, bytes, SftJsonl.ParseLine(bytes, file, line, requireAnswer));
+
+    /// <summary>Each line's bytes, without its line break (\n or \r\n) and, on the first line, a UTF-8 byte order mark.</summary>
+    private static List<Range> Lines(byte[] bytes)
+    {
+        var lines = new List<Range>(bytes.Length / 128 + 1);
+        int start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        while (start < bytes.Length)
+        {
+            int length = bytes.AsSpan(start).IndexOf((byte)'\n');
+            int end = length < 0 ? bytes.Length : start + length;
+            lines.Add(start..(end > start && bytes[end - 1] == '\r' ? end - 1 : end));
+            start = end + 1;
+        }
+        return lines;
     }
 }

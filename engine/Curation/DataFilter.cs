@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Engine.Curation;
 
@@ -50,14 +51,15 @@ public static class DataFilter
         var removed = new List<Removal>();
         var survivors = new List<CurationRow>();
         var exact = new Dictionary<ulong, CurationRow>();
-        var near = new NearDuplicateIndex(minHash);
+        var near = new NearDuplicateIndex();
         for (int i = 0; i < rows.Count; i++)
         {
             var (row, f) = (rows[i], features[i]);
             if (f.QualityReason is { } bad) removed.Add(new Removal(row, "quality", bad));
             else if (options.ExactDuplicates && !exact.TryAdd(f.TextHash, row)) removed.Add(new Removal(row, "exact-duplicate", $"same text as {exact[f.TextHash].Where}"));
-            else if (options.NearDuplicates && near.Offer(f.Signature!, i) is { } earlier)
-                removed.Add(new Removal(row, "near-duplicate", $"shares a MinHash band with {rows[earlier].Where} (estimated Jaccard {MinHash.EstimateJaccard(f.Signature!, features[earlier].Signature!):F2})"));
+            else if (options.NearDuplicates && near.Offer(f.BandKeys!, i) is { } earlier)
+                removed.Add(new Removal(row, "near-duplicate", $"shares a MinHash band with {rows[earlier].Where} (estimated Jaccard " +
+                    $"{MinHash.EstimateJaccard(minHash.Signature(RowFeatures.Words(row)), minHash.Signature(RowFeatures.Words(rows[earlier]))):F2})"));
             else if (f.Contaminated) removed.Add(new Removal(row, "decontamination", $"shares a {options.Decontamination!.N}-gram with the evaluation data"));
             else survivors.Add(row);
         }
@@ -76,18 +78,22 @@ public static class DataFilter
         return new FilterResult(rows.Count, kept, removed, times);
     }
 
-    /// <summary>What the stages need to know about one row, computable on its own.</summary>
-    private sealed record RowFeatures(string? QualityReason, ulong TextHash, ulong[]? Signature, bool Contaminated)
+    /// <summary>What the stages need to know about one row, computable on its own (the MinHash signature only as its band keys: a
+    /// removed row's reason recomputes the two signatures it compares).</summary>
+    private sealed record RowFeatures(string? QualityReason, ulong TextHash, ulong[]? BandKeys, bool Contaminated)
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static RowFeatures Of(CurationRow row, FilterOptions options, MinHash minHash)
         {
             Word[] promptWords = TextFeatures.Words(row.PromptText), responseWords = TextFeatures.Words(row.Response);
             string? quality = options.Quality is { } q ? QualityHeuristics.Reject(promptWords, row.Response, responseWords, row.StoppedAtLimit(), q) : null;
             if (quality is not null) return new RowFeatures(quality, 0, null, false);
-            // The words of prompt + "\n" + response: a line break only separates words.
             Word[] words = [.. promptWords, .. responseWords];
-            return new RowFeatures(null, TextFeatures.SequenceHash(words), options.NearDuplicates ? minHash.Signature(words) : null,
+            return new RowFeatures(null, TextFeatures.SequenceHash(words), options.NearDuplicates ? minHash.BandKeys(minHash.Signature(words)) : null,
                 options.Decontamination?.Contaminates(words) ?? false);
         }
+
+        /// <summary>The words of prompt + "\n" + response: a line break only separates words.</summary>
+        public static Word[] Words(CurationRow row) => [.. TextFeatures.Words(row.PromptText), .. TextFeatures.Words(row.Response)];
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Curation;
 
 /// <summary>
@@ -29,6 +31,7 @@ public sealed class Decontamination
     public bool Contaminates(string text) => Contaminates(TextFeatures.Words(text));
 
     /// <summary>The same, on a text's words.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Contaminates(Word[] words)
     {
         if (words.Length >= N && TextFeatures.NGramHashes(words, N).Any(_grams.Contains)) return true;

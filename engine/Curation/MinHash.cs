@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Engine.Curation;
@@ -32,24 +33,31 @@ public sealed class MinHash
 
     public int Length => _multipliers.Length;
 
+    /// <summary>Hash function i of an n-gram's hash x: aᵢ·x + bᵢ mod 2⁶⁴.</summary>
+    public ulong Hash(int i, ulong gram) => _multipliers[i] * gram + _offsets[i];
+
     /// <summary>The signature of a text's words: per hash function the minimum over its n-grams (all ulong.MaxValue for a text with no words).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ulong[] Signature(ReadOnlySpan<Word> words)
     {
         var signature = new ulong[Length];
-        Array.Fill(signature, ulong.MaxValue);
         var grams = TextFeatures.NGramHashes(words, NGram);
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (; i + Vector512<ulong>.Count <= Length; i += Vector512<ulong>.Count)
+        // Four functions at a time (AVX2 has no 64-bit multiply or minimum instruction; the JIT composes them from 32-bit ones).
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + Vector256<ulong>.Count <= Length; i += Vector256<ulong>.Count)
             {
-                var a = Vector512.Create<ulong>(_multipliers.AsSpan(i));
-                var b = Vector512.Create<ulong>(_offsets.AsSpan(i));
-                var min = Vector512.Create(ulong.MaxValue);
-                foreach (ulong x in grams) min = Vector512.Min(min, a * Vector512.Create(x) + b);
+                var a = Vector256.Create<ulong>(_multipliers.AsSpan(i));
+                var b = Vector256.Create<ulong>(_offsets.AsSpan(i));
+                var min = Vector256.Create(ulong.MaxValue);
+                foreach (ulong x in grams) min = Vector256.Min(min, a * Vector256.Create(x) + b);
                 min.CopyTo(signature.AsSpan(i));
             }
         for (; i < Length; i++)
-            foreach (ulong x in grams) signature[i] = Math.Min(signature[i], _multipliers[i] * x + _offsets[i]);
+        {
+            signature[i] = ulong.MaxValue;
+            foreach (ulong x in grams) signature[i] = Math.Min(signature[i], Hash(i, x));
+        }
         return signature;
     }
 
@@ -62,12 +70,18 @@ public sealed class MinHash
         return (double)equal / a.Length;
     }
 
-    /// <summary>Band b's key: a hash of its RowsPerBand signature entries and b, so equal keys mean an equal band.</summary>
-    public ulong BandKey(ReadOnlySpan<ulong> signature, int band)
+    /// <summary>Each band's key: a hash of its RowsPerBand signature entries and its index, so equal keys mean an equal band.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public ulong[] BandKeys(ReadOnlySpan<ulong> signature)
     {
-        ulong key = TextFeatures.Mix((ulong)band);
-        foreach (ulong v in signature.Slice(band * RowsPerBand, RowsPerBand)) key = TextFeatures.Mix(key ^ v);
-        return key;
+        var keys = new ulong[Bands];
+        for (int band = 0; band < Bands; band++)
+        {
+            ulong key = TextFeatures.Mix((ulong)band);
+            foreach (ulong v in signature.Slice(band * RowsPerBand, RowsPerBand)) key = TextFeatures.Mix(key ^ v);
+            keys[band] = key;
+        }
+        return keys;
     }
 
     /// <summary>The probability that two texts of Jaccard similarity s become candidates: 1 − (1 − s^rows)^bands.</summary>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Curation;
 
 /// <summary>
@@ -5,17 +7,17 @@ namespace Engine.Curation;
 /// removed; every row offered is indexed, kept or not, so a chain of near duplicates (A ~ B ~ C) keeps only its first. Reports which
 /// earlier row a duplicate collided with.
 /// </summary>
-public sealed class NearDuplicateIndex(MinHash minHash)
+public sealed class NearDuplicateIndex
 {
     private readonly Dictionary<ulong, int> _firstRowOfBand = [];
 
-    /// <summary>The earlier row sharing a band with this signature (null when none); then indexes the signature's bands under row.</summary>
-    public int? Offer(ulong[] signature, int row)
+    /// <summary>The earlier row sharing a band key with these (null when none); then indexes the keys under row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public int? Offer(ulong[] bandKeys, int row)
     {
         int? earlier = null;
-        for (int band = 0; band < minHash.Bands; band++)
+        foreach (ulong key in bandKeys)
         {
-            ulong key = minHash.BandKey(signature, band);
             if (_firstRowOfBand.TryGetValue(key, out int first)) earlier ??= first;
             else _firstRowOfBand[key] = row;
         }

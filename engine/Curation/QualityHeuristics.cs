@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Curation;
 
 /// <summary>
@@ -32,6 +34,7 @@ public static class QualityHeuristics
         => Reject(TextFeatures.Words(prompt), response, TextFeatures.Words(response), stoppedAtLimit, options);
 
     /// <summary>The same, on the words of prompt and response already split.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static string? Reject(Word[] promptWords, string response, Word[] words, bool stoppedAtLimit, QualityOptions options)
     {
         if (string.IsNullOrWhiteSpace(response)) return "empty response";
@@ -58,6 +61,7 @@ public static class QualityHeuristics
     }
 
     /// <summary>Non-blank lines equal (after trimming) to an earlier line / non-blank lines.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double DuplicateLineFraction(string text)
     {
         if (!text.Contains('\n')) return 0;
@@ -69,6 +73,7 @@ public static class QualityHeuristics
 
     // Gopher's top n-gram rule for n = 2: count(g*) · chars(g*) / Σ chars of words, g* the most frequent 2-gram;
     // only a 2-gram that occurs more than once counts (every 2-gram of a short answer would otherwise be "top").
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double TopBigramFraction(ReadOnlySpan<Word> words)
     {
         if (words.Length < 2) return 0;
@@ -87,6 +92,7 @@ public static class QualityHeuristics
 
     // Gopher's duplicate n-gram rule: Σ chars of the words covered by some n-gram occurring more than once / Σ chars of words
     // (each word counted once however many repeated n-grams cover it).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double DuplicateNGramFraction(ReadOnlySpan<Word> words, int n)
     {
         if (words.Length < n) return 0;
@@ -107,6 +113,7 @@ public static class QualityHeuristics
     }
 
     /// <summary>The response holds the prompt's whole word sequence (a prompt of at least two words), as an echo does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool RepeatsPrompt(ReadOnlySpan<Word> prompt, ReadOnlySpan<Word> response)
     {
         if (prompt.Length < 2 || response.Length < prompt.Length) return false;

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Engine.Curation;
 
 /// <summary>One word of a text: the hash of its lower-cased letters and digits, and how many characters it has.</summary>
@@ -12,6 +14,7 @@ public readonly record struct Word(ulong Hash, int Length);
 public static class TextFeatures
 {
     /// <summary>The words of text, in order, without allocating a string per word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Word[] Words(string text)
     {
         var words = new List<Word>(text.Length / 5 + 1);
@@ -36,6 +39,7 @@ public static class TextFeatures
     }
 
     /// <summary>The hash of a whole word sequence: equal for texts whose normalised words are equal.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong SequenceHash(ReadOnlySpan<Word> words)
     {
         ulong hash = Mix((ulong)words.Length);
@@ -44,6 +48,7 @@ public static class TextFeatures
     }
 
     /// <summary>The hashes of every run of n consecutive words; a text of fewer than n (but some) words gives one hash of all of them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong[] NGramHashes(ReadOnlySpan<Word> words, int n)
     {
         if (words.Length == 0) return [];
@@ -54,6 +59,7 @@ public static class TextFeatures
     }
 
     /// <summary>SplitMix64's finaliser: a bijection of 64-bit values whose output bits each depend on every input bit.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(ulong x)
     {
         x += 0x9E3779B97F4A7C15UL;

@@ -17,7 +17,7 @@ public sealed class VerifierScorer : ISampleScorer
 
     public void Prepare(CurationRow row)
     {
-        using var document = JsonDocument.Parse(row.Json);
+        using var document = JsonDocument.Parse(row.Utf8);
         _checks[row] = CheckSpec.FromRow(document.RootElement, row.File, row.Line);
     }
 

@@ -38,7 +38,14 @@ public static class SftJsonl
 
     /// <summary>One line's example (see <see cref="FromJson"/>).</summary>
     public static SftExample ParseLine(string line, string file, int lineNumber, bool requireAnswer = true)
+        => ParseLine(System.Text.Encoding.UTF8.GetBytes(line), file, lineNumber, requireAnswer);
+
+    /// <summary>One line's example from its UTF-8 bytes (what a file holds: no decoding to a string first).</summary>
+    public static SftExample ParseLine(ReadOnlyMemory<byte> line, string file, int lineNumber, bool requireAnswer = true)
     {
+        string at = lineNumber.ToString(CultureInfo.InvariantCulture);
+        // The common row (plain messages) in one pass of a reader; any other row from its document.
+        if (PlainMessages.TryRead(line.Span, requireAnswer) is { } turns) return new SftExample(turns, $"{file}:{at}");
         JsonDocument document;
         try { document = JsonDocument.Parse(line); }
         catch (JsonException e)
@@ -48,7 +55,7 @@ public static class SftJsonl
             string where = e.BytePositionInLine is { } position ? $" at byte {position + 1}" : "";
             throw new DataFormatException(file, lineNumber, $"malformed JSON{where}: {reason}", e);
         }
-        using (document) return FromJson(document.RootElement, file, lineNumber.ToString(CultureInfo.InvariantCulture), requireAnswer);
+        using (document) return FromJson(document.RootElement, file, at, requireAnswer);
     }
 
     /// <summary>One record's example, whichever file it came from; maps prompt/completion and Alpaca onto a user turn and an assistant turn.</summary>

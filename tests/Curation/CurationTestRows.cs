@@ -10,7 +10,7 @@ public static class CurationTestRows
     public static CurationRow Row(string prompt, string response, int line = 1, string? extra = null)
     {
         string json = $"{{\"prompt\": {JsonSerializer.Serialize(prompt)}, \"completion\": {JsonSerializer.Serialize(response)}{(extra is null ? "" : ", " + extra)}}}";
-        return new CurationRow("test.jsonl", line, json, SftJsonl.ParseLine(json, "test.jsonl", line));
+        return new CurationRow("test.jsonl", line, System.Text.Encoding.UTF8.GetBytes(json), SftJsonl.ParseLine(json, "test.jsonl", line));
     }
 
     /// <summary>A text of n words drawn (seeded) from a vocabulary of 5,000 made-up words, so two such texts share almost no 5-gram.</summary>

@@ -49,6 +49,19 @@ public class MinHashTests
     }
 
     [Fact]
+    public void Signature_is_each_functions_minimum_over_the_5_grams()
+    {
+        // 7 functions: one vector of 4 and 3 left for the scalar loop; texts of 0, 3 (< 5) and 40 words.
+        var minHash = new MinHash(bands: 1, rowsPerBand: 7, seed: 5);
+        foreach (string text in new[] { "", "one two three", RandomText(40, seed: 9) })
+        {
+            var grams = TextFeatures.NGramHashes(TextFeatures.Words(text), 5);
+            var expected = Enumerable.Range(0, minHash.Length).Select(i => grams.Select(g => minHash.Hash(i, g)).DefaultIfEmpty(ulong.MaxValue).Min());
+            Assert.Equal(expected, minHash.Signature(TextFeatures.Words(text)));
+        }
+    }
+
+    [Fact]
     public void Identical_word_sequences_have_equal_signatures_whatever_the_case_and_punctuation()
     {
         var minHash = new MinHash();
