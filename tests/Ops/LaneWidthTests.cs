@@ -74,7 +74,7 @@ public class LaneWidthTests
             var p = TestData.Uniform(length, 1);
             var m = new float[length];
             var v = new float[length];
-            for (int t = 1; t <= 3; t++) CpuAdamW.Step(p, TestData.Uniform(length, 10 + t, 2f), m, v, 1e-2f, (float)beta1, 0.99f, 1e-8f, 0.1f, t);
+            for (int t = 1; t <= 3; t++) CpuAdamW.Step(p, TestData.Uniform(length, 10 + t, 2f), gradScale: 0.75f, m, v, 1e-2f, (float)beta1, 0.99f, 1e-8f, 0.1f, t);
             return [p, m, v];
         });
         for (int w = 1; w < Widths.Length; w++)
