@@ -1,12 +1,15 @@
+using ILGPU;
+
 namespace Engine.Kernels;
 
-/// <summary>bfloat16 as its 16 bits in a ushort (the upper half of a float32): host-side conversions.</summary>
+/// <summary>bfloat16 as its 16 bits in a ushort (the upper half of a float32): conversions on the host and, for one value, in kernels.</summary>
 public static class Bf16
 {
-    /// <summary>float32 -> bf16 bits, rounding to nearest, ties to even; NaN stays a (quiet) NaN, overflow rounds to ±infinity.</summary>
+    /// <summary>float32 -> bf16 bits, rounding to nearest, ties to even; NaN stays a (quiet) NaN, overflow rounds to ±infinity.
+    /// The same code in kernels (<see cref="Bf16Kernels"/>) and on the host, so both round every value alike.</summary>
     public static ushort FromFloat(float value)
     {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
+        uint bits = Interop.FloatAsInt(value);
         if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x0040);
         uint roundingBias = 0x7FFFu + ((bits >> 16) & 1u);
         return (ushort)((bits + roundingBias) >> 16);

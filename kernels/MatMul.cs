@@ -203,15 +203,16 @@ public static class MatMulKernels
     private const int Bf16HalfRows = Bf16GroupSize / Bf16VectorsPerRow;
 
     /// <summary>
-    /// y[m, n] = x[m, k]·w[n, k]ᵀ with x, w bf16 bits, fp32 accumulate and output (overwrites y); options.Vectorized: k and both view
-    /// offsets are multiples of 8 (the other options do not apply).
+    /// y[m, n] = (accumulate ? y : 0) + x[m, k]·w[n, k]ᵀ + bias[n] with x, w bf16 bits, fp32 accumulate and output; bias.Length == 0: none;
+    /// options.Accumulate as in Gemm, options.Vectorized: k and both view offsets are multiples of 8 (the layout options do not apply: both
+    /// operands are k-contiguous, so x·wᵀ, dy·W and dyᵀ·x take operands laid out for it, <see cref="Bf16Kernels"/>).
     /// Grid (⌈n/Bf16TileN⌉, ⌈m/Bf16TileM⌉), group Bf16GroupSize = 8 warps, each warp 4 × 4 mma.m16n8k16 tiles; on a device without
     /// CudaAsm (the CPU accelerator) the same fragment registers are multiplied by a warp-shuffle emulation of the instruction.
     /// </summary>
     [GroupSize(Bf16GroupSize), LocalSlotsInRegisters]
-    public static void GemmBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int m, int n, int k, GemmOptions options)
+    public static void GemmBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, ArrayView<float> bias, int m, int n, int k, GemmOptions options)
     {
-        bool vectorized = options.Vectorized;
+        bool vectorized = options.Vectorized, accumulate = options.Accumulate;
         var xShared = SharedMemory.Allocate<UInt4>(2 * Bf16TileVectors);
         var wShared = SharedMemory.Allocate<UInt4>(2 * Bf16TileVectors);
         var xWords = xShared.Cast<uint>();
@@ -277,10 +278,10 @@ public static class MatMulKernels
         }
 
         int row = m0 + warpRow + groupRow, col = n0 + warpCol + 2 * pairInRow;
-        StoreMmaRow(y, acc.R0, row, col, m, n);
-        StoreMmaRow(y, acc.R1, row + 16, col, m, n);
-        StoreMmaRow(y, acc.R2, row + 32, col, m, n);
-        StoreMmaRow(y, acc.R3, row + 48, col, m, n);
+        StoreMmaRow(y, bias, acc.R0, row, col, m, n, accumulate);
+        StoreMmaRow(y, bias, acc.R1, row + 16, col, m, n, accumulate);
+        StoreMmaRow(y, bias, acc.R2, row + 32, col, m, n, accumulate);
+        StoreMmaRow(y, bias, acc.R3, row + 48, col, m, n, accumulate);
     }
 
     // ---- fp32 helpers
@@ -541,27 +542,27 @@ public static class MatMulKernels
     private static float Dot2(uint a, uint b) =>
         Interop.IntAsFloat(a << 16) * Interop.IntAsFloat(b << 16) + Interop.IntAsFloat(a & 0xFFFF0000u) * Interop.IntAsFloat(b & 0xFFFF0000u);
 
-    private static void StoreMmaRow(ArrayView<float> y, MmaRow acc, int row, int col, int m, int n)
+    private static void StoreMmaRow(ArrayView<float> y, ArrayView<float> bias, MmaRow acc, int row, int col, int m, int n, bool accumulate)
     {
-        StoreMmaTile(y, acc.N0, row, col, m, n);
-        StoreMmaTile(y, acc.N1, row, col + 8, m, n);
-        StoreMmaTile(y, acc.N2, row, col + 16, m, n);
-        StoreMmaTile(y, acc.N3, row, col + 24, m, n);
+        StoreMmaTile(y, bias, acc.N0, row, col, m, n, accumulate);
+        StoreMmaTile(y, bias, acc.N1, row, col + 8, m, n, accumulate);
+        StoreMmaTile(y, bias, acc.N2, row, col + 16, m, n, accumulate);
+        StoreMmaTile(y, bias, acc.N3, row, col + 24, m, n, accumulate);
     }
 
     /// <summary>An m16n8 accumulator fragment: c0, c1 at (row, col), (row, col+1); c2, c3 eight rows below.</summary>
-    private static void StoreMmaTile(ArrayView<float> y, Float4 c, int row, int col, int m, int n)
+    private static void StoreMmaTile(ArrayView<float> y, ArrayView<float> bias, Float4 c, int row, int col, int m, int n, bool accumulate)
     {
-        StorePair(y, c.X, c.Y, row, col, m, n);
-        StorePair(y, c.Z, c.W, row + 8, col, m, n);
+        StorePair(y, bias, c.X, c.Y, row, col, m, n, accumulate);
+        StorePair(y, bias, c.Z, c.W, row + 8, col, m, n, accumulate);
     }
 
-    private static void StorePair(ArrayView<float> y, float v0, float v1, int row, int col, int m, int n)
+    private static void StorePair(ArrayView<float> y, ArrayView<float> bias, float v0, float v1, int row, int col, int m, int n, bool accumulate)
     {
         if (row >= m) return;
-        long at = (long)row * n + col;
-        if (col < n) y[at] = v0;
-        if (col + 1 < n) y[at + 1] = v1;
+        long rowOffset = (long)row * n;
+        StoreOne(y, bias, v0, rowOffset, col, n, accumulate);
+        StoreOne(y, bias, v1, rowOffset, col + 1, n, accumulate);
     }
 }
 
@@ -577,16 +578,18 @@ public sealed class MatMul(Accelerator accelerator)
             int, int, int, int, float, GemmOptions>(MatMulKernels.Gemm);
     private readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> columnSum =
         accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int>(MatMulKernels.ColumnSum);
-    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> gemmBf16 = LoadGemmBf16(accelerator);
+    private readonly Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int, int, GemmOptions> gemmBf16 =
+        LoadGemmBf16(accelerator);
 
     /// <summary>GemmBf16 on the default stream; on CUDA from PTX whose inline-mma operands live in registers (<see cref="LocalSlotPromotion"/>).</summary>
-    private static Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions> LoadGemmBf16(Accelerator accelerator)
+    private static Action<KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int, int, GemmOptions> LoadGemmBf16(
+        Accelerator accelerator)
     {
         if (accelerator is not CudaAccelerator)
-            return accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
+            return accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int, int, GemmOptions>(MatMulKernels.GemmBf16);
         var launch = LocalSlotPromotion.LoadExplicitlyGrouped(accelerator, typeof(MatMulKernels).GetMethod(nameof(MatMulKernels.GemmBf16))!)
-            .CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, int, int, int, GemmOptions>>();
-        return (config, y, x, w, m, n, k, options) => launch(accelerator.DefaultStream, config, y, x, w, m, n, k, options);
+            .CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ushort>, ArrayView<ushort>, ArrayView<float>, int, int, int, GemmOptions>>();
+        return (config, y, x, w, bias, m, n, k, options) => launch(accelerator.DefaultStream, config, y, x, w, bias, m, n, k, options);
     }
 
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ + bias[outDim] (bias.Length == 0: none). Overwrites y.</summary>
@@ -625,16 +628,25 @@ public sealed class MatMul(Accelerator accelerator)
     }
 
     /// <summary>y[n, outDim] = x[n, inDim]·w[outDim, inDim]ᵀ with x, w given as bf16 bits; fp32 accumulate and output. Overwrites y.</summary>
-    public void ForwardBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int n, int inDim, int outDim)
+    public void ForwardBf16(ArrayView<float> y, ArrayView<ushort> x, ArrayView<ushort> w, int n, int inDim, int outDim) =>
+        LaunchGemmBf16(y, x, w, ArrayView<float>.Empty, n, outDim, inDim, accumulate: false);
+
+    /// <summary>c[m, n] (+)= a[m, k]·b[n, k]ᵀ + bias[n] through <see cref="MatMulKernels.GemmBf16"/>, a and b bf16 bits (bias.Length == 0:
+    /// none); 16-byte loads when k and both offsets are multiples of 8.</summary>
+    public void LaunchGemmBf16(ArrayView<float> c, ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> bias, int m, int n, int k, bool accumulate)
     {
-        Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
-        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        if (n == 0 || outDim == 0) return;
-        bool vectorized = inDim % 8 == 0 && OffsetIsMultipleOf(x, 8) && OffsetIsMultipleOf(w, 8);
-        var grid = new Index3D(Ceiling(outDim, MatMulKernels.Bf16TileN), Ceiling(n, MatMulKernels.Bf16TileM), 1);
-        var options = new GemmOptions(aStoredKM: false, bStoredNK: true, accumulate: false, vectorized);
-        gemmBf16(new KernelConfig(grid, new Index3D(MatMulKernels.Bf16GroupSize, 1, 1)), y, x, w, n, outDim, inDim, options);
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"m = {m}, n = {n}, k = {k} must not be negative", nameof(m));
+        Arguments.RequireLength(c.Length, (long)m * n, nameof(c), "m*n");
+        Arguments.RequireLength(a.Length, (long)m * k, nameof(a), "m*k");
+        Arguments.RequireLength(b.Length, (long)n * k, nameof(b), "n*k");
+        if (bias.Length != 0) Arguments.RequireLength(bias.Length, n, nameof(bias), "n");
+        if (m == 0 || n == 0) return;
+        bool vectorized = k % 8 == 0 && OffsetIsMultipleOf(a, 8) && OffsetIsMultipleOf(b, 8);
+        // A kernel argument must be a view of a real buffer: "no bias" travels as an empty slice of c.
+        var biasOrNone = bias.Length != 0 ? bias : c.SubView(0, 0);
+        var grid = new Index3D(Ceiling(n, MatMulKernels.Bf16TileN), Ceiling(m, MatMulKernels.Bf16TileM), 1);
+        var options = new GemmOptions(aStoredKM: false, bStoredNK: true, accumulate, vectorized);
+        gemmBf16(new KernelConfig(grid, new Index3D(MatMulKernels.Bf16GroupSize, 1, 1)), c, a, b, biasOrNone, m, n, k, options);
     }
 
     /// <summary>

@@ -40,6 +40,8 @@ public class PtxCompileTests(PtxCompileTests.ContextFixture fixture) : IClassFix
             "bf16 tensor-core multiply-accumulate"),
         PtxProperty.Forbids(typeof(MatMulKernels), nameof(MatMulKernels.GemmBf16), ".local",
             "the mma operands stay in registers (ILGPU's inline-PTX slots promoted by LocalSlotPromotion)"),
+        PtxProperty.Forbids(typeof(Bf16Kernels), null, ".local", "the bf16 operands' rounding and transposition keep no local-memory stack frame"),
+        PtxProperty.Requires(typeof(Bf16Kernels), nameof(Bf16Kernels.RoundTransposed), "st.b16", "one 16-bit store per bf16 element"),
     ];
 
     public static TheoryData<string, string> Kernels()

@@ -13,12 +13,14 @@ namespace Engine.Backends.Ilgpu;
 /// [Offset, Offset + Length) of one), ops are the kernels of Engine.Kernels, launched in order on the accelerator's default stream.
 /// Only Download waits for the device (counted: <see cref="Synchronizations"/>); uploads are queued on the stream, and the loss and the
 /// gradient norm stay on the device, so a training step waits once. Released buffers go back to a pool keyed by (dtype, length),
-/// so a training step allocates nothing after the first.
+/// so a training step allocates nothing after the first. At <see cref="Engine.Backends.Precision.Bf16"/> the linear layers' matmuls and the LM
+/// head's run on bf16 operands with fp32 sums (<see cref="Bf16MatMul"/>), reading bf16 copies of the weights (<see cref="Bf16Weights"/>).
 /// </summary>
 /// <remarks>
 /// Two ways to get one: <see cref="Create"/> makes and owns a context and accelerator ("cuda": the first CUDA device;
 /// "ilgpu-cpu": ILGPU's CPU simulator with warps of 32 and groups of up to 256 threads), disposing them with the backend;
-/// the public constructor runs on an accelerator the caller made and still owns (its device must allow groups of 256 threads).
+/// the public constructor runs on an accelerator the caller made and still owns (its device must allow groups of 256 threads). Several
+/// backends may share one accelerator (the self-test runs a bf16 one beside the fp32 one).
 /// </remarks>
 public sealed class IlgpuBackend : IBackend
 {
@@ -42,15 +44,23 @@ public sealed class IlgpuBackend : IBackend
     readonly Attention _attention;
     readonly CachedAttention _cachedAttention;
     readonly Rope _rope;
+    readonly Bf16MatMul? _bf16;
+    readonly Bf16Weights? _bf16Weights;
 
     /// <summary>A backend on an accelerator the caller owns (and disposes after this backend).</summary>
-    public IlgpuBackend(Accelerator accelerator) : this(accelerator, ownedContext: null, ownsAccelerator: false) { }
+    public IlgpuBackend(Accelerator accelerator, Precision precision = Precision.Fp32) : this(accelerator, precision, ownedContext: null, ownsAccelerator: false) { }
 
-    IlgpuBackend(Accelerator accelerator, Context? ownedContext, bool ownsAccelerator)
+    IlgpuBackend(Accelerator accelerator, Precision precision, Context? ownedContext, bool ownsAccelerator)
     {
         _accelerator = accelerator;
         _ownedContext = ownedContext;
         _ownsAccelerator = ownsAccelerator;
+        Precision = precision;
+        if (precision == Precision.Bf16)
+        {
+            _bf16 = new Bf16MatMul(accelerator);
+            _bf16Weights = new Bf16Weights(accelerator, _bf16.Rounding);
+        }
         _norms = new Norms(accelerator);
         _activations = new Activations(accelerator);
         _embedding = new Embedding(accelerator);
@@ -81,7 +91,7 @@ public sealed class IlgpuBackend : IBackend
     }
 
     /// <summary>A backend that owns its context and accelerator: kind "cuda" (the first CUDA device) or "ilgpu-cpu" (the CPU simulator).</summary>
-    public static IlgpuBackend Create(string kind)
+    public static IlgpuBackend Create(string kind, Precision precision = Precision.Fp32)
     {
         var context = kind switch
         {
@@ -98,7 +108,7 @@ public sealed class IlgpuBackend : IBackend
                 accelerator = context.CreateCudaAccelerator(0);
             }
             else accelerator = context.CreateCPUAccelerator(0);
-            return new IlgpuBackend(accelerator, context, ownsAccelerator: true);
+            return new IlgpuBackend(accelerator, precision, context, ownsAccelerator: true);
         }
         catch
         {
@@ -111,6 +121,13 @@ public sealed class IlgpuBackend : IBackend
 
     /// <summary>Upper bound on the logits the fused LM head + cross-entropy holds at once.</summary>
     public int MaxLogitsPerChunk { get; init; } = Cpu.CpuCrossEntropy.MaxLogitsPerChunk;
+
+    /// <summary>What the matmuls multiply: fp32, or bf16 operands with fp32 sums.</summary>
+    public Precision Precision { get; }
+
+    /// <summary>How many bf16 weight copies have been rounded from their fp32 masters (0 at fp32): in training, each matmul weight's two
+    /// copies once per optimizer step.</summary>
+    public long Bf16WeightRoundings => _bf16Weights?.Roundings ?? 0;
 
     /// <summary>The accelerator the kernels run on.</summary>
     public Accelerator Accelerator => _accelerator;
@@ -153,6 +170,7 @@ public sealed class IlgpuBackend : IBackend
 
     public void Release(Tensor tensor)
     {
+        Written(tensor);
         var buffer = (MemoryBuffer)tensor.Storage;
         lock (_pool)
         {
@@ -171,6 +189,8 @@ public sealed class IlgpuBackend : IBackend
         _reduce.Dispose();
         _attention.Dispose();
         _lora.Dispose();
+        _bf16?.Dispose();
+        _bf16Weights?.Dispose();
         lock (_pool)
         {
             foreach (var buffer in _allocated) buffer.Dispose();
@@ -206,6 +226,7 @@ public sealed class IlgpuBackend : IBackend
     public void Upload(Tensor dst, ReadOnlySpan<float> src)
     {
         RequireSameLength(dst, src.Length);
+        Written(dst);
         Enqueue(F(dst), src);
     }
 
@@ -239,6 +260,9 @@ public sealed class IlgpuBackend : IBackend
         D(src).CopyToCPU(dst);
     }
 
+    /// <summary>A write that may reach a weight: its bf16 copies are rounded again at their next use.</summary>
+    void Written(Tensor tensor) => _bf16Weights?.Written(tensor);
+
     /// <summary>Every wait of this backend for the device, counted.</summary>
     void WaitForDevice()
     {
@@ -249,6 +273,7 @@ public sealed class IlgpuBackend : IBackend
     public void Zero(Tensor tensor)
     {
         if (tensor.Length == 0) return;
+        Written(tensor);
         if (tensor.DType == DType.F32) F(tensor).MemSetToZero();
         else if (tensor.DType == DType.I32) I(tensor).MemSetToZero();
         else D(tensor).MemSetToZero();
@@ -259,6 +284,7 @@ public sealed class IlgpuBackend : IBackend
         if (dst.DType != src.DType) throw new ArgumentException($"cannot copy {src} into {dst}: the dtypes differ", nameof(src));
         RequireSameLength(dst, src.Length);
         if (src.Length == 0) return;
+        Written(dst);
         if (src.DType == DType.F32) F(src).CopyTo(F(dst));
         else if (src.DType == DType.I32) I(src).CopyTo(I(dst));
         else D(src).CopyTo(D(dst));
@@ -290,10 +316,33 @@ public sealed class IlgpuBackend : IBackend
         => _norms.RmsNormBackward(F(dx), F(dw), F(dy), F(x), F(w), F(rstd), n, c);
 
     public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim)
-        => _matMul.Forward(F(y), F(x), F(w), F(bias), n, inDim, outDim);
+        => LinearForward(F(y), F(x), w, F(bias), n, inDim, outDim);
 
     public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
-        => _matMul.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
+        => LinearBackward(F(dx), F(dw), F(dbias), F(dy), F(x), w, n, inDim, outDim);
+
+    /// <summary>y = x·Wᵀ + bias at this backend's precision (bf16: from W's bf16 copy).</summary>
+    void LinearForward(ArrayView<float> y, ArrayView<float> x, Tensor w, ArrayView<float> bias, int n, int inDim, int outDim)
+    {
+        if (_bf16 is null) _matMul.Forward(y, x, F(w), bias, n, inDim, outDim);
+        else
+        {
+            Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+            _bf16.Forward(y, x, _bf16Weights!.Rows(w, outDim, inDim), bias, n, inDim, outDim);
+        }
+    }
+
+    /// <summary>dx += dy·W, dW += dyᵀ·x, dbias += Σ dy at this backend's precision (bf16: dx from W's transposed bf16 copy).</summary>
+    void LinearBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dbias, ArrayView<float> dy, ArrayView<float> x, Tensor w, int n, int inDim, int outDim)
+    {
+        if (_bf16 is null) _matMul.Backward(dx, dw, dbias, dy, x, F(w), n, inDim, outDim);
+        else
+        {
+            Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+            var wTransposed = dx.Length == 0 ? ArrayView<ushort>.Empty : _bf16Weights!.Transposed(w, outDim, inDim);
+            _bf16.Backward(dx, dw, dbias, dy, x, wTransposed, n, inDim, outDim);
+        }
+    }
 
     public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
         => _lora.Forward(F(y), F(h), F(x), F(w), F(bias), F(loraA), F(loraB), scale, n, inDim, outDim, rank);
@@ -333,8 +382,17 @@ public sealed class IlgpuBackend : IBackend
     public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => _dropout.Forward(F(y), F(x), p, scale, seed);
     public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => _dropout.Backward(F(dx), F(dy), p, scale, seed);
 
-    public void Add(Tensor y, Tensor a, Tensor b) => _elementwise.Add(F(y), F(a), F(b));
-    public void Accumulate(Tensor dst, Tensor src) => _elementwise.Accumulate(F(dst), F(src));
+    public void Add(Tensor y, Tensor a, Tensor b)
+    {
+        Written(y);
+        _elementwise.Add(F(y), F(a), F(b));
+    }
+
+    public void Accumulate(Tensor dst, Tensor src)
+    {
+        Written(dst);
+        _elementwise.Accumulate(F(dst), F(src));
+    }
 
     /// <summary>
     /// The LM head fused with cross-entropy over the kept rows only, a chunk of them at a time (at most MaxLogitsPerChunk logits):
@@ -362,12 +420,12 @@ public sealed class IlgpuBackend : IBackend
             var xChunk = F(xs).SubView(0, (long)m * c);
             var z = F(logits).SubView(0, (long)m * vocab);
             _embedding.Forward(xChunk, chunkRows, ArrayView<int>.Empty, F(x), ArrayView<float>.Empty, m, c);
-            _matMul.Forward(z, xChunk, F(w), ArrayView<float>.Empty, m, c, vocab);
+            LinearForward(z, xChunk, w, ArrayView<float>.Empty, m, c, vocab);
             _crossEntropy.SoftmaxRows(F(rowLoss).SubView(start, m), z, I(targets).SubView(start, m), m, vocab, wantGrad, gradScale);
             if (!wantGrad) continue;
             var dxChunk = dx is null ? ArrayView<float>.Empty : F(dxs).SubView(0, (long)m * c);
             if (dx is not null) dxChunk.MemSetToZero();
-            _matMul.Backward(dxChunk, F(dw), ArrayView<float>.Empty, z, xChunk, F(w), m, c, vocab);
+            LinearBackward(dxChunk, F(dw), ArrayView<float>.Empty, z, xChunk, w, m, c, vocab);
             if (dx is not null) _crossEntropy.ScatterAddRows(F(dx), dxChunk, chunkRows, m, c);
         }
         _reduce.AddSum(D(loss), F(rowLoss));
@@ -380,8 +438,15 @@ public sealed class IlgpuBackend : IBackend
 
     public void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm) => _adamW.ClipScale(F(scale), D(loss), D(sumOfSquares), maxNorm);
 
-    public void Scale(Tensor x, float s) => _elementwise.Scale(F(x), s);
+    public void Scale(Tensor x, float s)
+    {
+        Written(x);
+        _elementwise.Scale(F(x), s);
+    }
 
     public void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep s)
-        => _adamW.Step(F(param), F(grad), F(gradScale), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    {
+        Written(param);
+        _adamW.Step(F(param), F(grad), F(gradScale), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    }
 }
