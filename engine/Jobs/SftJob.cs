@@ -32,7 +32,7 @@ public static class SftJob
         observer ??= new Silent();
         var origin = RunOrigin.Of(s);
         string? modelDir = origin.ModelDirectory;
-        using var backend = BackendChoice.Create(s.Backend);
+        using var backend = BackendChoice.Create(s.Backend, s.Precision);
         using var model = modelDir is null
             ? new Transformer(backend, Presets.TinyLlama(new ByteChatTokenizer().VocabSize, s.MaxLen), s.Seed)
             : HfCheckpoint.Load(modelDir, backend);

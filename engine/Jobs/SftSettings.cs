@@ -49,6 +49,9 @@ public sealed record SftSettings
     /// <summary>A <see cref="Backends.BackendChoice"/> name.</summary>
     public string Backend { get; init; } = "auto";
 
+    /// <summary>What the matmuls multiply: "bf16", "fp32", or null for bf16 on CUDA and fp32 elsewhere (<see cref="Backends.BackendChoice"/>).</summary>
+    public string? Precision { get; init; }
+
     /// <summary>Checkpoint every N steps (0: only when stopped early), keeping the newest SaveLimit.</summary>
     public int SaveEvery { get; init; } = 100;
 

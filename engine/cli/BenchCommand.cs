@@ -28,12 +28,13 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 10 };
         var warmup = new Option<int>("--warmup") { Description = "untimed steps first (the JIT tiers hot loops up over the first ~20 steps)", DefaultValueFactory = _ => 25 };
         var backend = CliOptions.Backend();
+        var precision = CliOptions.Precision();
         var profile = new Option<bool>("--profile") { Description = "also print the time of the timed steps by op (exact on the CPU backend)" };
         var json = new Option<FileInfo?>("--json") { Description = "also write the result, with every step's time, to this file" };
         var lora = new LoraCliOptions();
 
         var step = new Command("step", "Time full training steps (full fine-tuning, or LoRA with --lora)")
-            { preset, modelDir, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, profile, json };
+            { preset, modelDir, family, vocab, seq, batch, layers, dim, heads, steps, warmup, backend, precision, profile, json };
         lora.AddTo(step);
         step.SetAction(r =>
         {
@@ -51,7 +52,7 @@ public static class BenchCommand
                 if (seqLen < 1 || seqLen > config.ContextLength)
                     throw new ArgumentException($"--seq {seqLen} is outside 1..{config.ContextLength}, the context of {Path.Combine(directory, HfConfig.FileName)}");
                 return Run(Path.GetFileName(Path.TrimEndingDirectorySeparator(directory)), config, r.GetValue(batch), seqLen,
-                    r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(profile), r.GetValue(json), lora.Read(r));
+                    r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!, r.GetValue(precision), r.GetValue(profile), r.GetValue(json), lora.Read(r));
             }
             var shape = name is not null
                 ? Presets.Bench(name)
@@ -63,7 +64,7 @@ public static class BenchCommand
                 };
             int rows = name is not null ? Presets.BenchBatch(name) : r.GetValue(batch);
             return Run(name ?? "custom", shape, rows, shape.ContextLength, r.GetValue(steps), r.GetValue(warmup), r.GetValue(backend)!,
-                r.GetValue(profile), r.GetValue(json), lora.Read(r));
+                r.GetValue(precision), r.GetValue(profile), r.GetValue(json), lora.Read(r));
         });
 
         var bench = new Command("bench", "Benchmarks");
@@ -73,9 +74,11 @@ public static class BenchCommand
         return bench;
     }
 
-    private static int Run(string name, ModelConfig config, int rows, int seqLen, int steps, int warmup, string backendName, bool profile, FileInfo? json, LoraConfig? lora)
+    private static int Run(string name, ModelConfig config, int rows, int seqLen, int steps, int warmup, string backendName, string? precisionName,
+        bool profile, FileInfo? json, LoraConfig? lora)
     {
-        var inner = BackendChoice.Create(backendName);
+        var inner = BackendChoice.Create(backendName, precisionName);
+        var precision = BackendChoice.PrecisionOf(inner);
         using var backend = profile ? new ProfilingBackend(inner) : inner;
         using var model = new Transformer(backend, config, seed: 1);
         if (lora is not null) model.AddLora(lora, seed: 1);
@@ -85,7 +88,7 @@ public static class BenchCommand
 
         Console.WriteLine($"preset {name}: {config.Family} V{config.VocabSize} T{seqLen} B{rows} L{config.Layers} C{config.Dim} H{config.Heads} " +
                           $"KV{config.KvHeads} F{config.FfnDim}{(config.QkvBias ? " qkv-bias" : "")}{(config.TiedEmbeddings ? " tied" : "")}, " +
-                          $"{model.ParameterCount:N0} parameters, backend {backend.Name}, {Environment.ProcessorCount} threads" +
+                          $"{model.ParameterCount:N0} parameters, backend {backend.Name}, matmuls {precision}, {Environment.ProcessorCount} threads" +
                           (lora is null ? "" : $"; LoRA r={lora.Rank} on {model.Adapters.Count} modules ({string.Join(",", lora.Targets)})"));
         for (int i = 0; i < warmup; i++) trainer.Step([batch]);
         (backend as ProfilingBackend)?.Reset();
@@ -93,11 +96,13 @@ public static class BenchCommand
         cpu?.ResetPeak();
         long? betweenSteps = cpu?.Memory.Live;
         var times = new List<double>();
+        var losses = new List<double>();
         for (int i = 0; i < steps; i++)
         {
             var clock = Stopwatch.StartNew();
             var result = trainer.Step([batch]);
             times.Add(clock.Elapsed.TotalMilliseconds);
+            losses.Add(result.Loss);
             Console.WriteLine($"step {i + 1,3}: {times[^1],9:F1} ms  loss {result.Loss:F4}");
         }
         double median = Median(times);
@@ -128,11 +133,11 @@ public static class BenchCommand
                 preset = name, family = config.Family.ToString(), vocab = config.VocabSize, seq = seqLen, batch = rows,
                 layers = config.Layers, dim = config.Dim, heads = config.Heads, kv_heads = config.KvHeads, ffn = config.FfnDim,
                 qkv_bias = config.QkvBias, tied = config.TiedEmbeddings, parameters = model.ParameterCount,
-                backend = backend.Name, threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
+                backend = backend.Name, precision = precision.ToString().ToLowerInvariant(), threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
                 trainable_parameters = memory.TrainableParameters, weight_bytes = memory.WeightBytes, gradient_bytes = memory.GradientBytes,
                 optimizer_bytes = memory.OptimizerBytes, peak_process_bytes = memory.PeakProcessBytes,
                 tensor_bytes_between_steps = betweenSteps, tensor_bytes_peak = tensors?.Peak, activation_bytes = activations, tensor_bytes_held = tensors?.Held,
-                step_ms_median = median, tokens_per_s = tokensPerSecond, step_ms = times,
+                step_ms_median = median, tokens_per_s = tokensPerSecond, step_ms = times, warmup_steps = warmup, losses,
             }, new JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"preset={name} params={model.ParameterCount} step_ms_median={median:F1} tokens_per_s={tokensPerSecond:F0}");
         return 0;

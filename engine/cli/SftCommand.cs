@@ -32,6 +32,7 @@ public static class SftCommand
         var trainOnAll = new Option<bool>("--train-on-all") { Description = "loss on every token, not only the assistant's" };
         var seed = new Option<int>("--seed") { Description = "seed of the weights, the shuffling and the split", DefaultValueFactory = _ => Defaults.Seed };
         var backend = CliOptions.Backend();
+        var precision = CliOptions.Precision();
         var saveEvery = new Option<int>("--save-every") { Description = "write a resumable checkpoint every N steps (0: only when stopped early)", DefaultValueFactory = _ => Defaults.SaveEvery };
         var saveLimit = new Option<int>("--save-limit") { Description = "keep this many newest checkpoints", DefaultValueFactory = _ => Defaults.SaveLimit };
         var resume = new Option<DirectoryInfo?>("--resume") { Description = "continue a run exactly from a checkpoint-N directory, or from the newest one in a run's --out directory" };
@@ -40,7 +41,7 @@ public static class SftCommand
         var lora = new LoraCliOptions();
 
         var command = new Command("sft", "Supervised fine-tuning (the embedded default: a tiny model learns TinyChat)")
-            { modelDir, chatTemplate, data, evalData, valSplit, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, saveEvery, saveLimit, resume, output, forgetData };
+            { modelDir, chatTemplate, data, evalData, valSplit, steps, batch, accumulate, maxLen, lr, warmup, schedule, evalEvery, pretrain, trainOnAll, seed, backend, precision, saveEvery, saveLimit, resume, output, forgetData };
         lora.AddTo(command);
         command.SetAction(r =>
         {
@@ -49,7 +50,7 @@ public static class SftCommand
                 Model = r.GetValue(modelDir)?.FullName, ChatTemplate = r.GetValue(chatTemplate), Data = r.GetValue(data)?.FullName, EvalData = r.GetValue(evalData)?.FullName,
                 ValSplit = r.GetValue(valSplit), Steps = r.GetValue(steps), Rows = r.GetValue(batch), Accumulate = r.GetValue(accumulate), MaxLen = r.GetValue(maxLen),
                 LearningRate = r.GetValue(lr), WarmupSteps = r.GetValue(warmup), Schedule = r.GetValue(schedule), EvalEvery = r.GetValue(evalEvery),
-                PretrainSteps = r.GetValue(pretrain), TrainOnAll = r.GetValue(trainOnAll), Seed = r.GetValue(seed), Backend = r.GetValue(backend)!,
+                PretrainSteps = r.GetValue(pretrain), TrainOnAll = r.GetValue(trainOnAll), Seed = r.GetValue(seed), Backend = r.GetValue(backend)!, Precision = r.GetValue(precision),
                 SaveEvery = r.GetValue(saveEvery), SaveLimit = r.GetValue(saveLimit), Resume = r.GetValue(resume)?.FullName, Output = r.GetValue(output)!,
                 ForgetData = r.GetValue(forgetData)?.FullName, Lora = lora.Read(r),
             };

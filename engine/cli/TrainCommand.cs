@@ -24,25 +24,26 @@ public static class TrainCommand
         var seed = new Option<int>("--seed") { Description = "seed of the initial weights and the batches", DefaultValueFactory = _ => 1 };
         var logEvery = new Option<int>("--log-every") { Description = "print progress every N steps", DefaultValueFactory = _ => 10 };
         var backend = CliOptions.Backend();
+        var precision = CliOptions.Precision();
         var output = new Option<string>("--out") { Description = "directory for metrics.jsonl, TensorBoard events and loss-curve.png", DefaultValueFactory = _ => "runs/train" };
 
         var command = new Command("train", "Pretrain a tiny model on the built-in corpus (a demo: next-byte prediction, a prompt continued before and after)")
-            { steps, batch, accumulate, lr, warmup, seed, logEvery, backend, output };
+            { steps, batch, accumulate, lr, warmup, seed, logEvery, backend, precision, output };
         command.SetAction(r => Run(new PretrainSettings
         {
             Steps = r.GetValue(steps), Rows = r.GetValue(batch), Accumulate = r.GetValue(accumulate), LearningRate = r.GetValue(lr),
             WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed),
-        }, r.GetValue(logEvery), r.GetValue(backend)!, r.GetValue(output)!));
+        }, r.GetValue(logEvery), r.GetValue(backend)!, r.GetValue(precision), r.GetValue(output)!));
         return command;
     }
 
-    private static int Run(PretrainSettings settings, int logEvery, string backendName, string outputDir)
+    private static int Run(PretrainSettings settings, int logEvery, string backendName, string? precision, string outputDir)
     {
-        using var backend = BackendChoice.Create(backendName);
+        using var backend = BackendChoice.Create(backendName, precision);
         using var model = new Transformer(backend, Presets.TinyLlama(Tokenizer.VocabSize, settings.WindowLength), settings.Seed);
         using var pretraining = new CorpusPretraining(model, settings);
         Console.WriteLine($"model: {model.Config.Family}, {model.ParameterCount:N0} parameters, {model.Config.Layers} layers, width {model.Config.Dim}; " +
-                          $"corpus: {pretraining.CorpusTokens:N0} byte tokens; backend: {backend.Name}");
+                          $"corpus: {pretraining.CorpusTokens:N0} byte tokens; backend: {backend.Name}, matmuls {BackendChoice.PrecisionOf(backend)}");
         Console.WriteLine($"before: {Prompt}{Sample(model)}");
 
         using var metrics = new MetricsLog(outputDir);
