@@ -25,10 +25,14 @@ public class Bf16TrainingTests(ITestOutputHelper output)
     /// </summary>
     const double GradientTolerance = 3e-2;
 
-    /// <summary>|loss bf16 − loss fp32| / loss fp32 at each of the first ten steps of a run on one batch it learns (the loss falls by a third):
-    /// measured at most 4e-4 (the forward's rounding, plus the weights drifting apart by the rounded gradients' differences, step after
-    /// step); the bound leaves room for a few times that, far below the steps' own changes of the loss (1e-2 and more).</summary>
-    const double LossTolerance = 2e-3;
+    /// <summary>
+    /// |loss bf16 − loss fp32| / loss fp32 at each of the first ten steps of a run on one batch that it learns (lr 3e-3: the loss falls by a
+    /// quarter, 2-6 % a step). Step 1 differs by the forward's rounding alone (8e-6); later steps add the weights' drift apart under the
+    /// rounded gradients: measured at most 6.2e-5. The bound is 5× that and still 100× below one step's change of the loss. (At lr 1e-2
+    /// the runs part faster, 6.6e-3 by step 7: AdamW's normalised update moves a weight by the full rate whatever its gradient's size,
+    /// so the rounding residue of near-zero gradients steers it.)
+    /// </summary>
+    const double LossTolerance = 3e-4;
 
     static ModelConfig Gpt2() => ModelConfig.Gpt2(vocabSize: 64, contextLength: 16, layers: 1, dim: 32, heads: 2);
 
@@ -44,7 +48,7 @@ public class Bf16TrainingTests(ITestOutputHelper output)
     static RunResult Train(IlgpuBackend backend, ModelConfig config, int steps)
     {
         using var model = new Transformer(backend, config, seed: 5);
-        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 1e-2f, 0, steps));
+        using var trainer = new Trainer(model, new OptimizerConfig(), new LearningRateSchedule(ScheduleKind.Constant, 3e-3f, 0, steps));
         var losses = new double[steps];
         var roundings = new long[steps];
         var gradients = new Dictionary<string, float[]>();
