@@ -25,4 +25,13 @@ public static class Float64Reference
             Parallel.For(0, n, Row);
         return y;
     }
+
+    /// <summary>m [rows, cols] transposed: t[c, r] = m[r, c].</summary>
+    public static T[] Transpose<T>(T[] m, int rows, int cols)
+    {
+        var t = new T[m.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) t[(long)c * rows + r] = m[(long)r * cols + c];
+        return t;
+    }
 }

@@ -42,7 +42,8 @@ public sealed record SelftestRow(string Op, string Output, string Shape, double 
 /// <summary>
 /// Kernel parity at chosen sizes: every op of <see cref="IBackend"/> runs the checks of its <see cref="OpCases"/> entry on the same random
 /// inputs through the backend under test and through <see cref="CpuBackend"/> (the oracle), and each output is compared by
-/// max|actual − expected| / max|expected|. On an <see cref="IlgpuBackend"/> the bf16 matmul kernel is checked too, against float64 references.
+/// max|actual − expected| / max|expected|. On an <see cref="IlgpuBackend"/> a bf16 backend on the same accelerator is checked too: its linear
+/// layer against float64 references, its fused LM head against the oracle at bf16 tolerance.
 /// </summary>
 public static class Selftest
 {
@@ -86,9 +87,32 @@ public static class Selftest
                     Add(new SelftestRow(family.Name, "-", check.Shape, double.NaN, 0, $"{e.GetType().Name}: {e.Message}"));
                 }
             }
-        if (backend is IlgpuBackend ilgpu && (include is null || include("matmul bf16")))
-            foreach (var shape in sizes.MatMuls)
-                foreach (var row in Bf16MatMul(ilgpu, shape, ++checkSeed)) Add(row);
+        if (backend is IlgpuBackend ilgpu)
+        {
+            using var bf16 = new IlgpuBackend(ilgpu.Accelerator, Precision.Bf16);
+            if (include is null || include("matmul bf16"))
+                foreach (var shape in sizes.MatMuls)
+                    foreach (var row in Bf16MatMul(bf16, shape, ++checkSeed)) Add(row);
+            // The fused LM head at bf16 (its three matmuls on bf16 operands, the softmax and loss in fp32) against the fp32 oracle.
+            foreach (var family in OpCases.Families.Where(f => f.Name == "cross-entropy"))
+                foreach (var check in family.Checks(sizes))
+                {
+                    checkSeed++;
+                    string name = family.Name + " bf16";
+                    if (include is not null && !include(name)) continue;
+                    try
+                    {
+                        var expected = Outputs(oracle, check, checkSeed);
+                        var actual = Outputs(bf16, check, checkSeed);
+                        for (int i = 0; i < expected.Length; i++)
+                            Add(new SelftestRow(name, expected[i].Name, check.Shape, RelativeError(expected[i].Values, actual[i].Values), Bf16Operands));
+                    }
+                    catch (Exception e)
+                    {
+                        Add(new SelftestRow(name, "-", check.Shape, double.NaN, 0, $"{e.GetType().Name}: {e.Message}"));
+                    }
+                }
+        }
         return rows;
     }
 
@@ -146,8 +170,9 @@ public static class Selftest
     }
 
     /// <summary>
-    /// The bf16 tensor-core matmul (no IBackend op yet: launched directly on the backend's accelerator), y = x·wᵀ with x, w rounded to bf16,
-    /// against float64 products of the rounded inputs (only float32 accumulation differs) and of the float32 originals (bf16 rounding shows).
+    /// A linear layer at bf16 (<see cref="Precision.Bf16"/>: y = x·Wᵀ + bias, dx += dy·W, dW += dyᵀ·x on bf16 operands, dbias += Σ dy in fp32),
+    /// through the backend's ops, against float64 products of the bf16-rounded operands (only the fp32 sums differ) and of the fp32
+    /// originals (bf16 rounding shows). The gradients start at random values; what the backward added is compared.
     /// </summary>
     private static List<SelftestRow> Bf16MatMul(IlgpuBackend backend, (int Rows, int InDim, int OutDim) shape, int seed)
     {
@@ -157,33 +182,57 @@ public static class Selftest
         {
             var rng = new Random(seed);
             float[] Draw(int length) => Enumerable.Range(0, length).Select(_ => 2 * rng.NextSingle() - 1).ToArray();
-            float[] x = Draw(n * inDim), w = Draw(outDim * inDim);
-            ushort[] xBits = new ushort[x.Length], wBits = new ushort[w.Length];
-            Bf16.FromFloat(x, xBits);
-            Bf16.FromFloat(w, wBits);
-            float[] xRounded = new float[x.Length], wRounded = new float[w.Length];
-            Bf16.ToFloat(xBits, xRounded);
-            Bf16.ToFloat(wBits, wRounded);
+            float[] x = Draw(n * inDim), w = Draw(outDim * inDim), bias = Draw(outDim), dy = Draw(n * outDim);
+            float[] dxStart = Draw(n * inDim), dwStart = Draw(outDim * inDim), dbStart = Draw(outDim);
+            Tensor Put(float[] values, params int[] dims)
+            {
+                var t = backend.Allocate(DType.F32, dims);
+                backend.Upload(t, values);
+                return t;
+            }
+            float[] Added(Tensor t, float[] start)
+            {
+                var values = new float[t.Length];
+                backend.Download(t, values);
+                for (int i = 0; i < values.Length; i++) values[i] -= start[i];
+                return values;
+            }
+            using Tensor xd = Put(x, n, inDim), wd = Put(w, outDim, inDim), biasd = Put(bias, outDim), dyd = Put(dy, n, outDim);
+            using Tensor y = Put(Enumerable.Repeat(float.NaN, n * outDim).ToArray(), n, outDim);
+            using Tensor dx = Put(dxStart, n, inDim), dw = Put(dwStart, outDim, inDim), db = Put(dbStart, outDim);
+            backend.MatMulForward(y, xd, wd, biasd, n, inDim, outDim);
+            backend.MatMulBackward(dx, dw, db, dyd, xd, wd, n, inDim, outDim);
+            var actualY = new float[n * outDim];
+            backend.Download(y, actualY);
+            var (actualDx, actualDw, actualDb) = (Added(dx, dxStart), Added(dw, dwStart), Added(db, dbStart));
 
-            var accelerator = backend.Accelerator;
-            using var xDevice = accelerator.Allocate1D(xBits);
-            using var wDevice = accelerator.Allocate1D(wBits);
-            using var y = backend.Allocate(DType.F32, n, outDim);
-            backend.Upload(y, Enumerable.Repeat(float.NaN, n * outDim).ToArray());
-            new MatMul(accelerator).ForwardBf16(IlgpuBackend.F(y), xDevice.AsContiguous(), wDevice.AsContiguous(), n, inDim, outDim);
-            var actual = new float[n * outDim];
-            backend.Download(y, actual);
-            return
-            [
-                new("matmul bf16", "fwd y", shapeText, RelativeError(Float64Reference.MatMul(Wide(xRounded), Wide(wRounded), null, n, inDim, outDim), actual), LongSum),
-                new("matmul bf16", "fwd y vs fp32 inputs", shapeText, RelativeError(Float64Reference.MatMul(Wide(x), Wide(w), null, n, inDim, outDim), actual), Bf16Operands),
-            ];
+            var rows = new List<SelftestRow>();
+            void Compare(string output, double[] rounded, double[] exact, float[] actual)
+            {
+                rows.Add(new("matmul bf16", output, shapeText, RelativeError(rounded, actual), LongSum));
+                rows.Add(new("matmul bf16", output + " vs fp32", shapeText, RelativeError(exact, actual), Bf16Operands));
+            }
+            double[] x64 = Wide(x), w64 = Wide(w), dy64 = Wide(dy), xr = Rounded(x), wr = Rounded(w), dyr = Rounded(dy);
+            Compare("fwd y", Float64Reference.MatMul(xr, wr, Wide(bias), n, inDim, outDim), Float64Reference.MatMul(x64, w64, Wide(bias), n, inDim, outDim), actualY);
+            // dx = dy·W = dy·(Wᵀ)ᵀ; dW = dyᵀ·x = dyᵀ·(xᵀ)ᵀ: the forward's product over transposed operands.
+            Compare("bwd dx", Float64Reference.MatMul(dyr, Float64Reference.Transpose(wr, outDim, inDim), null, n, outDim, inDim),
+                Float64Reference.MatMul(dy64, Float64Reference.Transpose(w64, outDim, inDim), null, n, outDim, inDim), actualDx);
+            Compare("bwd dw", Float64Reference.MatMul(Float64Reference.Transpose(dyr, n, outDim), Float64Reference.Transpose(xr, n, inDim), null, outDim, n, inDim),
+                Float64Reference.MatMul(Float64Reference.Transpose(dy64, n, outDim), Float64Reference.Transpose(x64, n, inDim), null, outDim, n, inDim), actualDw);
+            var dbias = new double[outDim];
+            for (int r = 0; r < n; r++)
+                for (int o = 0; o < outDim; o++) dbias[o] += dy64[(long)r * outDim + o];
+            rows.Add(new("matmul bf16", "bwd db (fp32 dy)", shapeText, RelativeError(dbias, actualDb), LongSum));
+            return rows;
         }
         catch (Exception e)
         {
             return [new("matmul bf16", "-", shapeText, double.NaN, 0, $"{e.GetType().Name}: {e.Message}")];
         }
     }
+
+    /// <summary>Each value rounded to bf16, widened to float64.</summary>
+    private static double[] Rounded(float[] values) => Array.ConvertAll(values, v => (double)Bf16.ToFloat(Bf16.FromFloat(v)));
 
     private static double[] Wide(float[] values) => Array.ConvertAll(values, v => (double)v);
 }

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using Engine.Kernels;
 using Engine.Tests.Ops;
 using Engine.Tests.Support;
@@ -38,14 +39,6 @@ public class Bf16MatMulKernelTests(KernelFixture<Bf16MatMul> fixture) : IClassFi
         return bits;
     }
 
-    static float[] Transpose(float[] m, int rows, int cols)
-    {
-        var t = new float[m.Length];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-        return t;
-    }
-
     float[] Forward(MatMulCase c, bool withBias)
     {
         using DeviceArray<float> y = fixture.Put(TestData.Poisoned(c.N * c.OutDim)), x = fixture.Put(c.X), bias = fixture.Put(withBias ? c.Bias : []);
@@ -58,7 +51,7 @@ public class Bf16MatMulKernelTests(KernelFixture<Bf16MatMul> fixture) : IClassFi
     {
         using DeviceArray<float> dx = fixture.Put(start.dx), dw = fixture.Put(start.dw), dbias = fixture.Put(start.dbias);
         using DeviceArray<float> dy = fixture.Put(c.Dy), x = fixture.Put(c.X);
-        using var wTransposed = fixture.Put(Bits(Transpose(c.W, c.OutDim, c.InDim)));
+        using var wTransposed = fixture.Put(Bits(Float64Reference.Transpose(c.W, c.OutDim, c.InDim)));
         bf16.Backward(dx.View, dw.View, dbias.View, dy.View, x.View, wTransposed.View, c.N, c.InDim, c.OutDim);
         return (fixture.Get(dx), fixture.Get(dw), fixture.Get(dbias));
     }
@@ -99,7 +92,7 @@ public class Bf16MatMulKernelTests(KernelFixture<Bf16MatMul> fixture) : IClassFi
         var c = MatMulCase.Random(9, 24, 20, seed: 3);
         var expected = Rounded(c).Backward64();
         using DeviceArray<float> dx = fixture.Put(new float[c.N * c.InDim]), dw = fixture.Put(new float[c.OutDim * c.InDim]), dy = fixture.Put(c.Dy), x = fixture.Put(c.X);
-        using var wTransposed = fixture.Put(Bits(Transpose(c.W, c.OutDim, c.InDim)));
+        using var wTransposed = fixture.Put(Bits(Float64Reference.Transpose(c.W, c.OutDim, c.InDim)));
         using DeviceArray<float> none = fixture.Put(Array.Empty<float>());
         using DeviceArray<ushort> noBits = fixture.Put(Array.Empty<ushort>());
 
@@ -127,7 +120,7 @@ public class Bf16MatMulKernelTests(KernelFixture<Bf16MatMul> fixture) : IClassFi
         bf16.Rounding.RoundTransposed(transposed.View, source.View, rows, cols);
 
         Assert.Equal(Bits(values), fixture.Get(laidOut));
-        Assert.Equal(Bits(Transpose(values, rows, cols)), fixture.Get(transposed));
+        Assert.Equal(Bits(Float64Reference.Transpose(values, rows, cols)), fixture.Get(transposed));
     }
 
     static float[] Minus(float[] a, float[] b) => a.Select((v, i) => v - b[i]).ToArray();
