@@ -38,6 +38,7 @@ def parse_args():
     p.add_argument("--repeats", type=int, default=20, help="timed samples of each op (the median is reported)")
     p.add_argument("--max-seconds", type=float, default=3.0, help="stop sampling an op after this long (at least 3 samples)")
     p.add_argument("--min-sample-ms", type=float, default=1.0, help="back-to-back runs per sample until it lasts this long")
+    p.add_argument("--losses", type=int, default=0, help="also record the first N losses of the GPT-2 step in fp32 and under bf16 autocast")
     return p.parse_args()
 
 
@@ -301,7 +302,9 @@ def cases(bench, torch, size, device):
     step_tokens = batch * context
     matmul_weights = layers * (4.0 * dim * dim + 2.0 * dim * 4 * dim) + vocab * dim
     step_flops = 6 * matmul_weights * step_tokens + layers * 3.5 * 2.0 * batch * heads * context * context * (dim // heads)
-    def gpt2_step():
+    def gpt2_setup(autocast, seed=1):
+        """A fresh model and optimizer; the step runs under bf16 autocast (the matmuls in bf16, the weights and AdamW in fp32) or in fp32."""
+        torch.manual_seed(seed)
         model = gpt2(torch, layers, dim, heads, vocab, context).to(device)
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -310,12 +313,30 @@ def cases(bench, torch, size, device):
         idx, targets = (torch.randint(0, vocab, (batch, context), device=device) for _ in range(2))
         def step():
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(idx).view(-1, vocab), targets.view(-1))
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
+                loss = F.cross_entropy(model(idx).view(-1, vocab), targets.view(-1))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            return loss
         return step
-    bench.run("gpt2_step", f"L={layers},C={dim},H={heads},V={vocab},B={batch},T={context}", step_flops, 0, gpt2_step, tokens=step_tokens)
+    step_shape = f"L={layers},C={dim},H={heads},V={vocab},B={batch},T={context}"
+    bench.run("gpt2_step", step_shape, step_flops, 0, lambda: gpt2_setup(autocast=False), tokens=step_tokens)
+    bench.run("gpt2_step_bf16", step_shape, step_flops, 0, lambda: gpt2_setup(autocast=True), tokens=step_tokens)
+    return step_shape, gpt2_setup
+
+
+def first_losses(torch, setup, steps):
+    """The first `steps` losses of an fp32 and a bf16-autocast run from the same weights and batch: how far torch's own bf16 path strays."""
+    losses = {}
+    for name, autocast in (("fp32", False), ("bf16", True)):
+        step = setup(autocast)
+        losses[name] = [float(step().detach()) for _ in range(steps)]
+        del step
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return losses
 
 
 def main():
@@ -340,10 +361,15 @@ def main():
           f"after {args.warmup} warm-up runs", flush=True)
     print(f"{'op':<20} {'shape':<36} {'ms':>10} {'GFLOP/s':>9} {'GB/s':>8}  notes", flush=True)
     bench = Bench(torch, args)
-    cases(bench, torch, args.size, args.device)
+    step_shape, gpt2_setup = cases(bench, torch, args.size, args.device)
+    losses = None
+    if args.losses > 0:
+        losses = dict(shape=step_shape, **first_losses(torch, gpt2_setup, args.losses))
+        print(f"gpt2 losses (fp32, bf16 autocast): {list(zip(losses['fp32'], losses['bf16']))}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(source="torch", torch=torch.__version__, device=device_name, sizes=args.size, tf32=False, results=bench.rows), f, indent=2)
+            json.dump(dict(source="torch", torch=torch.__version__, device=device_name, sizes=args.size, tf32=False, results=bench.rows,
+                           gpt2_losses=losses), f, indent=2)
     return 0 if all(r["error"] is None for r in bench.rows) else 1
 
 

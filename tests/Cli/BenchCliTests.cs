@@ -112,6 +112,22 @@ public sealed class BenchCliTests : IDisposable
         CliRun.AssertError(CliRun.Run("bench", "step", "--model", directory, "--seq", "33", "--steps", "1"), "--seq 33", "1..32", HfConfig.FileName);
         CliRun.AssertError(CliRun.Run("bench", "step", "--model", directory, "--preset", "i"), "--preset and --model");
         CliRun.AssertError(CliRun.Run("bench", "step", "--model", directory, "--layers", "3"), "--layers", "--model gives the shape");
+        CliRun.AssertError(CliRun.Run("bench", "step", "--model", directory, "--seq", "16", "--backend", "cpu", "--precision", "bf16", "--steps", "1"),
+            "--precision bf16 needs an ILGPU backend", "--precision fp32");
+    }
+
+    /// <summary>The JSON names the matmul precision (fp32 by default on the CPU backend) and has every timed step's loss, which
+    /// bench/gpu/compare.py compares between a bf16 and an fp32 run.</summary>
+    [Fact]
+    public void TheResultHasThePrecisionAndEveryTimedStepsLoss()
+    {
+        var result = Bench(ConfigDirectory(Tiny), "--seq", "16", "--batch", "2");
+
+        Assert.Equal("fp32", result.GetProperty("precision").GetString());
+        Assert.Equal(1, Long(result, "warmup_steps"));
+        var losses = result.GetProperty("losses").EnumerateArray().Select(l => l.GetDouble()).ToArray();
+        Assert.Equal(2, losses.Length);
+        Assert.All(losses, l => Assert.InRange(l, 0.5 * Math.Log(Tiny.VocabSize), 2 * Math.Log(Tiny.VocabSize)));
     }
 
     [Theory]
