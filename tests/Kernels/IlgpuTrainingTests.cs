@@ -43,12 +43,15 @@ public class IlgpuTrainingTests
     /// A training step waits for the device once (the budget is 2): with two micro-batches per step and clipping on, the uploads are queued,
     /// the loss and the squared gradient norm are summed into device scalars that the clipping factor and AdamW read where they are, and
     /// the host reads both at the end. Counted by the backend's hook around every wait (<see cref="IlgpuBackend.Synchronizations"/>); the
-    /// first step is left out (the launchers' scratch buffers grow then, waiting once each).
+    /// first step is left out (the launchers' scratch buffers grow then, waiting once each). The same at bf16, whose rounding of the
+    /// weight copies and of the operands is queued like every other launch.
     /// </summary>
-    [Fact]
-    public void AStepWaitsForTheDeviceOnce()
+    [Theory]
+    [InlineData(Precision.Fp32)]
+    [InlineData(Precision.Bf16)]
+    public void AStepWaitsForTheDeviceOnce(Precision precision)
     {
-        using var ilgpu = IlgpuBackend.Create("ilgpu-cpu");
+        using var ilgpu = IlgpuBackend.Create("ilgpu-cpu", precision);
         using var model = new Transformer(ilgpu, TinyModels.Gpt2(), seed: 5);
         using var trainer = new Trainer(model, new OptimizerConfig(ClipNorm: 0.1f), new LearningRateSchedule(ScheduleKind.Cosine, 1e-2f, 1, 4));
         Batch[] Micro(int step) => [TinyModels.PackedBatch(model.Config.VocabSize, seed: 2 * step), TinyModels.PackedBatch(model.Config.VocabSize, seed: 2 * step + 1)];
