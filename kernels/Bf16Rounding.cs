@@ -64,9 +64,7 @@ public sealed class Bf16Rounding(Accelerator accelerator)
         Arguments.RequireLength(src.Length, (long)rows * cols, nameof(src), "rows*cols");
         Arguments.RequireLength(dst.Length, (long)rows * cols, nameof(dst), "rows*cols");
         if (rows == 0 || cols == 0) return;
-        var grid = new Index3D(Ceiling(cols, Bf16Kernels.TransposeTile), Ceiling(rows, Bf16Kernels.TransposeTile), 1);
+        var grid = new Index3D(MatMul.Ceiling(cols, Bf16Kernels.TransposeTile), MatMul.Ceiling(rows, Bf16Kernels.TransposeTile), 1);
         _roundTransposed(new KernelConfig(grid, new Index3D(Bf16Kernels.TransposeGroupSize, 1, 1)), dst, src, rows, cols);
     }
-
-    private static int Ceiling(int value, int divisor) => (value + divisor - 1) / divisor;
 }

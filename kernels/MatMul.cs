@@ -682,5 +682,6 @@ public sealed class MatMul(Accelerator accelerator)
     /// <summary>Whether the view starts a multiple of <paramref name="elements"/> into its buffer (buffers themselves are at least 256-byte aligned).</summary>
     private static bool OffsetIsMultipleOf(IContiguousArrayView view, int elements) => view.Index % elements == 0;
 
-    private static int Ceiling(int value, int divisor) => (value + divisor - 1) / divisor;
+    /// <summary>⌈value / divisor⌉: the groups a grid needs.</summary>
+    internal static int Ceiling(int value, int divisor) => (value + divisor - 1) / divisor;
 }

@@ -17,6 +17,9 @@ public static class BackendChoice
     /// <summary>What the backend's matmuls multiply: an ILGPU backend's precision, fp32 for any other (pass a decorator's inner backend).</summary>
     public static Precision PrecisionOf(IBackend backend) => backend is IlgpuBackend ilgpu ? ilgpu.Precision : Precision.Fp32;
 
+    /// <summary><see cref="PrecisionOf"/> as --precision spells it: "bf16" or "fp32".</summary>
+    public static string PrecisionName(IBackend backend) => PrecisionOf(backend) == Precision.Bf16 ? "bf16" : "fp32";
+
     /// <summary>
     /// The backend of <paramref name="name"/> (as <see cref="Create(string)"/>) whose matmuls run at <paramref name="precision"/>: "bf16",
     /// "fp32", or null for the training default, bf16 on CUDA and fp32 elsewhere. bf16 needs an ILGPU backend (cuda, ilgpu-cpu).

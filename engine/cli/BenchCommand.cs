@@ -78,7 +78,7 @@ public static class BenchCommand
         bool profile, FileInfo? json, LoraConfig? lora)
     {
         var inner = BackendChoice.Create(backendName, precisionName);
-        var precision = BackendChoice.PrecisionOf(inner);
+        string precision = BackendChoice.PrecisionName(inner);
         using var backend = profile ? new ProfilingBackend(inner) : inner;
         using var model = new Transformer(backend, config, seed: 1);
         if (lora is not null) model.AddLora(lora, seed: 1);
@@ -133,7 +133,7 @@ public static class BenchCommand
                 preset = name, family = config.Family.ToString(), vocab = config.VocabSize, seq = seqLen, batch = rows,
                 layers = config.Layers, dim = config.Dim, heads = config.Heads, kv_heads = config.KvHeads, ffn = config.FfnDim,
                 qkv_bias = config.QkvBias, tied = config.TiedEmbeddings, parameters = model.ParameterCount,
-                backend = backend.Name, precision = precision.ToString().ToLowerInvariant(), threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
+                backend = backend.Name, precision, threads = Environment.ProcessorCount, lora_rank = lora?.Rank,
                 trainable_parameters = memory.TrainableParameters, weight_bytes = memory.WeightBytes, gradient_bytes = memory.GradientBytes,
                 optimizer_bytes = memory.OptimizerBytes, peak_process_bytes = memory.PeakProcessBytes,
                 tensor_bytes_between_steps = betweenSteps, tensor_bytes_peak = tensors?.Peak, activation_bytes = activations, tensor_bytes_held = tensors?.Held,

@@ -16,7 +16,7 @@ internal sealed class SftConsole(SftSettings settings) : ISftObserver, IDisposab
                           $"loss on {(settings.TrainOnAll ? "every token" : "assistant tokens")}, rows of {settings.MaxLen} packed best-fit decreasing");
 
     public void ModelReady(string? modelDirectory, Transformer model) =>
-        Console.WriteLine($"model: {modelDirectory ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {model.Backend.Name}, matmuls {BackendChoice.PrecisionOf(model.Backend)}");
+        Console.WriteLine($"model: {modelDirectory ?? "built-in"}, {model.Config.Family}, {model.ParameterCount:N0} parameters; backend: {model.Backend.Name}, matmuls {BackendChoice.PrecisionName(model.Backend)}");
 
     public void BasePretrained(int steps, TimeSpan elapsed, double loss) =>
         Console.WriteLine($"base model: pretrained {steps} steps on the built-in corpus in {elapsed.TotalSeconds:F1} s (loss {loss:F3})");

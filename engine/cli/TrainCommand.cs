@@ -43,7 +43,7 @@ public static class TrainCommand
         using var model = new Transformer(backend, Presets.TinyLlama(Tokenizer.VocabSize, settings.WindowLength), settings.Seed);
         using var pretraining = new CorpusPretraining(model, settings);
         Console.WriteLine($"model: {model.Config.Family}, {model.ParameterCount:N0} parameters, {model.Config.Layers} layers, width {model.Config.Dim}; " +
-                          $"corpus: {pretraining.CorpusTokens:N0} byte tokens; backend: {backend.Name}, matmuls {BackendChoice.PrecisionOf(backend)}");
+                          $"corpus: {pretraining.CorpusTokens:N0} byte tokens; backend: {backend.Name}, matmuls {BackendChoice.PrecisionName(backend)}");
         Console.WriteLine($"before: {Prompt}{Sample(model)}");
 
         using var metrics = new MetricsLog(outputDir);
