@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Engine.Backends;
-using Engine.Backends.Cpu;
-using Engine.Backends.Ilgpu;
 using Engine.Kernels;
 using Engine.Tensors;
 using ILGPU;

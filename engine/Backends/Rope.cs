@@ -3,7 +3,7 @@ using System.Numerics;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// Rotary position embedding in the Hugging Face rotate-half convention: dimension i pairs with i + headDim/2.
@@ -152,4 +152,16 @@ public sealed partial class CpuBackend
 
     public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
         => CpuRope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Rope? _rope;
+    Rope RopeLauncher => Launcher(ref _rope, a => new Rope(a));
+
+    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => RopeLauncher.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+
+    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => RopeLauncher.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
 }

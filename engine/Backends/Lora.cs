@@ -2,7 +2,7 @@ using System.Buffers;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// The LoRA linear layer in PEFT's layout: an nn.Linear weight W [outDim, inDim] (usually frozen) plus the low-rank update
@@ -74,4 +74,17 @@ public sealed partial class CpuBackend
     public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
         float scale, int n, int inDim, int outDim, int rank)
         => CpuLora.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Lora? _lora;
+    Lora LoraLauncher => Launcher(ref _lora, a => new Lora(a));
+
+    public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
+        => LoraLauncher.Forward(F(y), F(h), F(x), F(w), F(bias), F(loraA), F(loraB), scale, n, inDim, outDim, rank);
+
+    public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+        float scale, int n, int inDim, int outDim, int rank)
+        => LoraLauncher.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
 }

@@ -3,7 +3,7 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// Attention of a few new tokens per row against a KV cache, for generation (forward only). Each new token has a slot: its position in
@@ -127,5 +127,20 @@ public sealed partial class CpuBackend
         CpuCachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
         CpuCachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
         CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim, s.Window);
+    }
+}
+
+public sealed partial class IlgpuBackend
+{
+    CachedAttention? _cachedAttention;
+    CachedAttention CachedAttentionLauncher => Launcher(ref _cachedAttention, a => new CachedAttention(a));
+
+    /// <summary>Three launches in stream order: the new keys, the new values into their cache slots, then the attention over the cache.</summary>
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        CachedAttentionLauncher.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CachedAttentionLauncher.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CachedAttentionLauncher.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim, s.Window);
     }
 }
