@@ -129,6 +129,7 @@ public static class Selftest
         return RelativeError(wide, actual);
     }
 
+    /// <summary>max|actual − expected| / max(max|expected|, tiny): a norm-wise relative error; infinite when the lengths differ or an element is NaN.</summary>
     public static double RelativeError(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual)
     {
         if (expected.Length != actual.Length) return double.PositiveInfinity;
