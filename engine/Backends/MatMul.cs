@@ -1,9 +1,10 @@
 using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// The linear layer in PyTorch's nn.Linear layout (weight [outDim, inDim]), on one packed, register-blocked GEMM core whose register
@@ -393,4 +394,16 @@ public sealed partial class CpuBackend
 
     public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
         => CpuMatMul.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
+}
+
+public sealed partial class IlgpuBackend
+{
+    MatMul? _matMul;
+    MatMul MatMulLauncher => Launcher(ref _matMul, a => new MatMul(a));
+
+    public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim)
+        => MatMulLauncher.Forward(F(y), F(x), F(w), F(bias), n, inDim, outDim);
+
+    public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
+        => MatMulLauncher.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
 }

@@ -2,11 +2,12 @@ using Engine.Kernels;
 
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
-/// The host backend: tensors are float[]/int[]/double[] arrays, ops are the span functions of this folder. This file holds the memory; each op's
-/// IBackend method stands at the end of its op family's file (a partial class), beside the span function it calls.
+/// The host backend: tensors are float[]/int[]/double[] arrays, ops are the span functions (CpuGelu, CpuMatMul, ...) of the op family files
+/// of this folder. This file holds the memory; each op's IBackend method stands in its op family's file (a partial class), after the span
+/// function it calls and before IlgpuBackend's.
 /// Released arrays go back to a pool (<see cref="BufferPool{TBuffer}"/>), so a training step's activations reuse the last step's memory.
 /// </summary>
 public sealed partial class CpuBackend : IBackend
