@@ -26,6 +26,9 @@ public sealed record CurationRow(string File, int Line, ReadOnlyMemory<byte> Utf
     /// <summary>The user turns of the prompt, one per line: what prompt diversity, deduplication and decontamination read.</summary>
     public string PromptText => string.Join("\n", Example.Turns.Take(PromptLength(Example)).Where(t => t.Role == ChatRole.User).Select(t => t.Content));
 
+    /// <summary>The index of the response turn; the turns before it are the prompt (<see cref="Prompt"/>).</summary>
+    public int ResponseTurn => PromptLength(Example);
+
     /// <summary>Whether the row's <c>meta.finish</c> says its response stopped at the generation's token limit ("length").</summary>
     public bool StoppedAtLimit()
     {

@@ -7,13 +7,14 @@ namespace Engine.Curation;
 /// removed; every row offered is indexed, kept or not, so a chain of near duplicates (A ~ B ~ C) keeps only its first. Reports which
 /// earlier row a duplicate collided with.
 /// </summary>
-public sealed class NearDuplicateIndex
+/// <param name="capacity">Band keys the index is sized for (rows × bands), so it does not grow while rows are offered.</param>
+public sealed class NearDuplicateIndex(int capacity = 0)
 {
-    private readonly Dictionary<ulong, int> _firstRowOfBand = [];
+    private readonly Dictionary<ulong, int> _firstRowOfBand = new(capacity);
 
     /// <summary>The earlier row sharing a band key with these (null when none); then indexes the keys under row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int? Offer(ulong[] bandKeys, int row)
+    public int? Offer(ReadOnlySpan<ulong> bandKeys, int row)
     {
         int? earlier = null;
         foreach (ulong key in bandKeys)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Engine.Curation;
@@ -35,7 +36,7 @@ public static class QualityHeuristics
 
     /// <summary>The same, on the words of prompt and response already split.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static string? Reject(Word[] promptWords, string response, Word[] words, bool stoppedAtLimit, QualityOptions options)
+    public static string? Reject(ReadOnlySpan<Word> promptWords, string response, ReadOnlySpan<Word> words, bool stoppedAtLimit, QualityOptions options)
     {
         if (string.IsNullOrWhiteSpace(response)) return "empty response";
         if (stoppedAtLimit) return "truncated: generation stopped at its token limit";
@@ -65,10 +66,16 @@ public static class QualityHeuristics
     public static double DuplicateLineFraction(string text)
     {
         if (!text.Contains('\n')) return 0;
-        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-        if (lines.Count == 0) return 0;
-        var seen = new HashSet<string>();
-        return (double)lines.Count(l => !seen.Add(l)) / lines.Count;
+        var seen = new HashSet<string>().GetAlternateLookup<ReadOnlySpan<char>>();
+        int lines = 0, repeated = 0;
+        foreach (var range in text.AsSpan().Split('\n'))
+        {
+            var line = text.AsSpan(range).Trim();
+            if (line.IsEmpty) continue;
+            lines++;
+            if (!seen.Add(line)) repeated++;
+        }
+        return lines == 0 ? 0 : (double)repeated / lines;
     }
 
     // Gopher's top n-gram rule for n = 2: count(g*) · chars(g*) / Σ chars of words, g* the most frequent 2-gram;
@@ -77,16 +84,23 @@ public static class QualityHeuristics
     public static double TopBigramFraction(ReadOnlySpan<Word> words)
     {
         if (words.Length < 2) return 0;
-        // Sorted (hash, chars) pairs: equal 2-grams are adjacent, counted without a dictionary.
-        var grams = new (ulong Hash, int Chars)[words.Length - 1];
-        for (int i = 0; i < grams.Length; i++) grams[i] = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
-        Array.Sort(grams);
+        // 2-gram hashes sorted with their characters: equal 2-grams are adjacent, counted without a dictionary.
+        int count = words.Length - 1;
+        ulong[] hashBuffer = ArrayPool<ulong>.Shared.Rent(count);
+        int[] charBuffer = ArrayPool<int>.Shared.Rent(count);
+        Span<ulong> hashes = hashBuffer.AsSpan(0, count);
+        Span<int> chars = charBuffer.AsSpan(0, count);
+        for (int i = 0; i < count; i++) (hashes[i], chars[i]) = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
+        hashes.Sort(chars);
         long best = 0;
-        for (int start = 0, end; start < grams.Length; start = end)
+        for (int start = 0, end; start < count; start = end)
         {
-            for (end = start + 1; end < grams.Length && grams[end].Hash == grams[start].Hash; end++) { }
-            if (end - start > 1) best = Math.Max(best, (long)(end - start) * grams[start].Chars);
+            int fewest = chars[start];
+            for (end = start + 1; end < count && hashes[end] == hashes[start]; end++) fewest = Math.Min(fewest, chars[end]);
+            if (end - start > 1) best = Math.Max(best, (long)(end - start) * fewest);
         }
+        ArrayPool<ulong>.Shared.Return(hashBuffer);
+        ArrayPool<int>.Shared.Return(charBuffer);
         return (double)best / TotalChars(words);
     }
 
@@ -96,19 +110,24 @@ public static class QualityHeuristics
     public static double DuplicateNGramFraction(ReadOnlySpan<Word> words, int n)
     {
         if (words.Length < n) return 0;
-        var grams = TextFeatures.NGramHashes(words, n);
-        var sorted = (ulong[])grams.Clone();
-        Array.Sort(sorted);
-        bool Repeated(ulong g)
+        int count = words.Length - n + 1;
+        ulong[] buffer = ArrayPool<ulong>.Shared.Rent(2 * count);
+        bool[] coveredBuffer = ArrayPool<bool>.Shared.Rent(words.Length);
+        Span<ulong> grams = buffer.AsSpan(0, count), sorted = buffer.AsSpan(count, count);
+        Span<bool> covered = coveredBuffer.AsSpan(0, words.Length);
+        TextFeatures.NGramHashes(words, n, grams);
+        grams.CopyTo(sorted);
+        sorted.Sort();
+        covered.Clear();
+        for (int i = 0; i < count; i++)
         {
-            int at = Array.BinarySearch(sorted, g);
-            return (at > 0 && sorted[at - 1] == g) || (at + 1 < sorted.Length && sorted[at + 1] == g);
+            int at = sorted.BinarySearch(grams[i]);
+            if ((at > 0 && sorted[at - 1] == grams[i]) || (at + 1 < count && sorted[at + 1] == grams[i])) covered.Slice(i, n).Fill(true);
         }
-        var covered = new bool[words.Length];
-        for (int i = 0; i < grams.Length; i++)
-            if (Repeated(grams[i])) covered.AsSpan(i, n).Fill(true);
         long chars = 0;
         for (int i = 0; i < words.Length; i++) chars += covered[i] ? words[i].Length : 0;
+        ArrayPool<ulong>.Shared.Return(buffer);
+        ArrayPool<bool>.Shared.Return(coveredBuffer);
         return (double)chars / TotalChars(words);
     }
 
