@@ -20,14 +20,27 @@ public static class CurationOutput
     }
 
     /// <summary>Writes the lines as one file atomically.</summary>
-    public static void WriteLines(string path, IEnumerable<string> lines)
+    public static void WriteLines(string path, IEnumerable<string> lines) => Write(path, stream =>
+    {
+        using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
+        foreach (string line in lines) writer.Write(line + "\n");
+    });
+
+    /// <summary>Writes lines of UTF-8 (rows as read) as one file atomically, byte for byte.</summary>
+    public static void WriteLines(string path, IEnumerable<ReadOnlyMemory<byte>> lines) => Write(path, stream =>
+    {
+        foreach (var line in lines)
+        {
+            stream.Write(line.Span);
+            stream.WriteByte((byte)'\n');
+        }
+    });
+
+    /// <summary>Writes one file atomically from what write puts in the stream.</summary>
+    public static void Write(string path, Action<Stream> write)
     {
         if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
-        AtomicFile.Write(path, stream =>
-        {
-            using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
-            foreach (string line in lines) writer.Write(line + "\n");
-        });
+        AtomicFile.Write(path, write);
     }
 
     /// <summary>

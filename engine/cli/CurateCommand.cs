@@ -54,8 +54,8 @@ public static class CurateCommand
             var result = DataFilter.Run(rows, new FilterOptions(!r.GetValue(noExact), !r.GetValue(noNear), r.GetValue(noQuality) ? null : quality,
                 evalTexts.Count == 0 ? null : new Decontamination(evalTexts), r.GetValue(target),
                 embedder is null ? null : texts => ModelEmbedding.Embed(embedder.Model, embedder.Tokenizer.Tokenizer, texts), r.GetValue(seed)));
-            CurationOutput.WriteLines(outPath, result.Kept.Select(x => x.Json));
-            if (r.GetValue(explain) is { } ex) CurationOutput.WriteLines(ex.FullName, FilterReport.ExplainLines(result));
+            CurationOutput.WriteLines(outPath, result.Kept.Select(x => x.Utf8));
+            if (r.GetValue(explain) is { } ex) CurationOutput.Write(ex.FullName, stream => FilterReport.WriteExplanation(result, stream));
             FilterReport.Write(result, Console.Out);
             var total = clock.Elapsed;
             var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
