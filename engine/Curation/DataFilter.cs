@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Engine.Data;
 
 namespace Engine.Curation;
 
@@ -37,6 +36,7 @@ public sealed record FilterResult(int RowsIn, IReadOnlyList<CurationRow> Kept, I
 /// </summary>
 public static class DataFilter
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static FilterResult Run(IReadOnlyList<CurationRow> rows, FilterOptions options)
     {
         options.Quality?.Validate();
@@ -73,7 +73,7 @@ public static class DataFilter
         var (mine, theirs) = (new Scratch(minHash.Length), new Scratch(minHash.Length));
         ulong[] SignatureOf(CurationRow row, Scratch scratch)
         {
-            scratch.Fill(row);
+            scratch.Words.Read(row);
             return scratch.Signature(minHash);
         }
         for (int i = 0; i < rows.Count; i++)
@@ -109,12 +109,11 @@ public static class DataFilter
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static RowFeatures Of(CurationRow row, FilterOptions options, MinHash minHash, Scratch scratch, Span<ulong> bandKeys)
         {
-            int promptWords = scratch.Fill(row);
-            ReadOnlySpan<Word> words = CollectionsMarshal.AsSpan(scratch.Words);
-            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(words[..promptWords], row.Response, words[promptWords..], row.StoppedAtLimit(), q) : null;
+            var words = scratch.Words.Read(row);
+            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(words.Prompt, words.Response, words.ResponseWords, row.StoppedAtLimit(), q) : null;
             if (quality is not null) return new RowFeatures(quality, 0, false);
             if (!bandKeys.IsEmpty) minHash.BandKeys(scratch.Signature(minHash), bandKeys);
-            return new RowFeatures(null, TextFeatures.SequenceHash(words), options.Decontamination?.Contaminates(words) ?? false);
+            return new RowFeatures(null, TextFeatures.SequenceHash(words.All), options.Decontamination?.Contaminates(words.All) ?? false);
         }
     }
 
@@ -123,25 +122,12 @@ public static class DataFilter
     {
         private readonly ulong[] _signature = new ulong[signatureLength];
 
-        public List<Word> Words { get; } = new(256);
+        public RowWords Words { get; } = new();
 
-        /// <summary>Words gets the words of the row's prompt + "\n" + response (a line break only separates words): those of its
-        /// prompt's user turns, then those of its response; returns how many are the prompt's.</summary>
-        public int Fill(CurationRow row)
-        {
-            Words.Clear();
-            var turns = row.Example.Turns;
-            for (int t = 0, response = row.ResponseTurn; t < response; t++)
-                if (turns[t].Role == ChatRole.User) TextFeatures.AddWords(turns[t].Content, Words);
-            int promptWords = Words.Count;
-            TextFeatures.AddWords(row.Response, Words);
-            return promptWords;
-        }
-
-        /// <summary>The MinHash signature of the words filled.</summary>
+        /// <summary>The MinHash signature of the words read.</summary>
         public ulong[] Signature(MinHash minHash)
         {
-            minHash.Signature(CollectionsMarshal.AsSpan(Words), _signature);
+            minHash.Signature(Words.All, _signature);
             return _signature;
         }
     }

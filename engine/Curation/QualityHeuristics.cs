@@ -36,9 +36,9 @@ public static class QualityHeuristics
 
     /// <summary>The same, on the words of prompt and response already split.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static string? Reject(ReadOnlySpan<Word> promptWords, string response, ReadOnlySpan<Word> words, bool stoppedAtLimit, QualityOptions options)
+    public static string? Reject(ReadOnlySpan<Word> promptWords, ReadOnlySpan<char> response, ReadOnlySpan<Word> words, bool stoppedAtLimit, QualityOptions options)
     {
-        if (string.IsNullOrWhiteSpace(response)) return "empty response";
+        if (response.IsWhiteSpace()) return "empty response";
         if (stoppedAtLimit) return "truncated: generation stopped at its token limit";
         if (words.Length < options.MinWords) return $"too short: {words.Length} words, expected at least {options.MinWords}";
         if (words.Length > options.MaxWords) return $"too long: {words.Length} words, expected at most {options.MaxWords}";
@@ -55,22 +55,22 @@ public static class QualityHeuristics
     }
 
     /// <summary>Ends in . ! ? … (possibly followed by closing quotes or brackets), or in a closing quote, bracket or code fence.</summary>
-    public static bool EndsTerminated(string response)
+    public static bool EndsTerminated(ReadOnlySpan<char> response)
     {
-        var end = response.AsSpan().TrimEnd();
+        var end = response.TrimEnd();
         return end.Length > 0 && ".!?…\"'”’)]}`".Contains(end[^1]);
     }
 
     /// <summary>Non-blank lines equal (after trimming) to an earlier line / non-blank lines.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double DuplicateLineFraction(string text)
+    public static double DuplicateLineFraction(ReadOnlySpan<char> text)
     {
         if (!text.Contains('\n')) return 0;
         var seen = new HashSet<string>().GetAlternateLookup<ReadOnlySpan<char>>();
         int lines = 0, repeated = 0;
-        foreach (var range in text.AsSpan().Split('\n'))
+        foreach (var range in text.Split('\n'))
         {
-            var line = text.AsSpan(range).Trim();
+            var line = text[range].Trim();
             if (line.IsEmpty) continue;
             lines++;
             if (!seen.Add(line)) repeated++;
