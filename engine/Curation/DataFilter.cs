@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Engine.Curation;
 
@@ -57,13 +56,13 @@ public static class DataFilter
 
         clock.Restart();
         // Exact duplicates first (among the rows of good quality): the rows left size the near-duplicate index.
-        var firstOfText = new Dictionary<ulong, int>(options.ExactDuplicates ? rows.Count : 0);
+        var firstOfText = new HashTable(options.ExactDuplicates ? rows.Count : 0);
         var sameTextAs = new int[rows.Count];
         for (int i = 0; i < rows.Count; i++)
         {
             sameTextAs[i] = -1;
             if (!options.ExactDuplicates || features[i].QualityReason is not null) continue;
-            ref int first = ref CollectionsMarshal.GetValueRefOrAddDefault(firstOfText, features[i].TextHash, out bool seen);
+            ref int first = ref firstOfText.GetOrAdd(features[i].TextHash, out bool seen);
             if (seen) sameTextAs[i] = first;
             else first = i;
         }

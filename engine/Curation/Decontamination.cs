@@ -9,7 +9,7 @@ namespace Engine.Curation;
 /// </summary>
 public sealed class Decontamination
 {
-    private readonly HashSet<ulong> _grams = [];
+    private readonly HashTable _grams = new();
     private readonly SortedSet<int> _shortLengths = [];
 
     public Decontamination(IEnumerable<string> evalTexts, int n = 13)
@@ -21,7 +21,7 @@ public sealed class Decontamination
             var words = TextFeatures.Words(text);
             if (words.Length == 0) continue;
             if (words.Length < n) _shortLengths.Add(words.Length);
-            foreach (ulong g in TextFeatures.NGramHashes(words, n)) _grams.Add(g);
+            foreach (ulong g in TextFeatures.NGramHashes(words, n)) _grams.GetOrAdd(g, out _);
         }
     }
 

@@ -10,7 +10,7 @@ namespace Engine.Curation;
 /// <param name="capacity">Band keys the index is sized for (rows × bands), so it does not grow while rows are offered.</param>
 public sealed class NearDuplicateIndex(int capacity = 0)
 {
-    private readonly Dictionary<ulong, int> _firstRowOfBand = new(capacity);
+    private readonly HashTable _firstRowOfBand = new(capacity);
 
     /// <summary>The earlier row sharing a band key with these (null when none); then indexes the keys under row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -19,8 +19,9 @@ public sealed class NearDuplicateIndex(int capacity = 0)
         int? earlier = null;
         foreach (ulong key in bandKeys)
         {
-            if (_firstRowOfBand.TryGetValue(key, out int first)) earlier ??= first;
-            else _firstRowOfBand[key] = row;
+            ref int first = ref _firstRowOfBand.GetOrAdd(key, out bool seen);
+            if (seen) earlier ??= first;
+            else first = row;
         }
         return earlier;
     }

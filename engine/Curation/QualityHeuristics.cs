@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Engine.Curation;
@@ -84,23 +83,12 @@ public static class QualityHeuristics
     public static double TopBigramFraction(ReadOnlySpan<Word> words)
     {
         if (words.Length < 2) return 0;
-        // 2-gram hashes sorted with their characters: equal 2-grams are adjacent, counted without a dictionary.
-        int count = words.Length - 1;
-        ulong[] hashBuffer = ArrayPool<ulong>.Shared.Rent(count);
-        int[] charBuffer = ArrayPool<int>.Shared.Rent(count);
-        Span<ulong> hashes = hashBuffer.AsSpan(0, count);
-        Span<int> chars = charBuffer.AsSpan(0, count);
-        for (int i = 0; i < count; i++) (hashes[i], chars[i]) = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
-        hashes.Sort(chars);
+        // Each 2-gram's hash counted in a table reused from call to call, then the largest count · chars of one that repeats.
+        var counts = Counts();
+        for (int i = 0; i + 1 < words.Length; i++) counts.GetOrAdd(Bigram(words, i), out _)++;
         long best = 0;
-        for (int start = 0, end; start < count; start = end)
-        {
-            int fewest = chars[start];
-            for (end = start + 1; end < count && hashes[end] == hashes[start]; end++) fewest = Math.Min(fewest, chars[end]);
-            if (end - start > 1) best = Math.Max(best, (long)(end - start) * fewest);
-        }
-        ArrayPool<ulong>.Shared.Return(hashBuffer);
-        ArrayPool<int>.Shared.Return(charBuffer);
+        for (int i = 0; i + 1 < words.Length; i++)
+            if (counts.ValueOf(Bigram(words, i)) is var count and > 1) best = Math.Max(best, (long)count * (words[i].Length + words[i + 1].Length));
         return (double)best / TotalChars(words);
     }
 
@@ -110,24 +98,16 @@ public static class QualityHeuristics
     public static double DuplicateNGramFraction(ReadOnlySpan<Word> words, int n)
     {
         if (words.Length < n) return 0;
-        int count = words.Length - n + 1;
-        ulong[] buffer = ArrayPool<ulong>.Shared.Rent(2 * count);
-        bool[] coveredBuffer = ArrayPool<bool>.Shared.Rent(words.Length);
-        Span<ulong> grams = buffer.AsSpan(0, count), sorted = buffer.AsSpan(count, count);
-        Span<bool> covered = coveredBuffer.AsSpan(0, words.Length);
-        TextFeatures.NGramHashes(words, n, grams);
-        grams.CopyTo(sorted);
-        sorted.Sort();
-        covered.Clear();
-        for (int i = 0; i < count; i++)
-        {
-            int at = sorted.BinarySearch(grams[i]);
-            if ((at > 0 && sorted[at - 1] == grams[i]) || (at + 1 < count && sorted[at + 1] == grams[i])) covered.Slice(i, n).Fill(true);
-        }
+        var counts = Counts();
+        for (int i = 0; i + n <= words.Length; i++) counts.GetOrAdd(TextFeatures.SequenceHash(words.Slice(i, n)), out _)++;
+        // The n-grams in order: a repeated one covers its words from where the covered run so far ends.
         long chars = 0;
-        for (int i = 0; i < words.Length; i++) chars += covered[i] ? words[i].Length : 0;
-        ArrayPool<ulong>.Shared.Return(buffer);
-        ArrayPool<bool>.Shared.Return(coveredBuffer);
+        for (int i = 0, coveredTo = 0; i + n <= words.Length; i++)
+        {
+            if (counts.ValueOf(TextFeatures.SequenceHash(words.Slice(i, n))) < 2) continue;
+            for (int w = Math.Max(i, coveredTo); w < i + n; w++) chars += words[w].Length;
+            coveredTo = i + n;
+        }
         return (double)chars / TotalChars(words);
     }
 
@@ -140,6 +120,20 @@ public static class QualityHeuristics
             if (response.Slice(i, prompt.Length).SequenceEqual(prompt)) return true;
         return false;
     }
+
+    /// <summary>The hash of the 2-gram starting at word i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Bigram(ReadOnlySpan<Word> words, int i) => TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash;
+
+    /// <summary>This thread's n-gram counting table, emptied.</summary>
+    private static HashTable Counts()
+    {
+        var counts = s_counts ??= new HashTable(256);
+        counts.Clear();
+        return counts;
+    }
+
+    [ThreadStatic] private static HashTable? s_counts;
 
     private static long TotalChars(ReadOnlySpan<Word> words)
     {
