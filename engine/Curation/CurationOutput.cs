@@ -16,7 +16,14 @@ public static class CurationOutput
     {
         if (resume && force) throw new ArgumentException("--resume continues the output and --force replaces it: give one");
         if (File.Exists(path) && !resume && !force) throw new IOException($"{path} exists: give --resume to continue it or --force to replace it");
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+        CreateDirectoryOf(path);
+    }
+
+    /// <summary>The same for a command that cannot continue its output: refused unless force replaces it.</summary>
+    public static void CheckCanWrite(string path, bool force)
+    {
+        if (File.Exists(path) && !force) throw new IOException($"{path} exists: give --force to replace it");
+        CreateDirectoryOf(path);
     }
 
     /// <summary>Writes the lines as one file atomically.</summary>
@@ -39,7 +46,7 @@ public static class CurationOutput
     /// <summary>Writes one file atomically from what write puts in the stream.</summary>
     public static void Write(string path, Action<Stream> write)
     {
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+        CreateDirectoryOf(path);
         AtomicFile.Write(path, write);
     }
 
@@ -60,6 +67,11 @@ public static class CurationOutput
             existing.AddRange(Encoding.UTF8.GetString(bytes, 0, end).Split('\n', StringSplitOptions.RemoveEmptyEntries));
         }
         return (new BatchAppender(path), existing);
+    }
+
+    private static void CreateDirectoryOf(string path)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
     }
 }
 
