@@ -100,15 +100,23 @@ public static unsafe partial class CpuMatMul
         }
     }
 
-    /// <summary>dbias += Σ_i dy[i, :], summed row by row into a zeroed buffer first (fixed order), then added once.</summary>
+    /// <summary>dbias += Σ_i dy[i, :], summed row by row into a zeroed buffer first (fixed order), then added once; column blocks in parallel.</summary>
     private static void AddColumnSums(Span<float> dbias, ReadOnlySpan<float> dy, int n, int outDim)
     {
-        float[] rented = ArrayPool<float>.Shared.Rent(outDim);
-        var sums = rented.AsSpan(0, outDim);
-        sums.Clear();
-        for (int i = 0; i < n; i++) TensorPrimitives.Add(sums, dy.Slice(i * outDim, outDim), sums);
-        TensorPrimitives.Add(dbias, sums, dbias);
-        ArrayPool<float>.Shared.Return(rented);
+        float[] sums = ArrayPool<float>.Shared.Rent(outDim);
+        fixed (float* pdbias = dbias, pdy = dy)
+        {
+            float* db = pdbias, g = pdy;
+            CpuParallel.ForEachColumnBlock(n, outDim, (j0, j1) =>
+            {
+                var block = sums.AsSpan(j0, j1 - j0);
+                block.Clear();
+                for (int i = 0; i < n; i++) TensorPrimitives.Add(block, new ReadOnlySpan<float>(g + (nint)i * outDim + j0, j1 - j0), block);
+                var target = new Span<float>(db + j0, j1 - j0);
+                TensorPrimitives.Add(target, block, target);
+            });
+        }
+        ArrayPool<float>.Shared.Return(sums);
     }
 
     /// <summary>A matrix read in place: element (i, j) is Data[i·RowStride + j·ColStride].</summary>
