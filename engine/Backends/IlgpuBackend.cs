@@ -25,7 +25,7 @@ public sealed partial class IlgpuBackend : IBackend
     readonly Context? _ownedContext;
     readonly Accelerator _accelerator;
     readonly bool _ownsAccelerator;
-    readonly Dictionary<(DType, long), Stack<MemoryBuffer>> _pool = new();
+    readonly BufferPool<MemoryBuffer> _pool = new();
     readonly List<MemoryBuffer> _allocated = new();
     long _synchronizations;
     readonly List<IDisposable> _launchers = new();
@@ -104,11 +104,8 @@ public sealed partial class IlgpuBackend : IBackend
     {
         long length = Tensor.ElementCount(shape);
         long bufferLength = PoolBuckets.Capacity(length); // at least 1: ILGPU has no empty buffers
-        MemoryBuffer? buffer = null;
-        lock (_pool)
-        {
-            if (_pool.TryGetValue((dtype, bufferLength), out var free) && free.Count > 0) buffer = free.Pop();
-        }
+        MemoryBuffer? buffer;
+        lock (_pool) buffer = _pool.Take(dtype, bufferLength);
         if (buffer is null)
         {
             buffer = dtype switch
@@ -125,12 +122,7 @@ public sealed partial class IlgpuBackend : IBackend
     public void Release(Tensor tensor)
     {
         var buffer = (MemoryBuffer)tensor.Storage;
-        lock (_pool)
-        {
-            if (!_pool.TryGetValue((tensor.DType, buffer.Length), out var free))
-                _pool[(tensor.DType, buffer.Length)] = free = new Stack<MemoryBuffer>();
-            free.Push(buffer);
-        }
+        lock (_pool) _pool.Return(tensor.DType, buffer.Length, buffer);
     }
 
     /// <summary>Waits for the queued work, then frees every buffer this backend allocated (tensors still held become invalid),
