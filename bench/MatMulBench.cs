@@ -3,7 +3,7 @@ using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 
 namespace Engine.Bench;
 

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Models;
 using Engine.Training;
 

@@ -118,11 +118,7 @@ public sealed class CachedAttention
     /// <remarks>src: [rows, newTokens, width]; cache: [rows, capacity, width]; slots: [rows, newTokens], each −1 or a slot below capacity, distinct within a row.</remarks>
     public void Append(ArrayView<float> cache, ArrayView<float> src, ArrayView<int> slots, int rows, int newTokens, int capacity, int width)
     {
-        ValidateRows(rows, newTokens, capacity);
-        if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
-        Arguments.RequireLength(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
-        Arguments.RequireLength(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
-        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        CachedAttentionArguments.RequireAppend(cache.Length, src.Length, slots.Length, rows, newTokens, capacity, width);
         Arguments.RequireIndexable(src.Length, nameof(src));
         int groups = (int)((src.Length + CachedAttentionKernels.AppendGroupSize - 1) / CachedAttentionKernels.AppendGroupSize);
         _append(new KernelConfig(groups, CachedAttentionKernels.AppendGroupSize), cache, src, slots, newTokens, capacity, width);
@@ -134,24 +130,50 @@ public sealed class CachedAttention
     public void Forward(ArrayView<float> output, ArrayView<float> q, ArrayView<float> kCache, ArrayView<float> vCache, ArrayView<int> slots,
         int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim, int window = 0)
     {
-        ValidateRows(rows, newTokens, capacity);
-        AttentionShape.RequireWindow(window);
-        if (headDim <= 0 || headDim > CachedAttentionKernels.MaxHeadDim)
+        if (headDim > CachedAttentionKernels.MaxHeadDim)
             throw new ArgumentException($"headDim is {headDim}, expected 1..{CachedAttentionKernels.MaxHeadDim} (CachedAttentionKernels.MaxHeadDim)", nameof(headDim));
-        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
-        if (heads <= 0 || heads % kvHeads != 0)
-            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
-        long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
-        Arguments.RequireLength(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
-        Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
-        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        CachedAttentionArguments.RequireForward(output.Length, q.Length, kCache.Length, vCache.Length, slots.Length, rows, newTokens, capacity, heads, kvHeads, headDim, window);
         _forward(new KernelConfig(new Index3D(newTokens, heads, rows), new Index3D(CachedAttentionKernels.GroupSize, 1, 1)),
             output, q, kCache, vCache, slots, newTokens, capacity, heads, kvHeads, headDim, window);
     }
+}
 
-    private static void ValidateRows(int rows, int newTokens, int capacity)
+/// <summary>The cached attention's size checks, one set for both backends (CpuCachedAttention and the launcher), so a wrong size gets the
+/// same error on either; the slots' values are the CPU op's to check (the launcher cannot read them without a wait).</summary>
+public static class CachedAttentionArguments
+{
+    /// <summary>Throws unless the sizes are positive and cache [rows, capacity, width], src [rows, newTokens, width] and slots [rows, newTokens]
+    /// have the lengths given, naming the size or operand.</summary>
+    public static void RequireAppend(long cache, long src, long slots, int rows, int newTokens, int capacity, int width)
+    {
+        RequireRows(rows, newTokens, capacity);
+        if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
+        Arguments.RequireLength(cache, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
+        Arguments.RequireLength(src, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
+        Arguments.RequireLength(slots, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+    }
+
+    /// <summary>Throws unless the sizes are positive, heads is a multiple of kvHeads, the window ≥ 0, and output and q
+    /// [rows, newTokens, heads, headDim], kCache and vCache [rows, capacity, kvHeads, headDim] and slots [rows, newTokens] have the lengths
+    /// given, naming the size or operand.</summary>
+    public static void RequireForward(long output, long q, long kCache, long vCache, long slots, int rows, int newTokens, int capacity,
+        int heads, int kvHeads, int headDim, int window)
+    {
+        RequireRows(rows, newTokens, capacity);
+        if (headDim <= 0) throw new ArgumentException($"headDim is {headDim}, expected > 0", nameof(headDim));
+        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
+        if (heads <= 0 || heads % kvHeads != 0)
+            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
+        AttentionShape.RequireWindow(window);
+        long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
+        Arguments.RequireLength(output, qSize, nameof(output), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(q, qSize, nameof(q), "rows*newTokens*heads*headDim");
+        Arguments.RequireLength(kCache, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(vCache, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
+        Arguments.RequireLength(slots, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+    }
+
+    private static void RequireRows(int rows, int newTokens, int capacity)
     {
         if (rows <= 0) throw new ArgumentException($"rows is {rows}, expected > 0", nameof(rows));
         if (newTokens <= 0) throw new ArgumentException($"newTokens is {newTokens}, expected > 0", nameof(newTokens));

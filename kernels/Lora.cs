@@ -23,7 +23,7 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
     public void Forward(ArrayView<float> y, ArrayView<float> h, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
         ArrayView<float> loraA, ArrayView<float> loraB, float scale, int n, int inDim, int outDim, int rank)
     {
-        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        LoraArguments.Require(x.Length, w.Length, loraA.Length, loraB.Length, h.Length, n, inDim, outDim, rank);
         Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
         if (bias.Length != 0) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
 
@@ -40,7 +40,7 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
         ArrayView<float> dy, ArrayView<float> x, ArrayView<float> w, ArrayView<float> loraA, ArrayView<float> loraB, ArrayView<float> h,
         float scale, int n, int inDim, int outDim, int rank)
     {
-        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        LoraArguments.Require(x.Length, w.Length, loraA.Length, loraB.Length, h.Length, n, inDim, outDim, rank);
         Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
         if (dx.Length != 0) Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
         if (dw.Length != 0) Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
@@ -65,18 +65,23 @@ public sealed class Lora(Accelerator accelerator) : IDisposable
     }
 
     public void Dispose() => _dh.Dispose();
+}
 
-    private static void RequireShapes(ArrayView<float> x, ArrayView<float> w, ArrayView<float> loraA, ArrayView<float> loraB, ArrayView<float> h,
-        int n, int inDim, int outDim, int rank)
+/// <summary>LoRA's size checks, one set for both backends (CpuLora and the launcher), so a wrong size gets the same error on either.</summary>
+public static class LoraArguments
+{
+    /// <summary>Throws unless n, inDim, outDim and rank are non-negative and x [n, inDim], w [outDim, inDim], A [rank, inDim], B [outDim, rank]
+    /// and h [n, rank] have the lengths given, naming the operand.</summary>
+    public static void Require(long x, long w, long loraA, long loraB, long h, int n, int inDim, int outDim, int rank)
     {
         if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be non-negative");
         if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
         if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
         if (rank < 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "must be non-negative");
-        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        Arguments.RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
-        Arguments.RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
-        Arguments.RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
+        Arguments.RequireLength(x, (long)n * inDim, nameof(x), "n*inDim");
+        Arguments.RequireLength(w, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Arguments.RequireLength(loraA, (long)rank * inDim, nameof(loraA), "rank*inDim");
+        Arguments.RequireLength(loraB, (long)outDim * rank, nameof(loraB), "outDim*rank");
+        Arguments.RequireLength(h, (long)n * rank, nameof(h), "n*rank");
     }
 }

@@ -90,7 +90,8 @@ public sealed class Rope(Accelerator accelerator)
     /// <remarks>x, y: [n, heads, headDim]; positions: [n] (packed rows restart at 0 per segment); invFreq: [headDim/2]. Overwrites y; y may be x itself.</remarks>
     public void Forward(ArrayView<float> y, ArrayView<float> x, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
-        Validate(y.Length, nameof(y), x.Length, nameof(x), positions, invFreq, n, heads, headDim);
+        RopeArguments.Require(y.Length, nameof(y), x.Length, nameof(x), positions.Length, invFreq.Length, n, heads, headDim);
+        Arguments.RequireIndexable(y.Length, nameof(y));
         _forward(Config(n, heads, headDim), y, x, positions, invFreq, n, heads, headDim);
     }
 
@@ -99,7 +100,8 @@ public sealed class Rope(Accelerator accelerator)
     public void Backward(ArrayView<float> dx, ArrayView<float> dy, ArrayView<int> positions, ArrayView<float> invFreq, int n, int heads, int headDim)
     {
         if (dx.Length == 0) return;
-        Validate(dx.Length, nameof(dx), dy.Length, nameof(dy), positions, invFreq, n, heads, headDim);
+        RopeArguments.Require(dx.Length, nameof(dx), dy.Length, nameof(dy), positions.Length, invFreq.Length, n, heads, headDim);
+        Arguments.RequireIndexable(dx.Length, nameof(dx));
         _backward(Config(n, heads, headDim), dx, dy, positions, invFreq, n, heads, headDim);
     }
 
@@ -108,18 +110,22 @@ public sealed class Rope(Accelerator accelerator)
         int pairs = n * heads * (headDim / 2);
         return new KernelConfig(new Index1D((pairs + RopeKernels.GroupSize - 1) / RopeKernels.GroupSize), new Index1D(RopeKernels.GroupSize));
     }
+}
 
-    private static void Validate(long dstLength, string dstName, long srcLength, string srcName, ArrayView<int> positions, ArrayView<float> invFreq,
-        int n, int heads, int headDim)
+/// <summary>RoPE's size checks, one set for both backends (CpuRope and the launcher), so a wrong size gets the same error on either.</summary>
+public static class RopeArguments
+{
+    /// <summary>Throws unless n and heads are positive, headDim is positive and even, dst and src hold n·heads·headDim elements, positions n
+    /// and invFreq headDim/2, naming the size or operand.</summary>
+    public static void Require(long dst, string dstName, long src, string srcName, long positions, long invFreq, int n, int heads, int headDim)
     {
         if (n <= 0) throw new ArgumentException($"n is {n}, expected > 0", nameof(n));
         if (heads <= 0) throw new ArgumentException($"heads is {heads}, expected > 0", nameof(heads));
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"headDim is {headDim}, expected a positive even number", nameof(headDim));
         long size = (long)n * heads * headDim;
-        if (size > int.MaxValue) throw new ArgumentException($"n*heads*headDim = {size} exceeds the kernels' 32-bit indexing", nameof(n));
-        Arguments.RequireLength(dstLength, size, dstName, "n*heads*headDim");
-        Arguments.RequireLength(srcLength, size, srcName, "n*heads*headDim");
-        Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
-        Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
+        Arguments.RequireLength(dst, size, dstName, "n*heads*headDim");
+        Arguments.RequireLength(src, size, srcName, "n*heads*headDim");
+        Arguments.RequireLength(positions, n, nameof(positions), "n");
+        Arguments.RequireLength(invFreq, headDim / 2, nameof(invFreq), "headDim/2");
     }
 }

@@ -1,6 +1,3 @@
-using Engine.Backends.Cpu;
-using Engine.Backends.Ilgpu;
-
 namespace Engine.Backends;
 
 /// <summary>Backend choice by name, as the CLI's --backend takes it, and the matmul precision, as --precision takes it.</summary>

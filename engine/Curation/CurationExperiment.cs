@@ -11,11 +11,13 @@ using Engine.Tokenizers;
 namespace Engine.Curation;
 
 /// <summary>The experiment's sizes: SFT steps per run, the noisy pool, best-of-K's K, rounds and fresh prompts, the teacher's steps.</summary>
+/// <param name="MaxNewTokens">Most tokens of a best-of-K sample and of a teacher's answer.</param>
 public sealed record ExperimentSettings(string Output, int Steps = 150, int PoolSize = 1600, int K = 8, int Rounds = 2, int FreshPrompts = 160,
-    int TeacherSteps = 300, int PretrainSteps = 150, string Backend = "cpu", int Seed = 1);
+    int TeacherSteps = 300, int PretrainSteps = 150, string Backend = "cpu", int Seed = 1, int MaxNewTokens = 48);
 
-/// <summary>One trained arm: what it trained on, and its summary (held-out loss and exact match before/after, forgetting).</summary>
-public sealed record ArmResult(string Part, string Arm, int Examples, FineTuneSummary Summary);
+/// <summary>One arm: what it trained on, and its summary (held-out loss and exact match before/after, forgetting); no summary for a
+/// best-of-K round that verified no sample, so had nothing to train on.</summary>
+public sealed record ArmResult(string Part, string Arm, int Examples, FineTuneSummary? Summary);
 
 /// <summary>
 /// The curation experiment (`engine curate demo`), on the built-in tiny model and TinyChat, every SFT run through <see cref="SftJob"/>
@@ -86,14 +88,20 @@ public static class CurationExperiment
         {
             using var backend = BackendChoice.Create(s.Backend);
             using var model = GenerationModel.Load(current, backend);
-            var settings = new BestOfKSettings(current, s.K, KeepRule.Best, new SamplingOptions(Temperature: 1f, Seed: s.Seed + round, MaxNewTokens: 48), PromptsPerBatch: 8);
+            var settings = new BestOfKSettings(current, s.K, KeepRule.Best, new SamplingOptions(Temperature: 1f, Seed: s.Seed + round, MaxNewTokens: s.MaxNewTokens), PromptsPerBatch: 8);
             var sampled = BestOfK.Run(model, model.ChatTemplate(null), CurationRows.Read(promptsFile, requireAnswer: false), new VerifierScorer(), settings);
             log.WriteLine($"[2 best-of-k] round {round}: acceptance {sampled.AcceptanceRate:P0}, pass@1 {sampled.PassAt1:P1}, pass@{s.K} {sampled.PassAtK:P1}, " +
                           $"{sampled.SamplesPerSecond:F1} samples/s");
-            if (sampled.Kept.Count == 0) { log.WriteLine("[2 best-of-k] nothing verified: no round to train"); break; }
+            string part = $"2 best-of-k (acceptance {sampled.AcceptanceRate:P0}, pass@1 {sampled.PassAt1:P1}, pass@{s.K} {sampled.PassAtK:P1})";
+            if (sampled.Kept.Count == 0)
+            {
+                log.WriteLine("[2 best-of-k] nothing verified: no round to train");
+                results.Add(new ArmResult(part, $"rft-round-{round}", 0, null));
+                armFinished?.Invoke(results);
+                break;
+            }
             string kept = Write(data, $"best-of-{s.K}-round-{round}.jsonl", sampled.Kept);
-            var arm = Train($"2 best-of-k (acceptance {sampled.AcceptanceRate:P0}, pass@1 {sampled.PassAt1:P1}, pass@{s.K} {sampled.PassAtK:P1})", $"rft-round-{round}",
-                current, kept, s.Steps / 2, lr: 1e-3f);
+            var arm = Train(part, $"rft-round-{round}", current, kept, s.Steps / 2, lr: 1e-3f);
             current = ModelOf(arm.Arm);
         }
 
@@ -109,7 +117,7 @@ public static class CurationExperiment
             using (appender)
             {
                 var result = Distiller.Run(teacher, teacher.ChatTemplate(null), CurationRows.Read(tinyChat), new DistillSettings(ModelOf("teacher"), null,
-                    new SamplingOptions(MaxNewTokens: 48), Batch: 16), appender, existing, () => false);
+                    new SamplingOptions(MaxNewTokens: s.MaxNewTokens), Batch: 16), appender, existing, () => false);
                 log.WriteLine($"[3 distillation] the teacher answered {result.Written} prompts: {result.TokensPerSecond:N0} tokens/s");
             }
         }
@@ -144,14 +152,15 @@ public static class CurationExperiment
             "| part | arm | rows | held-out loss | exact match before → after | forgetting (Δ loss on unseen stories) |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
         };
-        lines.AddRange(results.Select(r => $"| {r.Part} | {r.Arm} | {r.Examples} | {r.Summary.TargetLossAfter:F3} | " +
-            $"{r.Summary.ExactMatchBefore:P0} → {r.Summary.ExactMatchAfter:P0} | {r.Summary.Forgetting:+0.00;-0.00} |"));
+        lines.AddRange(results.Select(r => r.Summary is not { } m ? $"| {r.Part} | {r.Arm} | 0 | not trained: no sample verified | — | — |"
+            : $"| {r.Part} | {r.Arm} | {r.Examples} | {m.TargetLossAfter:F3} | {m.ExactMatchBefore:P0} → {m.ExactMatchAfter:P0} | {m.Forgetting:+0.00;-0.00} |"));
         return string.Join("\n", lines);
     }
 
-    /// <summary>Exact match after training of every arm, as a bar chart.</summary>
-    public static void Plot(IReadOnlyList<ArmResult> results, string path)
+    /// <summary>Exact match after training of every trained arm, as a bar chart.</summary>
+    public static void Plot(IReadOnlyList<ArmResult> arms, string path)
     {
+        var results = arms.Where(r => r.Summary is not null).Select(r => (r.Arm, Summary: r.Summary!)).ToList();
         var plot = new ScottPlot.Plot();
         var bars = plot.Add.Bars(results.Select(r => r.Summary.ExactMatchAfter * 100).ToArray());
         foreach (var bar in bars.Bars) bar.Label = $"{bar.Value:0} %";
@@ -162,7 +171,7 @@ public static class CurationExperiment
         plot.Axes.Right.MinimumSize = 90;   // room for the last rotated label
         plot.YLabel("held-out exact match after training (%)");
         plot.Title("Curation experiment (engine curate demo)");
-        plot.Axes.SetLimitsY(0, Math.Max(10, 1.25 * results.Max(r => r.Summary.ExactMatchAfter * 100)));
+        plot.Axes.SetLimitsY(0, Math.Max(10, 1.25 * results.Select(r => r.Summary.ExactMatchAfter * 100).DefaultIfEmpty(0).Max()));
         plot.SavePng(path, 900, 520);
     }
 

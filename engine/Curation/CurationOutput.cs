@@ -16,18 +16,38 @@ public static class CurationOutput
     {
         if (resume && force) throw new ArgumentException("--resume continues the output and --force replaces it: give one");
         if (File.Exists(path) && !resume && !force) throw new IOException($"{path} exists: give --resume to continue it or --force to replace it");
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+        CreateDirectoryOf(path);
+    }
+
+    /// <summary>The same for a command that cannot continue its output: refused unless force replaces it.</summary>
+    public static void CheckCanWrite(string path, bool force)
+    {
+        if (File.Exists(path) && !force) throw new IOException($"{path} exists: give --force to replace it");
+        CreateDirectoryOf(path);
     }
 
     /// <summary>Writes the lines as one file atomically.</summary>
-    public static void WriteLines(string path, IEnumerable<string> lines)
+    public static void WriteLines(string path, IEnumerable<string> lines) => Write(path, stream =>
     {
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
-        AtomicFile.Write(path, stream =>
+        using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
+        foreach (string line in lines) writer.Write(line + "\n");
+    });
+
+    /// <summary>Writes lines of UTF-8 (rows as read) as one file atomically, byte for byte.</summary>
+    public static void WriteLines(string path, IEnumerable<ReadOnlyMemory<byte>> lines) => Write(path, stream =>
+    {
+        foreach (var line in lines)
         {
-            using var writer = new StreamWriter(stream, new UTF8Encoding(false), leaveOpen: true);
-            foreach (string line in lines) writer.Write(line + "\n");
-        });
+            stream.Write(line.Span);
+            stream.WriteByte((byte)'\n');
+        }
+    });
+
+    /// <summary>Writes one file atomically from what write puts in the stream.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        CreateDirectoryOf(path);
+        AtomicFile.Write(path, write);
     }
 
     /// <summary>
@@ -47,6 +67,11 @@ public static class CurationOutput
             existing.AddRange(Encoding.UTF8.GetString(bytes, 0, end).Split('\n', StringSplitOptions.RemoveEmptyEntries));
         }
         return (new BatchAppender(path), existing);
+    }
+
+    private static void CreateDirectoryOf(string path)
+    {
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
     }
 }
 

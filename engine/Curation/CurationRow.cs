@@ -10,8 +10,22 @@ namespace Engine.Curation;
 /// <c>checks</c> or <c>meta</c> travel with it), where it came from, and its conversation. The prompt is every turn before the last
 /// assistant turn; the response is that turn (empty for a prompt-only row).
 /// </summary>
-public sealed record CurationRow(string File, int Line, ReadOnlyMemory<byte> Utf8, SftExample Example)
+/// <param name="example">The conversation, or null: parsed from the line when first asked for (a line already known to parse, as
+/// <see cref="CurationRows"/> checks every line; the filter reads a plain row's words from its bytes and never asks).</param>
+/// <param name="requireAnswer">How the line is parsed when it is (as <see cref="SftJsonl.ParseLine(ReadOnlyMemory{byte}, string, int, bool)"/>).</param>
+public sealed class CurationRow(string file, int line, ReadOnlyMemory<byte> utf8, SftExample? example, bool requireAnswer = true)
 {
+    private SftExample? _example = example;
+
+    public string File { get; } = file;
+
+    public int Line { get; } = line;
+
+    public ReadOnlyMemory<byte> Utf8 { get; } = utf8;
+
+    /// <summary>The conversation (parsed once; two threads asking at once may both parse it, to equal results).</summary>
+    public SftExample Example => _example ??= SftJsonl.ParseLine(Utf8, File, Line, requireAnswer);
+
     public string Where => $"{File}:{Line}";
 
     /// <summary>The line as read.</summary>
@@ -25,6 +39,9 @@ public sealed record CurationRow(string File, int Line, ReadOnlyMemory<byte> Utf
 
     /// <summary>The user turns of the prompt, one per line: what prompt diversity, deduplication and decontamination read.</summary>
     public string PromptText => string.Join("\n", Example.Turns.Take(PromptLength(Example)).Where(t => t.Role == ChatRole.User).Select(t => t.Content));
+
+    /// <summary>The index of the response turn; the turns before it are the prompt (<see cref="Prompt"/>).</summary>
+    public int ResponseTurn => PromptLength(Example);
 
     /// <summary>Whether the row's <c>meta.finish</c> says its response stopped at the generation's token limit ("length").</summary>
     public bool StoppedAtLimit()
@@ -70,12 +87,17 @@ public static class CurationRows
         return result;
     }
 
-    /// <summary>The row of one line, or null for a blank line.</summary>
+    /// <summary>The row of one line, or null for a blank line; a plain row is only checked here (its turns are read when needed).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static CurationRow? Parse(string file, int line, ReadOnlyMemory<byte> bytes, bool requireAnswer)
-        => bytes.Span.Trim(" \t\r"u8).IsEmpty ? null : new CurationRow(file, line, bytes, SftJsonl.ParseLine(bytes, file, line, requireAnswer));
+    {
+        if (bytes.Span.Trim(" \t\r"u8).IsEmpty) return null;
+        var example = PlainMessages.Accepts(bytes.Span, requireAnswer) ? null : SftJsonl.ParseLine(bytes, file, line, requireAnswer);
+        return new CurationRow(file, line, bytes, example, requireAnswer);
+    }
 
     /// <summary>Each line's bytes, without its line break (\n or \r\n) and, on the first line, a UTF-8 byte order mark.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static List<Range> Lines(byte[] bytes)
     {
         var lines = new List<Range>(bytes.Length / 128 + 1);

@@ -35,6 +35,7 @@ public sealed record FilterResult(int RowsIn, IReadOnlyList<CurationRow> Kept, I
 /// </summary>
 public static class DataFilter
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static FilterResult Run(IReadOnlyList<CurationRow> rows, FilterOptions options)
     {
         options.Quality?.Validate();
@@ -43,23 +44,45 @@ public static class DataFilter
         var times = new Dictionary<string, TimeSpan>();
         var clock = Stopwatch.StartNew();
         var minHash = new MinHash(options.Bands, options.RowsPerBand, seed: options.MinHashSeed);
+        int bands = options.NearDuplicates ? minHash.Bands : 0;
         var features = new RowFeatures[rows.Count];
-        Parallel.For(0, rows.Count, i => features[i] = RowFeatures.Of(rows[i], options, minHash));
+        var bandKeys = new ulong[rows.Count * bands];
+        Parallel.For(0, rows.Count, () => new Scratch(minHash.Length), (i, _, scratch) =>
+        {
+            features[i] = RowFeatures.Of(rows[i], options, minHash, scratch, bandKeys.AsSpan(i * bands, bands));
+            return scratch;
+        }, _ => { });
         times["features (parallel)"] = clock.Elapsed;
 
         clock.Restart();
+        // Exact duplicates first (among the rows of good quality): the rows left size the near-duplicate index.
+        var firstOfText = new HashTable(options.ExactDuplicates ? rows.Count : 0);
+        var sameTextAs = new int[rows.Count];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            sameTextAs[i] = -1;
+            if (!options.ExactDuplicates || features[i].QualityReason is not null) continue;
+            ref int first = ref firstOfText.GetOrAdd(features[i].TextHash, out bool seen);
+            if (seen) sameTextAs[i] = first;
+            else first = i;
+        }
         var removed = new List<Removal>();
         var survivors = new List<CurationRow>();
-        var exact = new Dictionary<ulong, CurationRow>();
-        var near = new NearDuplicateIndex();
+        var near = new NearDuplicateIndex((options.ExactDuplicates ? firstOfText.Count : rows.Count) * bands);
+        var (mine, theirs) = (new Scratch(minHash.Length), new Scratch(minHash.Length));
+        ulong[] SignatureOf(CurationRow row, Scratch scratch)
+        {
+            scratch.Words.Read(row);
+            return scratch.Signature(minHash);
+        }
         for (int i = 0; i < rows.Count; i++)
         {
             var (row, f) = (rows[i], features[i]);
             if (f.QualityReason is { } bad) removed.Add(new Removal(row, "quality", bad));
-            else if (options.ExactDuplicates && !exact.TryAdd(f.TextHash, row)) removed.Add(new Removal(row, "exact-duplicate", $"same text as {exact[f.TextHash].Where}"));
-            else if (options.NearDuplicates && near.Offer(f.BandKeys!, i) is { } earlier)
+            else if (sameTextAs[i] >= 0) removed.Add(new Removal(row, "exact-duplicate", $"same text as {rows[sameTextAs[i]].Where}"));
+            else if (options.NearDuplicates && near.Offer(bandKeys.AsSpan(i * bands, bands), i) is { } earlier)
                 removed.Add(new Removal(row, "near-duplicate", $"shares a MinHash band with {rows[earlier].Where} (estimated Jaccard " +
-                    $"{MinHash.EstimateJaccard(minHash.Signature(RowFeatures.Words(row)), minHash.Signature(RowFeatures.Words(rows[earlier]))):F2})"));
+                    $"{MinHash.EstimateJaccard(SignatureOf(row, mine), SignatureOf(rows[earlier], theirs)):F2})"));
             else if (f.Contaminated) removed.Add(new Removal(row, "decontamination", $"shares a {options.Decontamination!.N}-gram with the evaluation data"));
             else survivors.Add(row);
         }
@@ -78,22 +101,33 @@ public static class DataFilter
         return new FilterResult(rows.Count, kept, removed, times);
     }
 
-    /// <summary>What the stages need to know about one row, computable on its own (the MinHash signature only as its band keys: a
-    /// removed row's reason recomputes the two signatures it compares).</summary>
-    private sealed record RowFeatures(string? QualityReason, ulong TextHash, ulong[]? BandKeys, bool Contaminated)
+    /// <summary>What the stages need to know about one row, computable on its own (its MinHash band keys are written beside: a removed
+    /// row's reason recomputes the two signatures it compares).</summary>
+    private readonly record struct RowFeatures(string? QualityReason, ulong TextHash, bool Contaminated)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static RowFeatures Of(CurationRow row, FilterOptions options, MinHash minHash)
+        public static RowFeatures Of(CurationRow row, FilterOptions options, MinHash minHash, Scratch scratch, Span<ulong> bandKeys)
         {
-            Word[] promptWords = TextFeatures.Words(row.PromptText), responseWords = TextFeatures.Words(row.Response);
-            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(promptWords, row.Response, responseWords, row.StoppedAtLimit(), q) : null;
-            if (quality is not null) return new RowFeatures(quality, 0, null, false);
-            Word[] words = [.. promptWords, .. responseWords];
-            return new RowFeatures(null, TextFeatures.SequenceHash(words), options.NearDuplicates ? minHash.BandKeys(minHash.Signature(words)) : null,
-                options.Decontamination?.Contaminates(words) ?? false);
+            var words = scratch.Words.Read(row);
+            string? quality = options.Quality is { } q ? QualityHeuristics.Reject(words.Prompt, words.Response, words.ResponseWords, row.StoppedAtLimit(), q) : null;
+            if (quality is not null) return new RowFeatures(quality, 0, false);
+            if (!bandKeys.IsEmpty) minHash.BandKeys(scratch.Signature(minHash), bandKeys);
+            return new RowFeatures(null, TextFeatures.SequenceHash(words.All), options.Decontamination?.Contaminates(words.All) ?? false);
         }
+    }
 
-        /// <summary>The words of prompt + "\n" + response: a line break only separates words.</summary>
-        public static Word[] Words(CurationRow row) => [.. TextFeatures.Words(row.PromptText), .. TextFeatures.Words(row.Response)];
+    /// <summary>One worker's buffers, reused from row to row: the words of a row and its MinHash signature.</summary>
+    private sealed class Scratch(int signatureLength)
+    {
+        private readonly ulong[] _signature = new ulong[signatureLength];
+
+        public RowWords Words { get; } = new();
+
+        /// <summary>The MinHash signature of the words read.</summary>
+        public ulong[] Signature(MinHash minHash)
+        {
+            minHash.Signature(Words.All, _signature);
+            return _signature;
+        }
     }
 }

@@ -9,7 +9,7 @@ namespace Engine.Curation;
 /// </summary>
 public sealed class Decontamination
 {
-    private readonly HashSet<ulong> _grams = [];
+    private readonly HashTable _grams = new();
     private readonly SortedSet<int> _shortLengths = [];
 
     public Decontamination(IEnumerable<string> evalTexts, int n = 13)
@@ -21,7 +21,7 @@ public sealed class Decontamination
             var words = TextFeatures.Words(text);
             if (words.Length == 0) continue;
             if (words.Length < n) _shortLengths.Add(words.Length);
-            foreach (ulong g in TextFeatures.NGramHashes(words, n)) _grams.Add(g);
+            foreach (ulong g in TextFeatures.NGramHashes(words, n)) _grams.GetOrAdd(g, out _);
         }
     }
 
@@ -32,15 +32,22 @@ public sealed class Decontamination
 
     /// <summary>The same, on a text's words.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public bool Contaminates(Word[] words)
+    public bool Contaminates(ReadOnlySpan<Word> words)
     {
-        if (words.Length >= N && TextFeatures.NGramHashes(words, N).Any(_grams.Contains)) return true;
+        if (HasRun(words, N)) return true;
         foreach (int length in _shortLengths)
         {
             if (length > words.Length) break;
-            for (int i = 0; i + length <= words.Length; i++)
-                if (_grams.Contains(TextFeatures.SequenceHash(words.AsSpan(i, length)))) return true;
+            if (HasRun(words, length)) return true;
         }
+        return false;
+    }
+
+    /// <summary>Whether a run of length consecutive words hashes (as NGramHashes does) to an evaluation n-gram or short text.</summary>
+    private bool HasRun(ReadOnlySpan<Word> words, int length)
+    {
+        for (int i = 0; i + length <= words.Length; i++)
+            if (_grams.Contains(TextFeatures.SequenceHash(words.Slice(i, length)))) return true;
         return false;
     }
 }

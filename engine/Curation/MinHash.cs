@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -37,11 +38,21 @@ public sealed class MinHash
     public ulong Hash(int i, ulong gram) => _multipliers[i] * gram + _offsets[i];
 
     /// <summary>The signature of a text's words: per hash function the minimum over its n-grams (all ulong.MaxValue for a text with no words).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ulong[] Signature(ReadOnlySpan<Word> words)
     {
         var signature = new ulong[Length];
-        var grams = TextFeatures.NGramHashes(words, NGram);
+        Signature(words, signature);
+        return signature;
+    }
+
+    /// <summary>The same, written to signature (Length entries).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Signature(ReadOnlySpan<Word> words, Span<ulong> signature)
+    {
+        int count = TextFeatures.NGramCount(words.Length, NGram);
+        ulong[] rented = ArrayPool<ulong>.Shared.Rent(count);
+        var grams = rented.AsSpan(0, count);
+        TextFeatures.NGramHashes(words, NGram, grams);
         int i = 0;
         // Four functions at a time (AVX2 has no 64-bit multiply or minimum instruction; the JIT composes them from 32-bit ones).
         if (Vector256.IsHardwareAccelerated)
@@ -51,14 +62,14 @@ public sealed class MinHash
                 var b = Vector256.Create<ulong>(_offsets.AsSpan(i));
                 var min = Vector256.Create(ulong.MaxValue);
                 foreach (ulong x in grams) min = Vector256.Min(min, a * Vector256.Create(x) + b);
-                min.CopyTo(signature.AsSpan(i));
+                min.CopyTo(signature[i..]);
             }
         for (; i < Length; i++)
         {
             signature[i] = ulong.MaxValue;
             foreach (ulong x in grams) signature[i] = Math.Min(signature[i], Hash(i, x));
         }
-        return signature;
+        ArrayPool<ulong>.Shared.Return(rented);
     }
 
     /// <summary>The fraction of positions where two signatures agree: an unbiased estimate of the Jaccard similarity of their n-gram sets.</summary>
@@ -71,17 +82,23 @@ public sealed class MinHash
     }
 
     /// <summary>Each band's key: a hash of its RowsPerBand signature entries and its index, so equal keys mean an equal band.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ulong[] BandKeys(ReadOnlySpan<ulong> signature)
     {
         var keys = new ulong[Bands];
+        BandKeys(signature, keys);
+        return keys;
+    }
+
+    /// <summary>The same, written to keys (Bands entries).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void BandKeys(ReadOnlySpan<ulong> signature, Span<ulong> keys)
+    {
         for (int band = 0; band < Bands; band++)
         {
             ulong key = TextFeatures.Mix((ulong)band);
             foreach (ulong v in signature.Slice(band * RowsPerBand, RowsPerBand)) key = TextFeatures.Mix(key ^ v);
             keys[band] = key;
         }
-        return keys;
     }
 
     /// <summary>The probability that two texts of Jaccard similarity s become candidates: 1 − (1 − s^rows)^bands.</summary>

@@ -7,19 +7,21 @@ namespace Engine.Curation;
 /// removed; every row offered is indexed, kept or not, so a chain of near duplicates (A ~ B ~ C) keeps only its first. Reports which
 /// earlier row a duplicate collided with.
 /// </summary>
-public sealed class NearDuplicateIndex
+/// <param name="capacity">Band keys the index is sized for (rows × bands), so it does not grow while rows are offered.</param>
+public sealed class NearDuplicateIndex(int capacity = 0)
 {
-    private readonly Dictionary<ulong, int> _firstRowOfBand = [];
+    private readonly HashTable _firstRowOfBand = new(capacity);
 
     /// <summary>The earlier row sharing a band key with these (null when none); then indexes the keys under row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int? Offer(ulong[] bandKeys, int row)
+    public int? Offer(ReadOnlySpan<ulong> bandKeys, int row)
     {
         int? earlier = null;
         foreach (ulong key in bandKeys)
         {
-            if (_firstRowOfBand.TryGetValue(key, out int first)) earlier ??= first;
-            else _firstRowOfBand[key] = row;
+            ref int first = ref _firstRowOfBand.GetOrAdd(key, out bool seen);
+            if (seen) earlier ??= first;
+            else first = row;
         }
         return earlier;
     }

@@ -35,9 +35,9 @@ public static class QualityHeuristics
 
     /// <summary>The same, on the words of prompt and response already split.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static string? Reject(Word[] promptWords, string response, Word[] words, bool stoppedAtLimit, QualityOptions options)
+    public static string? Reject(ReadOnlySpan<Word> promptWords, ReadOnlySpan<char> response, ReadOnlySpan<Word> words, bool stoppedAtLimit, QualityOptions options)
     {
-        if (string.IsNullOrWhiteSpace(response)) return "empty response";
+        if (response.IsWhiteSpace()) return "empty response";
         if (stoppedAtLimit) return "truncated: generation stopped at its token limit";
         if (words.Length < options.MinWords) return $"too short: {words.Length} words, expected at least {options.MinWords}";
         if (words.Length > options.MaxWords) return $"too long: {words.Length} words, expected at most {options.MaxWords}";
@@ -54,21 +54,27 @@ public static class QualityHeuristics
     }
 
     /// <summary>Ends in . ! ? … (possibly followed by closing quotes or brackets), or in a closing quote, bracket or code fence.</summary>
-    public static bool EndsTerminated(string response)
+    public static bool EndsTerminated(ReadOnlySpan<char> response)
     {
-        var end = response.AsSpan().TrimEnd();
+        var end = response.TrimEnd();
         return end.Length > 0 && ".!?…\"'”’)]}`".Contains(end[^1]);
     }
 
     /// <summary>Non-blank lines equal (after trimming) to an earlier line / non-blank lines.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double DuplicateLineFraction(string text)
+    public static double DuplicateLineFraction(ReadOnlySpan<char> text)
     {
         if (!text.Contains('\n')) return 0;
-        var lines = text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
-        if (lines.Count == 0) return 0;
-        var seen = new HashSet<string>();
-        return (double)lines.Count(l => !seen.Add(l)) / lines.Count;
+        var seen = new HashSet<string>().GetAlternateLookup<ReadOnlySpan<char>>();
+        int lines = 0, repeated = 0;
+        foreach (var range in text.Split('\n'))
+        {
+            var line = text[range].Trim();
+            if (line.IsEmpty) continue;
+            lines++;
+            if (!seen.Add(line)) repeated++;
+        }
+        return lines == 0 ? 0 : (double)repeated / lines;
     }
 
     // Gopher's top n-gram rule for n = 2: count(g*) · chars(g*) / Σ chars of words, g* the most frequent 2-gram;
@@ -77,16 +83,12 @@ public static class QualityHeuristics
     public static double TopBigramFraction(ReadOnlySpan<Word> words)
     {
         if (words.Length < 2) return 0;
-        // Sorted (hash, chars) pairs: equal 2-grams are adjacent, counted without a dictionary.
-        var grams = new (ulong Hash, int Chars)[words.Length - 1];
-        for (int i = 0; i < grams.Length; i++) grams[i] = (TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash, words[i].Length + words[i + 1].Length);
-        Array.Sort(grams);
+        // Each 2-gram's hash counted in a table reused from call to call, then the largest count · chars of one that repeats.
+        var counts = Counts();
+        for (int i = 0; i + 1 < words.Length; i++) counts.GetOrAdd(Bigram(words, i), out _)++;
         long best = 0;
-        for (int start = 0, end; start < grams.Length; start = end)
-        {
-            for (end = start + 1; end < grams.Length && grams[end].Hash == grams[start].Hash; end++) { }
-            if (end - start > 1) best = Math.Max(best, (long)(end - start) * grams[start].Chars);
-        }
+        for (int i = 0; i + 1 < words.Length; i++)
+            if (counts.ValueOf(Bigram(words, i)) is var count and > 1) best = Math.Max(best, (long)count * (words[i].Length + words[i + 1].Length));
         return (double)best / TotalChars(words);
     }
 
@@ -96,19 +98,16 @@ public static class QualityHeuristics
     public static double DuplicateNGramFraction(ReadOnlySpan<Word> words, int n)
     {
         if (words.Length < n) return 0;
-        var grams = TextFeatures.NGramHashes(words, n);
-        var sorted = (ulong[])grams.Clone();
-        Array.Sort(sorted);
-        bool Repeated(ulong g)
-        {
-            int at = Array.BinarySearch(sorted, g);
-            return (at > 0 && sorted[at - 1] == g) || (at + 1 < sorted.Length && sorted[at + 1] == g);
-        }
-        var covered = new bool[words.Length];
-        for (int i = 0; i < grams.Length; i++)
-            if (Repeated(grams[i])) covered.AsSpan(i, n).Fill(true);
+        var counts = Counts();
+        for (int i = 0; i + n <= words.Length; i++) counts.GetOrAdd(TextFeatures.SequenceHash(words.Slice(i, n)), out _)++;
+        // The n-grams in order: a repeated one covers its words from where the covered run so far ends.
         long chars = 0;
-        for (int i = 0; i < words.Length; i++) chars += covered[i] ? words[i].Length : 0;
+        for (int i = 0, coveredTo = 0; i + n <= words.Length; i++)
+        {
+            if (counts.ValueOf(TextFeatures.SequenceHash(words.Slice(i, n))) < 2) continue;
+            for (int w = Math.Max(i, coveredTo); w < i + n; w++) chars += words[w].Length;
+            coveredTo = i + n;
+        }
         return (double)chars / TotalChars(words);
     }
 
@@ -121,6 +120,20 @@ public static class QualityHeuristics
             if (response.Slice(i, prompt.Length).SequenceEqual(prompt)) return true;
         return false;
     }
+
+    /// <summary>The hash of the 2-gram starting at word i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Bigram(ReadOnlySpan<Word> words, int i) => TextFeatures.Mix(words[i].Hash) ^ words[i + 1].Hash;
+
+    /// <summary>This thread's n-gram counting table, emptied.</summary>
+    private static HashTable Counts()
+    {
+        var counts = s_counts ??= new HashTable(256);
+        counts.Clear();
+        return counts;
+    }
+
+    [ThreadStatic] private static HashTable? s_counts;
 
     private static long TotalChars(ReadOnlySpan<Word> words)
     {

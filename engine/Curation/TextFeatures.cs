@@ -14,10 +14,17 @@ public readonly record struct Word(ulong Hash, int Length);
 public static class TextFeatures
 {
     /// <summary>The words of text, in order, without allocating a string per word.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static Word[] Words(string text)
     {
         var words = new List<Word>(text.Length / 5 + 1);
+        AddWords(text, words);
+        return [.. words];
+    }
+
+    /// <summary>Appends the words of text to words (a list reused across texts allocates nothing once it is large enough).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddWords(ReadOnlySpan<char> text, List<Word> words)
+    {
         ulong hash = FnvOffset;
         int length = 0;
         foreach (char c in text)
@@ -35,7 +42,6 @@ public static class TextFeatures
             }
         }
         if (length > 0) words.Add(new Word(hash, length));
-        return words.ToArray();
     }
 
     /// <summary>The hash of a whole word sequence: equal for texts whose normalised words are equal.</summary>
@@ -48,15 +54,25 @@ public static class TextFeatures
     }
 
     /// <summary>The hashes of every run of n consecutive words; a text of fewer than n (but some) words gives one hash of all of them.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong[] NGramHashes(ReadOnlySpan<Word> words, int n)
     {
-        if (words.Length == 0) return [];
-        if (words.Length < n) return [SequenceHash(words)];
-        var hashes = new ulong[words.Length - n + 1];
-        for (int i = 0; i < hashes.Length; i++) hashes[i] = SequenceHash(words.Slice(i, n));
+        var hashes = new ulong[NGramCount(words.Length, n)];
+        NGramHashes(words, n, hashes);
         return hashes;
     }
+
+    /// <summary>The same, written to the first <see cref="NGramCount"/> entries of hashes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void NGramHashes(ReadOnlySpan<Word> words, int n, Span<ulong> hashes)
+    {
+        if (words.Length == 0) return;
+        if (words.Length < n) hashes[0] = SequenceHash(words);
+        else
+            for (int i = 0; i + n <= words.Length; i++) hashes[i] = SequenceHash(words.Slice(i, n));
+    }
+
+    /// <summary>How many n-gram hashes a text of this many words has: none without words, one when it has fewer than n.</summary>
+    public static int NGramCount(int words, int n) => words == 0 ? 0 : Math.Max(1, words - n + 1);
 
     /// <summary>SplitMix64's finaliser: a bijection of 64-bit values whose output bits each depend on every input bit.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Backends;
-using Engine.Backends.Ilgpu;
 using Engine.Models;
 using Engine.Tensors;
 using Engine.Training;

@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Engine.Backends;
-using Engine.Backends.Cpu;
-using Engine.Backends.Ilgpu;
 using Engine.Kernels;
 using Engine.Tensors;
 using ILGPU;
@@ -155,6 +153,7 @@ public static class Selftest
         return RelativeError(wide, actual);
     }
 
+    /// <summary>max|actual − expected| / max(max|expected|, tiny): a norm-wise relative error; infinite when the lengths differ or an element is NaN.</summary>
     public static double RelativeError(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual)
     {
         if (expected.Length != actual.Length) return double.PositiveInfinity;

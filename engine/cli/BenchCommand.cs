@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Backends;
-using Engine.Backends.Cpu;
 using Engine.Diagnostics;
 using Engine.IO;
 using Engine.Models;

@@ -42,8 +42,8 @@ public static class CurateCommand
         command.SetAction(r =>
         {
             string outPath = r.GetValue(output)!.FullName, dataPath = r.GetValue(data)!.FullName;
-            CurationOutput.CheckCanWrite(outPath, resume: false, r.GetValue(force));
-            if (r.GetValue(explain) is { } e) CurationOutput.CheckCanWrite(e.FullName, resume: false, r.GetValue(force));
+            CurationOutput.CheckCanWrite(outPath, r.GetValue(force));
+            if (r.GetValue(explain) is { } e) CurationOutput.CheckCanWrite(e.FullName, r.GetValue(force));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var rows = CurationRows.Read(dataPath);
             var read = clock.Elapsed;
@@ -54,8 +54,8 @@ public static class CurateCommand
             var result = DataFilter.Run(rows, new FilterOptions(!r.GetValue(noExact), !r.GetValue(noNear), r.GetValue(noQuality) ? null : quality,
                 evalTexts.Count == 0 ? null : new Decontamination(evalTexts), r.GetValue(target),
                 embedder is null ? null : texts => ModelEmbedding.Embed(embedder.Model, embedder.Tokenizer.Tokenizer, texts), r.GetValue(seed)));
-            CurationOutput.WriteLines(outPath, result.Kept.Select(x => x.Json));
-            if (r.GetValue(explain) is { } ex) CurationOutput.WriteLines(ex.FullName, FilterReport.ExplainLines(result));
+            CurationOutput.WriteLines(outPath, result.Kept.Select(x => x.Utf8));
+            if (r.GetValue(explain) is { } ex) CurationOutput.Write(ex.FullName, stream => FilterReport.WriteExplanation(result, stream));
             FilterReport.Write(result, Console.Out);
             var total = clock.Elapsed;
             var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
@@ -141,8 +141,8 @@ public static class CurateCommand
                 r.GetValue(batch), !r.GetValue(noShare));
             settings.Validate();
             string outPath = r.GetValue(output)!.FullName;
-            CurationOutput.CheckCanWrite(outPath, resume: false, r.GetValue(force));
-            if (r.GetValue(rejected) is { } rej) CurationOutput.CheckCanWrite(rej.FullName, resume: false, r.GetValue(force));
+            CurationOutput.CheckCanWrite(outPath, r.GetValue(force));
+            if (r.GetValue(rejected) is { } rej) CurationOutput.CheckCanWrite(rej.FullName, r.GetValue(force));
             var rows = CurationRows.Read(r.GetValue(prompts)!.FullName, requireAnswer: false);
             using var device = BackendChoice.Create(r.GetValue(backend)!);
             using var sampler = GenerationModel.Load(settings.Model, device, r.GetValue(adapter)?.FullName);
@@ -178,7 +178,7 @@ public static class CurateCommand
             if (r.GetValue(rows) < 1) throw new ArgumentException($"--rows is {r.GetValue(rows)}, expected ≥ 1");
             if (!(r.GetValue(noise) is >= 0 and <= 1)) throw new ArgumentException($"--noise is {r.GetValue(noise)}, expected a fraction in [0, 1]");
             string outPath = r.GetValue(output)!.FullName;
-            CurationOutput.CheckCanWrite(outPath, resume: false, r.GetValue(force));
+            CurationOutput.CheckCanWrite(outPath, r.GetValue(force));
             var pool = NoisyPool.Generate(r.GetValue(rows), r.GetValue(seed), r.GetValue(noise));
             CurationOutput.WriteLines(outPath, NoisyPool.Lines(pool));
             Console.WriteLine($"wrote {pool.Count:N0} rows to {outPath}: " + string.Join(", ", NoisyPool.Kinds.Select(k => $"{pool.Count(p => p.Kind == k):N0} {k}")));

@@ -27,7 +27,7 @@ public static class KernelBenchCommand
             var sizes = KernelBenchSizes.Named(r.GetValue(size) ?? defaultSize);
             var options = new KernelBenchOptions(r.GetValue(warmup), r.GetValue(repeats), r.GetValue(maxSeconds));
             Console.WriteLine($"bench kernels: backend {device.Name}, {sizes.Name} sizes, {options.Repeats} samples (at most {options.MaxSecondsPerOp} s) after {options.Warmup} warm-up runs");
-            if (device.Name == "cpu") Console.WriteLine($"matmul: {Engine.Backends.Cpu.CpuMatMul.HostBlocking}");
+            if (device.Name == "cpu") Console.WriteLine($"matmul: {Engine.Backends.CpuMatMul.HostBlocking}");
             Console.WriteLine(KernelBench.Header);
             var rows = KernelBench.Run(device, sizes, options, CliOptions.OpFilter(r.GetValue(only)), row => Console.WriteLine(KernelBench.Format(row)));
             if (r.GetValue(json) is { } file) File.WriteAllText(file.FullName, KernelBench.ToJson(device.Name, sizes, rows));

@@ -1,5 +1,5 @@
 using Engine.Autograd;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Tensors;
 using Engine.Tests.Support;
 using Xunit;

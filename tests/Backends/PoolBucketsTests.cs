@@ -1,5 +1,4 @@
 using Engine.Backends;
-using Engine.Backends.Cpu;
 using Engine.Tensors;
 using Xunit;
 

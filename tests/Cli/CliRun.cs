@@ -1,4 +1,4 @@
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Cli;
 using Engine.IO;
 using Engine.Models;

@@ -34,6 +34,48 @@ public sealed class CurateCliTests : IDisposable
     }
 
     [Fact]
+    public void Filter_refuses_an_existing_explain_file_without_force()
+    {
+        string data = _temp.File("data.jsonl", Row + "\n");
+        string explain = _temp.File("why.jsonl", "keep me\n");
+        CliRun.AssertError(CliRun.Run("curate", "filter", "--data", data, "--out", _temp.File("out.jsonl"), "--explain", explain), "why.jsonl exists", "--force");
+        Assert.Equal("keep me\n", File.ReadAllText(explain));
+        Assert.False(File.Exists(_temp.File("out.jsonl")));
+    }
+
+    [Fact]
+    public void Distill_refuses_an_existing_output_without_resume_or_force()
+    {
+        string prompts = _temp.File("prompts.jsonl", Row + "\n");
+        string model = CliRun.TinyModel(_temp.File("model"));
+        string output = _temp.File("out.jsonl", "keep me\n");
+        string[] distill = ["curate", "distill", "--teacher", model, "--prompts", prompts, "--out", output, "--max-new-tokens", "3"];
+        CliRun.AssertError(CliRun.Run(distill), "out.jsonl exists", "--resume", "--force");
+        CliRun.AssertError(CliRun.Run([.. distill, "--resume", "--force"]), "give one");
+        Assert.Equal("keep me\n", File.ReadAllText(output));
+        Assert.Equal(0, CliRun.Run([.. distill, "--force"]).ExitCode);
+        Assert.Contains("\"meta\"", Assert.Single(File.ReadAllLines(output)));
+    }
+
+    [Fact]
+    public void Best_of_k_refuses_an_existing_output_or_rejected_file_without_force()
+    {
+        string prompts = _temp.File("prompts.jsonl", Row + "\n");
+        string model = CliRun.TinyModel(_temp.File("model"));
+        string output = _temp.File("out.jsonl"), rejected = _temp.File("rejected.jsonl", "keep me\n");
+        string[] bestOfK = ["curate", "best-of-k", "--model", model, "--prompts", prompts, "--k", "2", "--max-new-tokens", "3", "--out", output, "--rejected", rejected];
+        CliRun.AssertError(CliRun.Run(bestOfK), "rejected.jsonl exists", "--force");
+        Assert.False(File.Exists(output));
+        File.WriteAllText(output, "keep me too\n");
+        CliRun.AssertError(CliRun.Run(bestOfK), "out.jsonl exists", "--force");
+        Assert.DoesNotContain("--resume", CliRun.Run(bestOfK).Error);   // best-of-k cannot continue a file
+        Assert.Equal(("keep me too\n", "keep me\n"), (File.ReadAllText(output), File.ReadAllText(rejected)));
+        Assert.Equal(0, CliRun.Run([.. bestOfK, "--force"]).ExitCode);
+        // A tiny untrained model: its 2 samples fail the exact answer, so the prompt is dropped and both samples are rejected.
+        Assert.Equal((0, 2), (File.ReadAllLines(output).Length, File.ReadAllLines(rejected).Length));
+    }
+
+    [Fact]
     public void A_target_above_the_row_count_is_refused()
     {
         string data = _temp.File("data.jsonl", Row + "\n");

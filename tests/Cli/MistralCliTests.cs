@@ -1,6 +1,6 @@
 using System.Globalization;
 using Engine.Autograd;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Eval;
 using Engine.IO;
 using Engine.Models;

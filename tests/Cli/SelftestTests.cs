@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Engine.Backends;
-using Engine.Backends.Cpu;
 using Engine.Diagnostics;
 using Engine.Tensors;
 using Engine.Tests.Kernels;

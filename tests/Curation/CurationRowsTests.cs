@@ -47,4 +47,37 @@ public class CurationRowsTests
         var error = Assert.Throws<DataFormatException>(() => CurationRows.Read(path));
         Assert.StartsWith("bad.jsonl:2: malformed JSON", error.Message);
     }
+
+    /// <summary>The filter's words of a row, read from a plain row's bytes (its strings decoded into reused buffers) or from any other
+    /// row's parsed turns, are the words of its prompt text and response.</summary>
+    [Fact]
+    public void The_filter_reads_each_rows_words_as_the_words_of_its_prompt_text_and_response()
+    {
+        using var dir = new TempDirectory();
+        string longAnswer = string.Join(" ", Enumerable.Range(0, 400).Select(i => $"w\u00e9rd{i}")) + ".";
+        string[] lines =
+        [
+            Chat,
+            Completion,
+            $$"""{"messages": [{"role": "user", "content": "{{longAnswer}}"}, {"role": "assistant", "content": "{{longAnswer}}"}]}""",
+            """{"messages": [{"content": "Tab\tnew\nline \"quoted\" caf\u00e9", "role": "user"}, {"role": "assistant", "content": "ok"}], "meta": {"finish": "stop"}}""",
+            """{"instruction": "Name a colour.", "input": "Not red.", "output": "Blue."}""",
+            """{"text": "Once upon a time, a plain text."}""",
+            """{"messages": [{"role": "user", "content": "A prompt"}, {"role": "user", "content": "without an answer"}]}""",
+            """{"messages": [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Only an answer."}]}""",
+        ];
+        // As training rows (the text row is plain text) and as prompts (it is a user turn; a conversation may lack an answer).
+        var rows = CurationRows.Read(dir.File("rows.jsonl", string.Join("\n", lines[..^2]) + "\n"))
+            .Concat(CurationRows.Read(dir.File("prompts.jsonl", string.Join("\n", lines) + "\n"), requireAnswer: false)).ToList();
+        Assert.Contains(rows, r => r.Example.IsPlainText);
+        var words = new RowWords();
+        foreach (var row in rows.Concat(Enumerable.Reverse(rows)))   // a long row before and after short ones: the buffers are reused
+        {
+            words.Read(row);
+            var prompt = TextFeatures.Words(row.PromptText);
+            Assert.Equal([.. prompt, .. TextFeatures.Words(row.Response)], words.All.ToArray());
+            Assert.Equal(prompt, words.Prompt.ToArray());
+            Assert.Equal(row.Response, words.Response.ToString());
+        }
+    }
 }

@@ -5,7 +5,7 @@ using Xunit;
 
 namespace Engine.Tests.Data;
 
-/// <summary>The one-pass reader of plain message rows agrees with SftJsonl's document reader on every row it accepts, and leaves the rest to it.</summary>
+/// <summary>The one-pass reader of plain message rows (and its check that decodes without keeping strings) agrees with SftJsonl's document reader on every row it accepts, and leaves the rest to it.</summary>
 public class PlainMessagesTests
 {
     private static List<ChatTurn>? Fast(string line, bool requireAnswer = true) => PlainMessages.TryRead(Encoding.UTF8.GetBytes(line), requireAnswer);
@@ -30,6 +30,7 @@ public class PlainMessagesTests
     {
         var turns = Fast(line);
         Assert.NotNull(turns);
+        Assert.True(PlainMessages.Accepts(Encoding.UTF8.GetBytes(line), requireAnswer: true));
         Assert.Equal(FromDocument(Encoding.UTF8.GetBytes(line)), turns);
     }
 
@@ -53,7 +54,11 @@ public class PlainMessagesTests
     [InlineData("""{"messages": [{"role": "assistant", "content": "a"}]""")]
     [InlineData("""{"messages": [{"role": "assistant", "content": "\ud800"}]}""")]                                           // not UTF-16
     [InlineData("""[{"role": "assistant", "content": "a"}]""")]
-    public void Leaves_every_other_row_to_the_document_reader(string line) => Assert.Null(Fast(line));
+    public void Leaves_every_other_row_to_the_document_reader(string line)
+    {
+        Assert.Null(Fast(line));
+        Assert.False(PlainMessages.Accepts(Encoding.UTF8.GetBytes(line), requireAnswer: true));
+    }
 
     [Fact]
     public void A_conversation_without_an_answer_is_a_prompt_when_no_answer_is_required()
@@ -86,7 +91,9 @@ public class PlainMessagesTests
                 }
             }
             byte[] line = [.. bytes];
-            if (PlainMessages.TryRead(line, requireAnswer: true) is not { } turns) continue;
+            var read = PlainMessages.TryRead(line, requireAnswer: true);
+            Assert.Equal(read is not null, PlainMessages.Accepts(line, requireAnswer: true));
+            if (read is not { } turns) continue;
             accepted++;
             Assert.Equal(FromDocument(line), turns);
         }

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.IO;
 using Engine.Models;
 using Engine.Tests.Cli;

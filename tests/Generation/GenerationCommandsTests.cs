@@ -1,4 +1,4 @@
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Data;
 using Engine.Generation;
 using Engine.IO;

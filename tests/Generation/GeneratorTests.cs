@@ -1,5 +1,5 @@
 using Engine.Autograd;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Generation;
 using Engine.Models;
 using Engine.Tests.Kernels;

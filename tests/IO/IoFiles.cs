@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Models;
 
 namespace Engine.Tests.IO;

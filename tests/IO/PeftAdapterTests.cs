@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Engine.Autograd;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.IO;
 using Engine.Models;
 using Engine.Tests.Models;

@@ -1,5 +1,4 @@
 using Engine.Backends;
-using Engine.Backends.Ilgpu;
 using Engine.Diagnostics;
 using Engine.Eval;
 using Engine.Models;

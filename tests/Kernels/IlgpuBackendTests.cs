@@ -1,6 +1,4 @@
 using Engine.Backends;
-using Engine.Backends.Cpu;
-using Engine.Backends.Ilgpu;
 using Engine.Tensors;
 using Engine.Tests.Support;
 using Xunit;

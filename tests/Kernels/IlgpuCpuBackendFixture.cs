@@ -1,4 +1,4 @@
-using Engine.Backends.Ilgpu;
+using Engine.Backends;
 
 namespace Engine.Tests.Kernels;
 

@@ -1,5 +1,5 @@
 using Engine.Autograd;
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Models;
 using Engine.Tests.Support;
 using Engine.Training;

@@ -1,4 +1,4 @@
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Tests.Support;
 using Xunit;
 

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using Engine.Backends;
 using Engine.Backends.Cpu;
 using Engine.Tests.Support;
 using Xunit;

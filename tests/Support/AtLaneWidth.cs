@@ -1,3 +1,4 @@
+using Engine.Backends;
 using Engine.Backends.Cpu;
 using Xunit;
 

@@ -1,3 +1,4 @@
+using Engine.Diagnostics;
 using Xunit;
 
 namespace Engine.Tests.Support;
@@ -6,18 +7,11 @@ namespace Engine.Tests.Support;
 public static class Check
 {
     /// <summary>max|actual - expected| / max(max|expected|, tiny): a norm-wise relative error.</summary>
+    /// <summary><see cref="Selftest.RelativeError"/>, the lengths asserted equal.</summary>
     public static double RelativeError(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual)
     {
         Assert.Equal(expected.Length, actual.Length);
-        double maxDiff = 0, maxRef = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double d = Math.Abs(actual[i] - expected[i]);
-            if (double.IsNaN(d)) return double.PositiveInfinity;
-            maxDiff = Math.Max(maxDiff, d);
-            maxRef = Math.Max(maxRef, Math.Abs(expected[i]));
-        }
-        return maxDiff / Math.Max(maxRef, 1e-30);
+        return Selftest.RelativeError(expected, actual);
     }
 
     public static void Close(ReadOnlySpan<double> expected, ReadOnlySpan<float> actual, double tolerance, string what)

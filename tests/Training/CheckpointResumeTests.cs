@@ -1,4 +1,4 @@
-using Engine.Backends.Cpu;
+using Engine.Backends;
 using Engine.Models;
 using Engine.Tests.Models;
 using Engine.Training;

@@ -1,8 +1,9 @@
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>LayerNorm over the last dimension of a row-major [n, c] tensor (GPT-2), as llm.c's layernorm_forward/backward.</summary>
 public static unsafe class CpuLayerNorm
@@ -178,4 +179,17 @@ public sealed partial class CpuBackend
 
     public void LayerNormBackward(Tensor? dx, Tensor? dw, Tensor? db, Tensor dy, Tensor x, Tensor w, Tensor mean, Tensor rstd, int n, int c)
         => CpuLayerNorm.Backward(F(dx), F(dw), F(db), F(dy), F(x), F(w), F(mean), F(rstd), n, c);
+}
+
+public sealed partial class IlgpuBackend
+{
+    /// <summary>LayerNorm's and RMSNorm's kernels (kernels/Norms.cs).</summary>
+    Norms? _norms;
+    Norms NormsLauncher => Launcher(ref _norms, a => new Norms(a));
+
+    public void LayerNormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor w, Tensor b, int n, int c, float eps)
+        => NormsLauncher.LayerNormForward(F(y), F(mean), F(rstd), F(x), F(w), F(b), n, c, eps);
+
+    public void LayerNormBackward(Tensor? dx, Tensor? dw, Tensor? db, Tensor dy, Tensor x, Tensor w, Tensor mean, Tensor rstd, int n, int c)
+        => NormsLauncher.LayerNormBackward(F(dx), F(dw), F(db), F(dy), F(x), F(w), F(mean), F(rstd), n, c);
 }

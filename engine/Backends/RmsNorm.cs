@@ -1,8 +1,9 @@
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>RMSNorm over the last dimension of a row-major [n, c] tensor (Llama, Qwen2): no mean subtraction, no bias.</summary>
 public static unsafe class CpuRmsNorm
@@ -144,4 +145,13 @@ public sealed partial class CpuBackend
 
     public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c)
         => CpuRmsNorm.Backward(F(dx), F(dw), F(dy), F(x), F(w), F(rstd), n, c);
+}
+
+public sealed partial class IlgpuBackend
+{
+    public void RmsNormForward(Tensor y, Tensor rstd, Tensor x, Tensor w, int n, int c, float eps)
+        => NormsLauncher.RmsNormForward(F(y), F(rstd), F(x), F(w), n, c, eps);
+
+    public void RmsNormBackward(Tensor? dx, Tensor? dw, Tensor dy, Tensor x, Tensor w, Tensor rstd, int n, int c)
+        => NormsLauncher.RmsNormBackward(F(dx), F(dw), F(dy), F(x), F(w), F(rstd), n, c);
 }

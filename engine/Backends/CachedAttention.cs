@@ -3,7 +3,7 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// Attention of a few new tokens per row against a KV cache, for generation (forward only). Each new token has a slot: its position in
@@ -16,11 +16,7 @@ public static unsafe class CpuCachedAttention
     /// <remarks>src: [rows, newTokens, width]; cache: [rows, capacity, width]; slots: [rows, newTokens], each −1 or a slot below capacity, distinct within a row.</remarks>
     public static void Append(Span<float> cache, ReadOnlySpan<float> src, ReadOnlySpan<int> slots, int rows, int newTokens, int capacity, int width)
     {
-        ValidateRows(rows, newTokens, capacity);
-        if (width <= 0) throw new ArgumentException($"width is {width}, expected > 0", nameof(width));
-        Arguments.RequireLength(cache.Length, (long)rows * capacity * width, nameof(cache), "rows*capacity*width");
-        Arguments.RequireLength(src.Length, (long)rows * newTokens * width, nameof(src), "rows*newTokens*width");
-        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        CachedAttentionArguments.RequireAppend(cache.Length, src.Length, slots.Length, rows, newTokens, capacity, width);
         ValidateSlots(slots, capacity);
         for (int token = 0; token < rows * newTokens; token++)
         {
@@ -36,15 +32,7 @@ public static unsafe class CpuCachedAttention
     public static void Forward(Span<float> output, ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache, ReadOnlySpan<int> slots,
         int rows, int newTokens, int capacity, int heads, int kvHeads, int headDim, int window = 0)
     {
-        ValidateRows(rows, newTokens, capacity);
-        ValidateHeads(heads, kvHeads, headDim);
-        AttentionShape.RequireWindow(window);
-        long qSize = (long)rows * newTokens * heads * headDim, cacheSize = (long)rows * capacity * kvHeads * headDim;
-        Arguments.RequireLength(output.Length, qSize, nameof(output), "rows*newTokens*heads*headDim");
-        Arguments.RequireLength(q.Length, qSize, nameof(q), "rows*newTokens*heads*headDim");
-        Arguments.RequireLength(kCache.Length, cacheSize, nameof(kCache), "rows*capacity*kvHeads*headDim");
-        Arguments.RequireLength(vCache.Length, cacheSize, nameof(vCache), "rows*capacity*kvHeads*headDim");
-        Arguments.RequireLength(slots.Length, (long)rows * newTokens, nameof(slots), "rows*newTokens");
+        CachedAttentionArguments.RequireForward(output.Length, q.Length, kCache.Length, vCache.Length, slots.Length, rows, newTokens, capacity, heads, kvHeads, headDim, window);
         ValidateSlots(slots, capacity);
 
         fixed (float* pOut = output, pQ = q, pK = kCache, pV = vCache)
@@ -96,21 +84,6 @@ public static unsafe class CpuCachedAttention
         public readonly int* Slots = slots;
     }
 
-    private static void ValidateRows(int rows, int newTokens, int capacity)
-    {
-        if (rows <= 0) throw new ArgumentException($"rows is {rows}, expected > 0", nameof(rows));
-        if (newTokens <= 0) throw new ArgumentException($"newTokens is {newTokens}, expected > 0", nameof(newTokens));
-        if (capacity <= 0) throw new ArgumentException($"capacity is {capacity}, expected > 0", nameof(capacity));
-    }
-
-    private static void ValidateHeads(int heads, int kvHeads, int headDim)
-    {
-        if (headDim <= 0) throw new ArgumentException($"headDim is {headDim}, expected > 0", nameof(headDim));
-        if (kvHeads <= 0) throw new ArgumentException($"kvHeads is {kvHeads}, expected > 0", nameof(kvHeads));
-        if (heads <= 0 || heads % kvHeads != 0)
-            throw new ArgumentException($"heads is {heads}, expected a positive multiple of kvHeads = {kvHeads}", nameof(heads));
-    }
-
     private static void ValidateSlots(ReadOnlySpan<int> slots, int capacity)
     {
         for (int i = 0; i < slots.Length; i++)
@@ -127,5 +100,20 @@ public sealed partial class CpuBackend
         CpuCachedAttention.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
         CpuCachedAttention.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
         CpuCachedAttention.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim, s.Window);
+    }
+}
+
+public sealed partial class IlgpuBackend
+{
+    CachedAttention? _cachedAttention;
+    CachedAttention CachedAttentionLauncher => Launcher(ref _cachedAttention, a => new CachedAttention(a));
+
+    /// <summary>Three launches in stream order: the new keys, the new values into their cache slots, then the attention over the cache.</summary>
+    public void CachedAttentionForward(Tensor output, Tensor q, Tensor k, Tensor v, Tensor kCache, Tensor vCache, Tensor slots, CachedAttentionShape s)
+    {
+        int width = s.KvHeads * s.HeadDim;
+        CachedAttentionLauncher.Append(F(kCache), F(k), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CachedAttentionLauncher.Append(F(vCache), F(v), I(slots), s.Rows, s.NewTokens, s.Capacity, width);
+        CachedAttentionLauncher.Forward(F(output), F(q), F(kCache), F(vCache), I(slots), s.Rows, s.NewTokens, s.Capacity, s.Heads, s.KvHeads, s.HeadDim, s.Window);
     }
 }

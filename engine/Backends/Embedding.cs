@@ -1,8 +1,9 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>Token embedding plus optional learned position embedding (GPT-2 has wpe, Llama/Qwen2 do not).</summary>
 public static unsafe class CpuEmbedding
@@ -95,4 +96,16 @@ public sealed partial class CpuBackend
 
     public void EmbeddingBackward(Tensor? dwte, Tensor? dwpe, Tensor dy, Tensor ids, Tensor positions, int n, int c)
         => CpuEmbedding.Backward(F(dwte), F(dwpe), F(dy), I(ids), I(positions), n, c);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Embedding? _embedding;
+    Embedding EmbeddingLauncher => Launcher(ref _embedding, a => new Embedding(a));
+
+    public void EmbeddingForward(Tensor y, Tensor ids, Tensor positions, Tensor wte, Tensor? wpe, int n, int c)
+        => EmbeddingLauncher.Forward(F(y), I(ids), I(positions), F(wte), F(wpe), n, c);
+
+    public void EmbeddingBackward(Tensor? dwte, Tensor? dwpe, Tensor dy, Tensor ids, Tensor positions, int n, int c)
+        => EmbeddingLauncher.Backward(F(dwte), F(dwpe), F(dy), I(ids), I(positions), n, c);
 }

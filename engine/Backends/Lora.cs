@@ -2,7 +2,7 @@ using System.Buffers;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// The LoRA linear layer in PEFT's layout: an nn.Linear weight W [outDim, inDim] (usually frozen) plus the low-rank update
@@ -16,7 +16,7 @@ public static class CpuLora
     public static void Forward(Span<float> y, Span<float> h, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> bias,
         ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB, float scale, int n, int inDim, int outDim, int rank)
     {
-        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        LoraArguments.Require(x.Length, w.Length, loraA.Length, loraB.Length, h.Length, n, inDim, outDim, rank);
         Arguments.RequireLength(y.Length, (long)n * outDim, nameof(y), "n*outDim");
         if (!bias.IsEmpty) Arguments.RequireLength(bias.Length, outDim, nameof(bias), "outDim");
 
@@ -31,7 +31,7 @@ public static class CpuLora
         ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB,
         ReadOnlySpan<float> h, float scale, int n, int inDim, int outDim, int rank)
     {
-        RequireShapes(x, w, loraA, loraB, h, n, inDim, outDim, rank);
+        LoraArguments.Require(x.Length, w.Length, loraA.Length, loraB.Length, h.Length, n, inDim, outDim, rank);
         Arguments.RequireLength(dy.Length, (long)n * outDim, nameof(dy), "n*outDim");
         if (!dx.IsEmpty) Arguments.RequireLength(dx.Length, (long)n * inDim, nameof(dx), "n*inDim");
         if (!dw.IsEmpty) Arguments.RequireLength(dw.Length, (long)outDim * inDim, nameof(dw), "outDim*inDim");
@@ -50,20 +50,6 @@ public static class CpuLora
 
         if (rented is not null) ArrayPool<float>.Shared.Return(rented);
     }
-
-    private static void RequireShapes(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> loraA, ReadOnlySpan<float> loraB,
-        ReadOnlySpan<float> h, int n, int inDim, int outDim, int rank)
-    {
-        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "must be non-negative");
-        if (inDim < 0) throw new ArgumentOutOfRangeException(nameof(inDim), inDim, "must be non-negative");
-        if (outDim < 0) throw new ArgumentOutOfRangeException(nameof(outDim), outDim, "must be non-negative");
-        if (rank < 0) throw new ArgumentOutOfRangeException(nameof(rank), rank, "must be non-negative");
-        Arguments.RequireLength(x.Length, (long)n * inDim, nameof(x), "n*inDim");
-        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
-        Arguments.RequireLength(loraA.Length, (long)rank * inDim, nameof(loraA), "rank*inDim");
-        Arguments.RequireLength(loraB.Length, (long)outDim * rank, nameof(loraB), "outDim*rank");
-        Arguments.RequireLength(h.Length, (long)n * rank, nameof(h), "n*rank");
-    }
 }
 
 public sealed partial class CpuBackend
@@ -74,4 +60,17 @@ public sealed partial class CpuBackend
     public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
         float scale, int n, int inDim, int outDim, int rank)
         => CpuLora.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Lora? _lora;
+    Lora LoraLauncher => Launcher(ref _lora, a => new Lora(a));
+
+    public void LoraForward(Tensor y, Tensor h, Tensor x, Tensor w, Tensor? bias, Tensor loraA, Tensor loraB, float scale, int n, int inDim, int outDim, int rank)
+        => LoraLauncher.Forward(F(y), F(h), F(x), F(w), F(bias), F(loraA), F(loraB), scale, n, inDim, outDim, rank);
+
+    public void LoraBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor? dLoraA, Tensor? dLoraB, Tensor dy, Tensor x, Tensor w, Tensor loraA, Tensor loraB, Tensor h,
+        float scale, int n, int inDim, int outDim, int rank)
+        => LoraLauncher.Backward(F(dx), F(dw), F(dbias), F(dLoraA), F(dLoraB), F(dy), F(x), F(w), F(loraA), F(loraB), F(h), scale, n, inDim, outDim, rank);
 }

@@ -1,9 +1,11 @@
 using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
+using ILGPU;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// The linear layer in PyTorch's nn.Linear layout (weight [outDim, inDim]), on one packed, register-blocked GEMM core whose register
@@ -393,4 +395,60 @@ public sealed partial class CpuBackend
 
     public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
         => CpuMatMul.Backward(F(dx), F(dw), F(dbias), F(dy), F(x), F(w), n, inDim, outDim);
+}
+
+public sealed partial class IlgpuBackend
+{
+    MatMul? _matMul;
+    MatMul MatMulLauncher => Launcher(ref _matMul, a => new MatMul(a));
+
+    Bf16MatMul? _bf16MatMul;
+    Bf16MatMul Bf16MatMulLauncher => Launcher(ref _bf16MatMul, a => new Bf16MatMul(a));
+    Bf16Weights? _bf16Weights;
+
+    /// <summary>The weights' bf16 copies, made with the first bf16 matmul (disposed with the backend).</summary>
+    Bf16Weights WeightCopies
+    {
+        get
+        {
+            var rounding = Bf16MatMulLauncher.Rounding;
+            lock (_launchers) return _bf16Weights ??= new Bf16Weights(_accelerator, rounding);
+        }
+    }
+
+    /// <summary>How many bf16 weight copies have been rounded from their fp32 masters (0 at fp32): in training, each matmul weight's two
+    /// copies once per optimizer step.</summary>
+    public long Bf16WeightRoundings => _bf16Weights?.Roundings ?? 0;
+
+    public void MatMulForward(Tensor y, Tensor x, Tensor w, Tensor? bias, int n, int inDim, int outDim)
+        => LinearForward(F(y), F(x), w, F(bias), n, inDim, outDim);
+
+    public void MatMulBackward(Tensor? dx, Tensor? dw, Tensor? dbias, Tensor dy, Tensor x, Tensor w, int n, int inDim, int outDim)
+        => LinearBackward(F(dx), F(dw), F(dbias), F(dy), F(x), w, n, inDim, outDim);
+
+    /// <summary>y = x·Wᵀ + bias at this backend's precision (bf16: from W's bf16 copy).</summary>
+    void LinearForward(ArrayView<float> y, ArrayView<float> x, Tensor w, ArrayView<float> bias, int n, int inDim, int outDim)
+    {
+        if (Precision == Precision.Fp32)
+        {
+            MatMulLauncher.Forward(y, x, F(w), bias, n, inDim, outDim);
+            return;
+        }
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        Bf16MatMulLauncher.Forward(y, x, WeightCopies.Rows(w, outDim, inDim), bias, n, inDim, outDim);
+    }
+
+    /// <summary>dx += dy·W, dW += dyᵀ·x, dbias += Σ dy at this backend's precision (bf16: dx from W's transposed bf16 copy).</summary>
+    void LinearBackward(ArrayView<float> dx, ArrayView<float> dw, ArrayView<float> dbias, ArrayView<float> dy, ArrayView<float> x, Tensor w,
+        int n, int inDim, int outDim)
+    {
+        if (Precision == Precision.Fp32)
+        {
+            MatMulLauncher.Backward(dx, dw, dbias, dy, x, F(w), n, inDim, outDim);
+            return;
+        }
+        Arguments.RequireLength(w.Length, (long)outDim * inDim, nameof(w), "outDim*inDim");
+        var wTransposed = dx.Length == 0 ? ArrayView<ushort>.Empty : WeightCopies.Transposed(w, outDim, inDim);
+        Bf16MatMulLauncher.Backward(dx, dw, dbias, dy, x, wTransposed, n, inDim, outDim);
+    }
 }

@@ -1,7 +1,8 @@
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>Dropout with a stateless mask: element i is kept (and multiplied by scale) when <see cref="DropoutMask.Factor"/> says so,
 /// the same function the GPU kernels use, so both backends drop the same elements for the same seed.</summary>
@@ -42,4 +43,13 @@ public sealed partial class CpuBackend
 {
     public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => CpuDropout.Forward(F(y), F(x), p, scale, seed);
     public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => CpuDropout.Backward(F(dx), F(dy), p, scale, seed);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Dropout? _dropout;
+    Dropout DropoutLauncher => Launcher(ref _dropout, a => new Dropout(a));
+
+    public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => DropoutLauncher.Forward(F(y), F(x), p, scale, seed);
+    public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => DropoutLauncher.Backward(F(dx), F(dy), p, scale, seed);
 }

@@ -3,7 +3,7 @@ using Engine.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Engine.Backends.Ilgpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// The bf16 copies of the weights that the bf16 matmuls read, two per weight W [outDim, inDim]: as stored (for y = x·Wᵀ) and transposed

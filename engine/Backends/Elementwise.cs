@@ -1,10 +1,11 @@
 using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>Flat elementwise ops (residual add, gradient accumulation, scaling) and the float64 sum of squares behind the global gradient norm.</summary>
 public static unsafe class CpuElementwise
@@ -121,4 +122,33 @@ public sealed partial class CpuBackend
     }
 
     public void Scale(Tensor x, float s) => CpuElementwise.Scale(F(x), s);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Elementwise? _elementwise;
+    Elementwise ElementwiseLauncher => Launcher(ref _elementwise, a => new Elementwise(a));
+    Reduce? _reduce;
+    Reduce ReduceLauncher => Launcher(ref _reduce, a => new Reduce(a));
+
+    public void Add(Tensor y, Tensor a, Tensor b)
+    {
+        Written(y);
+        ElementwiseLauncher.Add(F(y), F(a), F(b));
+    }
+
+    public void Accumulate(Tensor dst, Tensor src)
+    {
+        Written(dst);
+        ElementwiseLauncher.Accumulate(F(dst), F(src));
+    }
+
+    /// <summary>Two launches per tensor into one device scalar, in list order; nothing waits.</summary>
+    public void SumOfSquares(Tensor sum, IReadOnlyList<Tensor> xs) => ReduceLauncher.SumOfSquares(D(sum), xs.Select(x => F(x)).ToArray());
+
+    public void Scale(Tensor x, float s)
+    {
+        Written(x);
+        ElementwiseLauncher.Scale(F(x), s);
+    }
 }

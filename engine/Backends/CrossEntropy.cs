@@ -1,10 +1,13 @@
 using System.Buffers;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
+using ILGPU;
+using ILGPU.Runtime;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>The LM head fused with cross-entropy (as Liger's fused linear cross-entropy): logits exist one chunk of rows at a time.</summary>
 public static unsafe class CpuCrossEntropy
@@ -126,5 +129,51 @@ public sealed partial class CpuBackend
         Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
         Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
         D(loss)[0] += CpuCrossEntropy.ForwardBackward(F(dx), F(dw), F(x), F(w), I(rows), I(targets), n, c, vocab, gradScale);
+    }
+}
+
+public sealed partial class IlgpuBackend
+{
+    CrossEntropy? _crossEntropy;
+    CrossEntropy CrossEntropyLauncher => Launcher(ref _crossEntropy, a => new CrossEntropy(a));
+
+    /// <summary>Upper bound on the logits the fused LM head + cross-entropy holds at once.</summary>
+    public int MaxLogitsPerChunk { get; init; } = CpuCrossEntropy.MaxLogitsPerChunk;
+
+    /// <summary>
+    /// The LM head fused with cross-entropy over the kept rows only, a chunk of them at a time (at most MaxLogitsPerChunk logits):
+    /// gather the chunk's rows of x (an embedding lookup of x by row), logits = xs·Wᵀ (at the backend's precision), then each row's loss and, in place,
+    /// gradScale·(softmax − onehot); then dxs = dlogits·W scattered back into dx (accumulating), dW += dlogitsᵀ·xs. Finally loss[0] += Σ row
+    /// losses, summed on the device (no host read).
+    /// </summary>
+    public void CrossEntropyForwardBackward(Tensor loss, Tensor? dx, Tensor? dw, Tensor x, Tensor w, Tensor rows, Tensor targets, int n, int kept, int c, int vocab, float gradScale)
+    {
+        Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
+        Arguments.RequireLength(rows.Length, kept, nameof(rows), "kept");
+        Arguments.RequireLength(targets.Length, kept, nameof(targets), "kept");
+        Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
+        if (kept == 0) return;
+        bool wantGrad = dx is not null || dw is not null;
+        int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, kept);
+        using var xs = AllocateUninitialized(DType.F32, chunk, c);
+        using var dxs = AllocateUninitialized(DType.F32, dx is null ? 0 : chunk, c);
+        using var logits = AllocateUninitialized(DType.F32, chunk, vocab);
+        using var rowLoss = AllocateUninitialized(DType.F32, kept);
+        for (int start = 0; start < kept; start += chunk)
+        {
+            int m = Math.Min(chunk, kept - start);
+            var chunkRows = I(rows).SubView(start, m);
+            var xChunk = F(xs).SubView(0, (long)m * c);
+            var z = F(logits).SubView(0, (long)m * vocab);
+            EmbeddingLauncher.Forward(xChunk, chunkRows, ArrayView<int>.Empty, F(x), ArrayView<float>.Empty, m, c);
+            LinearForward(z, xChunk, w, ArrayView<float>.Empty, m, c, vocab);
+            CrossEntropyLauncher.SoftmaxRows(F(rowLoss).SubView(start, m), z, I(targets).SubView(start, m), m, vocab, wantGrad, gradScale);
+            if (!wantGrad) continue;
+            var dxChunk = dx is null ? ArrayView<float>.Empty : F(dxs).SubView(0, (long)m * c);
+            if (dx is not null) dxChunk.MemSetToZero();
+            LinearBackward(dxChunk, F(dw), ArrayView<float>.Empty, z, xChunk, w, m, c, vocab);
+            if (dx is not null) CrossEntropyLauncher.ScatterAddRows(F(dx), dxChunk, chunkRows, m, c);
+        }
+        ReduceLauncher.AddSum(D(loss), F(rowLoss));
     }
 }

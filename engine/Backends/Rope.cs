@@ -3,7 +3,7 @@ using System.Numerics;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
 /// Rotary position embedding in the Hugging Face rotate-half convention: dimension i pairs with i + headDim/2.
@@ -29,7 +29,7 @@ public static unsafe class CpuRope
     /// <remarks>x, y: [n, heads, headDim]; positions: [n] (packed rows restart at 0 per segment); invFreq: [headDim/2]. Overwrites y; y may be x itself.</remarks>
     public static void Forward(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, int n, int heads, int headDim)
     {
-        Validate(y.Length, nameof(y), x.Length, nameof(x), positions, invFreq, n, heads, headDim);
+        RopeArguments.Require(y.Length, nameof(y), x.Length, nameof(x), positions.Length, invFreq.Length, n, heads, headDim);
         Apply(y, x, positions, invFreq, n, heads, headDim, inverse: false);
     }
 
@@ -38,7 +38,7 @@ public static unsafe class CpuRope
     public static void Backward(Span<float> dx, ReadOnlySpan<float> dy, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, int n, int heads, int headDim)
     {
         if (dx.IsEmpty) return;
-        Validate(dx.Length, nameof(dx), dy.Length, nameof(dy), positions, invFreq, n, heads, headDim);
+        RopeArguments.Require(dx.Length, nameof(dx), dy.Length, nameof(dy), positions.Length, invFreq.Length, n, heads, headDim);
         Apply(dx, dy, positions, invFreq, n, heads, headDim, inverse: true);
     }
 
@@ -130,19 +130,6 @@ public static unsafe class CpuRope
             dst[half + i] = accumulate ? dst[half + i] + second : second;
         }
     }
-
-    private static void Validate(int dstLength, string dstName, int srcLength, string srcName, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq,
-        int n, int heads, int headDim)
-    {
-        if (n <= 0) throw new ArgumentException($"n is {n}, expected > 0", nameof(n));
-        if (heads <= 0) throw new ArgumentException($"heads is {heads}, expected > 0", nameof(heads));
-        if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"headDim is {headDim}, expected a positive even number", nameof(headDim));
-        long size = (long)n * heads * headDim;
-        Arguments.RequireLength(dstLength, size, dstName, "n*heads*headDim");
-        Arguments.RequireLength(srcLength, size, srcName, "n*heads*headDim");
-        Arguments.RequireLength(positions.Length, n, nameof(positions), "n");
-        Arguments.RequireLength(invFreq.Length, headDim / 2, nameof(invFreq), "headDim/2");
-    }
 }
 
 public sealed partial class CpuBackend
@@ -152,4 +139,16 @@ public sealed partial class CpuBackend
 
     public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
         => CpuRope.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
+}
+
+public sealed partial class IlgpuBackend
+{
+    Rope? _rope;
+    Rope RopeLauncher => Launcher(ref _rope, a => new Rope(a));
+
+    public void RopeForward(Tensor y, Tensor x, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => RopeLauncher.Forward(F(y), F(x), I(positions), F(invFreq), n, heads, headDim);
+
+    public void RopeBackward(Tensor dx, Tensor dy, Tensor positions, Tensor invFreq, int n, int heads, int headDim)
+        => RopeLauncher.Backward(F(dx), F(dy), I(positions), F(invFreq), n, heads, headDim);
 }

@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>AdamW with decoupled weight decay (Loshchilov &amp; Hutter), following torch.optim.AdamW's single-tensor update op for op.</summary>
 public static unsafe class CpuAdamW
@@ -95,5 +96,19 @@ public sealed partial class CpuBackend
     {
         Arguments.RequireLength(gradScale.Length, 1, nameof(gradScale), "one element");
         CpuAdamW.Step(F(param), F(grad), F(gradScale)[0], F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
+    }
+}
+
+public sealed partial class IlgpuBackend
+{
+    Kernels.AdamW? _adamW;
+    Kernels.AdamW AdamWLauncher => Launcher(ref _adamW, a => new Kernels.AdamW(a));
+
+    public void ClipScale(Tensor scale, Tensor loss, Tensor sumOfSquares, float maxNorm) => AdamWLauncher.ClipScale(F(scale), D(loss), D(sumOfSquares), maxNorm);
+
+    public void AdamW(Tensor param, Tensor grad, Tensor gradScale, Tensor m, Tensor v, AdamWStep s)
+    {
+        Written(param);
+        AdamWLauncher.Step(F(param), F(grad), F(gradScale), F(m), F(v), s.LearningRate, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.Step);
     }
 }

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 public static unsafe partial class CpuMatMul
 {

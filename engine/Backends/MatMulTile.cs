@@ -1,8 +1,9 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Engine.Backends.Cpu;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 public static unsafe partial class CpuMatMul
 {

@@ -2,20 +2,20 @@ using Engine.Kernels;
 
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>
-/// The host backend: tensors are float[]/int[]/double[] arrays, ops are the span functions of this folder. This file holds the memory; each op's
-/// IBackend method stands at the end of its op family's file (a partial class), beside the span function it calls.
-/// Released arrays go back to a pool keyed by capacity (<see cref="PoolBuckets"/>), so a training step's activations reuse the
-/// last step's memory.
+/// The host backend: tensors are float[]/int[]/double[] arrays, ops are the span functions (CpuGelu, CpuMatMul, ...) of the op family files
+/// of this folder. This file holds the memory; each op's IBackend method stands in its op family's file (a partial class), after the span
+/// function it calls and before IlgpuBackend's.
+/// Released arrays go back to a pool (<see cref="BufferPool{TBuffer}"/>), so a training step's activations reuse the last step's memory.
 /// </summary>
 public sealed partial class CpuBackend : IBackend
 {
     /// <summary>float32 and int32 alike.</summary>
     private const int ElementBytes = 4;
 
-    private readonly Dictionary<(DType, long), Stack<Array>> _pool = new();
+    private readonly BufferPool<Array> _pool = new();
 
     /// <summary>Guarded by _pool's lock: see <see cref="Memory"/>.</summary>
     private long _liveBytes, _peakLiveBytes, _heldBytes;
@@ -45,12 +45,12 @@ public sealed partial class CpuBackend : IBackend
         long length = Tensor.ElementCount(shape);
         long capacity = PoolBuckets.Capacity(length);
         if (capacity > Array.MaxLength) throw new ArgumentException($"a tensor of shape [{string.Join(", ", shape)}] is too large for the CPU backend");
-        Array? storage = null;
+        Array? storage;
         lock (_pool)
         {
-            if (_pool.TryGetValue((dtype, capacity), out var free) && free.Count > 0) storage = free.Pop();
-            else _heldBytes += capacity * ElementBytes;
-            _liveBytes += capacity * ElementBytes;
+            storage = _pool.Take(dtype, capacity);
+            if (storage is null) _heldBytes += capacity * ElementBytes;
+            _liveBytes += (storage?.LongLength ?? capacity) * ElementBytes;
             _peakLiveBytes = Math.Max(_peakLiveBytes, _liveBytes);
         }
         bool reused = storage is not null;
@@ -65,9 +65,7 @@ public sealed partial class CpuBackend : IBackend
         var storage = (Array)tensor.Storage;
         lock (_pool)
         {
-            if (!_pool.TryGetValue((tensor.DType, storage.LongLength), out var free))
-                _pool[(tensor.DType, storage.LongLength)] = free = new Stack<Array>();
-            free.Push(storage);
+            _pool.Return(tensor.DType, storage.LongLength, storage);
             _liveBytes -= storage.LongLength * ElementBytes;
         }
     }

@@ -1,8 +1,9 @@
 using System.Runtime.Intrinsics;
+using Engine.Backends.Cpu;
 using Engine.Kernels;
 using Engine.Tensors;
 
-namespace Engine.Backends.Cpu;
+namespace Engine.Backends;
 
 /// <summary>GELU, tanh approximation (GPT-2's MLP), elementwise over any flat span.</summary>
 public static unsafe class CpuGelu
@@ -179,4 +180,17 @@ public sealed partial class CpuBackend
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => CpuSwiGlu.Forward(F(y), F(gate), F(up));
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => CpuSwiGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+}
+
+public sealed partial class IlgpuBackend
+{
+    Activations? _activations;
+    Activations ActivationsLauncher => Launcher(ref _activations, a => new Activations(a));
+
+    public void GeluForward(Tensor y, Tensor x) => ActivationsLauncher.GeluForward(F(y), F(x));
+    public void GeluBackward(Tensor dx, Tensor dy, Tensor x) => ActivationsLauncher.GeluBackward(F(dx), F(dy), F(x));
+
+    public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => ActivationsLauncher.SwiGluForward(F(y), F(gate), F(up));
+    public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => ActivationsLauncher.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 }
