@@ -8,7 +8,7 @@ namespace Engine.IO;
 
 /// <summary>
 /// Hugging Face model directories (config.json + model.safetensors, or shards with model.safetensors.index.json) to and from a
-/// <see cref="Transformer"/>. Llama and Qwen2 tensors carry the engine's own names. GPT-2's are mapped: its Conv1D weights are stored
+/// <see cref="Transformer"/>. Llama, Qwen2, Mistral and Qwen3 tensors carry the engine's own names. GPT-2's are mapped: its Conv1D weights are stored
 /// [in, out] and are transposed, c_attn holds q, k and v side by side, and keys carry GPT2LMHeadModel's "transformer." prefix
 /// (written always, as save_pretrained does; read with or without it).
 /// </summary>
@@ -88,6 +88,11 @@ public static partial class HfCheckpoint
                 {
                     Own(p + $"self_attn.{projection}_proj.weight", rows, c.Dim);
                     if (c.QkvBias) Own(p + $"self_attn.{projection}_proj.bias", rows);
+                }
+                if (c.HeadNorms)
+                {
+                    Own(p + "self_attn.q_norm.weight", c.HeadDim);
+                    Own(p + "self_attn.k_norm.weight", c.HeadDim);
                 }
                 Own(p + "self_attn.o_proj.weight", c.Dim, qDim);
                 Own(p + "post_attention_layernorm.weight", c.Dim);

@@ -7,7 +7,8 @@ using Engine.Training;
 namespace Engine.Models;
 
 /// <summary>
-/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window). Parameters carry Hugging Face Llama-style names;
+/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window; Qwen3: with q/k norms per head).
+/// Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
 /// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
 /// </summary>
@@ -26,7 +27,7 @@ public sealed class Transformer : IDisposable
     private sealed record Module(string Name, Linear[] Linears);
 
     private sealed record Norm(Variable Weight, Variable? Bias);
-    private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
+    private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Norm? QNorm, Norm? KNorm, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
 
     private readonly List<Variable> _parameters = new();
     private readonly List<LoraAdapter> _adapters = new();
@@ -61,6 +62,8 @@ public sealed class Transformer : IDisposable
                 NewLinear(p + "self_attn.q_proj", rng, 0.02f, qDim, c, config.LinearBias || config.QkvBias),
                 NewLinear(p + "self_attn.k_proj", rng, 0.02f, kvDim, c, config.LinearBias || config.QkvBias),
                 NewLinear(p + "self_attn.v_proj", rng, 0.02f, kvDim, c, config.LinearBias || config.QkvBias),
+                config.HeadNorms ? NewNorm(p + "self_attn.q_norm", config.HeadDim) : null,
+                config.HeadNorms ? NewNorm(p + "self_attn.k_norm", config.HeadDim) : null,
                 NewLinear(p + "self_attn.o_proj", rng, residualStd, c, qDim, config.LinearBias),
                 NewNorm(p + "post_attention_layernorm", c),
                 gpt2 ? null : NewLinear(p + "mlp.gate_proj", rng, 0.02f, config.FfnDim, c, false),
@@ -244,14 +247,19 @@ public sealed class Transformer : IDisposable
         return Normalize(tape, _finalNorm, x);
     }
 
-    /// <summary>One block on the residual stream x: attention (q, k, v projected, RoPE at the given positions, then attend) and the MLP;
-    /// dropoutSeed as in <see cref="Forward"/>.</summary>
+    /// <summary>One block on the residual stream x: attention (q, k, v projected, each head of q and k normalised when the family has head norms,
+    /// RoPE at the given positions, then attend) and the MLP; dropoutSeed as in <see cref="Forward"/>.</summary>
     private Variable BlockForward(Tape tape, Block block, Variable x, Tensor positions, uint? dropoutSeed, Func<Variable, Variable, Variable, Variable> attend)
     {
         var h = Normalize(tape, block.AttentionNorm, x);
         var q = Project(tape, h, block.Q, dropoutSeed);
         var k = Project(tape, h, block.K, dropoutSeed);
         var v = Project(tape, h, block.V, dropoutSeed);
+        if (block.QNorm is not null)
+        {
+            q = Normalize(tape, block.QNorm, q);
+            k = Normalize(tape, block.KNorm!, k);
+        }
         if (_ropeInvFreq is not null)
         {
             q = tape.Rope(q, positions, _ropeInvFreq, Config.HeadDim);
@@ -317,6 +325,8 @@ public sealed class Transformer : IDisposable
     private Linear NewLinear(string name, Random? rng, float std, int outDim, int inDim, bool bias)
         => new(Parameter(name + ".weight", rng, std, outDim, inDim), bias ? Parameter(name + ".bias", null, 0, outDim) : null);
 
+    /// <summary>A norm over c features (unit weight; GPT-2: with a zero bias); for a head norm c is HeadDim, and <see cref="Normalize"/>
+    /// applies it to each head of a row.</summary>
     private Norm NewNorm(string name, int c)
     {
         var weight = Parameter(name + ".weight", null, 0, c);

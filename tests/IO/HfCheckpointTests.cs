@@ -24,6 +24,7 @@ public class HfCheckpointTests
         "llama-gqa-qkvbias-untied" => TinyModels.Llama(),
         "mistral-window" => TinyModels.Mistral(),
         "mistral-no-window-tied" => TinyModels.Mistral() with { SlidingWindow = 0, TiedEmbeddings = true },
+        "qwen3-head-norms" => TinyModels.Qwen3(),
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true, RopeScaling = new Llama3RopeScaling(4, 1, 4, 4) },
     };
 
@@ -44,6 +45,7 @@ public class HfCheckpointTests
     [InlineData("llama-tied-rope-scaled")]
     [InlineData("mistral-window")]
     [InlineData("mistral-no-window-tied")]
+    [InlineData("qwen3-head-norms")]
     public void SaveThenLoadIsBitExact(string name)
     {
         using var dir = new TempDirectory();
@@ -65,7 +67,9 @@ public class HfCheckpointTests
             }
             else
             {
-                Assert.Equal([4, 8], file.Info("model.layers.1.self_attn.v_proj.weight").Shape);
+                Assert.Equal([model.Config.KvHeads * model.Config.HeadDim, 8], file.Info("model.layers.1.self_attn.v_proj.weight").Shape);
+                Assert.Equal(model.Config.HeadNorms, file.Tensors.ContainsKey("model.layers.1.self_attn.k_norm.weight"));
+                if (model.Config.HeadNorms) Assert.Equal([model.Config.HeadDim], file.Info("model.layers.1.self_attn.k_norm.weight").Shape);
             }
         }
 

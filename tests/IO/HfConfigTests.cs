@@ -45,6 +45,18 @@ public class HfConfigTests
         }
         """;
 
+    /// <summary>The fields of Qwen3-0.6B's config.json (head_dim 128 where hidden_size / heads is 64).</summary>
+    private const string Qwen3 = """
+        {
+          "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 151643,
+          "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024, "initializer_range": 0.02,
+          "intermediate_size": 3072, "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
+          "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06, "rope_scaling": null,
+          "rope_theta": 1000000, "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+          "transformers_version": "4.51.0", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936
+        }
+        """;
+
     /// <summary>The fields of GPT-2 small's config.json.</summary>
     private const string Gpt2 = """
         {
@@ -93,6 +105,20 @@ public class HfConfigTests
         Assert.Equal(131072, HfConfig.Parse(Mistral7B.Replace("\"max_position_embeddings\": 32768,", ""), "c").ContextLength);
     }
 
+    /// <summary>Qwen3: head norms, its own head_dim, and Qwen3Config's defaults when fields are absent (head_dim 128, 32 key-value heads).</summary>
+    [Fact]
+    public void ReadsQwen3WithItsHeadDim()
+    {
+        var c = HfConfig.Parse(Qwen3, "config.json");
+        Assert.Equal(ModelConfig.Llama(151936, 40960, 28, 1024, 16, 8, 3072) with
+        {
+            Family = ModelFamily.Qwen3, HeadDim = 128, RopeTheta = 1_000_000, TiedEmbeddings = true,
+        }, c);
+        Assert.True(c.HeadNorms);
+        var defaults = HfConfig.Parse(Qwen3.Replace("\"head_dim\": 128,", "").Replace("\"num_key_value_heads\": 8,", "").Replace("\"num_attention_heads\": 16", "\"num_attention_heads\": 32"), "c");
+        Assert.Equal((128, 32), (defaults.HeadDim, defaults.KvHeads));
+    }
+
     [Fact]
     public void ReadsGpt2()
     {
@@ -105,7 +131,7 @@ public class HfConfigTests
     public static TheoryData<string> RoundTripConfigs() => new()
     {
         "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim", "mistral-tiny", "mistral-no-window",
-        "mistral7b",
+        "mistral7b", "qwen3-tiny", "qwen3",
     };
 
     private static ModelConfig Config(string name) => name switch
@@ -120,6 +146,8 @@ public class HfConfigTests
         "mistral-tiny" => TinyModels.Mistral(),
         "mistral-no-window" => TinyModels.Mistral() with { SlidingWindow = 0 },
         "mistral7b" => HfConfig.Parse(Mistral7B, "config.json"),
+        "qwen3-tiny" => TinyModels.Qwen3(),
+        "qwen3" => HfConfig.Parse(Qwen3, "config.json"),
         _ => TinyModels.Llama() with { HeadDim = 6, NormEps = 3e-7f, RopeTheta = 12345.5 },
     };
 
@@ -136,9 +164,14 @@ public class HfConfigTests
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var root = json.RootElement;
         string type = root.GetProperty("model_type").GetString()!;
-        Assert.Equal(config.Family switch { ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", _ => config.QkvBias ? "qwen2" : "llama" }, type);
-        Assert.Equal(type switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" },
-            root.GetProperty("architectures")[0].GetString());
+        Assert.Equal(config.Family switch
+        {
+            ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", ModelFamily.Qwen3 => "qwen3", _ => config.QkvBias ? "qwen2" : "llama",
+        }, type);
+        Assert.Equal(type switch
+        {
+            "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", "qwen3" => "Qwen3ForCausalLM", _ => "LlamaForCausalLM",
+        }, root.GetProperty("architectures")[0].GetString());
         if (type == "mistral")
             Assert.Equal(config.SlidingWindow == 0 ? JsonValueKind.Null : JsonValueKind.Number, root.GetProperty("sliding_window").ValueKind);
         Assert.Equal("bfloat16", root.GetProperty("torch_dtype").GetString());
@@ -188,7 +221,10 @@ public class HfConfigTests
         { Llama31.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for llama", "config.json" },
         { Gpt2.Replace("\"gelu_new\"", "\"relu\""), "activation_function 'relu' is not supported for gpt2", "config.json" },
         { Llama31.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true", "config.json" },
-        { Qwen25.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window", "config.json" },
+        { Qwen25.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window true", "config.json" },
+        { Qwen3.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window true (sliding-window attention on the layers past max_window_layers) is not supported for qwen3", "config.json" },
+        { Qwen3.Replace("\"max_window_layers\": 28", "\"layer_types\": [\"full_attention\", \"sliding_attention\"]"), "use_sliding_window true", "config.json" },
+        { Qwen3.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true", "config.json" },
         { Llama31.Replace("\"llama3\"", "\"yarn\""), "rope scaling type 'yarn' is not supported", "config.json" },
         { Llama31.Replace("\"low_freq_factor\": 1.0,", ""), "no 'low_freq_factor'", "config.json" },
         { Llama31.Replace("\"hidden_size\": 4096,", ""), "no 'hidden_size'", "config.json" },

@@ -76,6 +76,7 @@ public class PeftAdapterTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
     public void AnAdapterRoundTripsBitExactWithItsConfig(ModelFamily family)
     {
         using var backend = new CpuBackend();

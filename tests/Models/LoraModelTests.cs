@@ -44,6 +44,7 @@ public class LoraModelTests
     [InlineData(ModelFamily.Gpt2, 7 * 0 + 4 * 2)]
     [InlineData(ModelFamily.Llama, 7 * 2)]
     [InlineData(ModelFamily.Mistral, 7 * 2)]
+    [InlineData(ModelFamily.Qwen3, 7 * 2)]
     public void AllLinearCoversEveryLinearButTheHeadWithAShapedAAndB(ModelFamily family, int modules)
     {
         using var backend = new CpuBackend();

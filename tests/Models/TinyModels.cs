@@ -17,10 +17,14 @@ public static class TinyModels
     /// <summary>Mistral: Llama's blocks without bias, GQA, an untied head, and a sliding window of 3 keys, shorter than the batches' rows.</summary>
     public static ModelConfig Mistral() => Llama() with { Family = ModelFamily.Mistral, QkvBias = false, SlidingWindow = 3 };
 
+    /// <summary>Qwen3: Llama's blocks without bias, GQA, an untied head, q/k head norms, and a head_dim of 6 where Dim / Heads is 4.</summary>
+    public static ModelConfig Qwen3() => Llama() with { Family = ModelFamily.Qwen3, QkvBias = false, HeadDim = 6 };
+
     public static ModelConfig Get(ModelFamily family) => family switch
     {
         ModelFamily.Gpt2 => Gpt2(),
         ModelFamily.Mistral => Mistral(),
+        ModelFamily.Qwen3 => Qwen3(),
         _ => Llama(),
     };
 

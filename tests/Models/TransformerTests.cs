@@ -12,6 +12,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
     public void GradientsOfEveryParameterMatchFiniteDifferences(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -25,6 +26,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
     public void PackedExamplesDoNotSeeEachOther(ModelFamily family)
     {
         using var backend = new CpuBackend();
