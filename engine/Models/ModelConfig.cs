@@ -17,6 +17,10 @@ public enum ModelFamily
     /// <summary>Llama's blocks (no bias) with an RMSNorm over each head of q and of k (q_norm, k_norm) before RoPE; HeadDim is config.json's
     /// head_dim, which need not be Dim / Heads.</summary>
     Qwen3,
+
+    /// <summary>Llama's blocks (no bias), the checkpoint fusing q, k, v into qkv_proj and gate, up into gate_up_proj (split on load, joined on
+    /// save; LoRA targets them by those names), and config.json's sliding_window on every layer as for Mistral.</summary>
+    Phi3,
 }
 
 /// <summary>The shape of a decoder-only transformer. The family decides the block's parts.</summary>
@@ -48,6 +52,9 @@ public sealed record ModelConfig
 
     /// <summary>Qwen3: q and k are RMS-normalised per head (q_norm, k_norm, weights [HeadDim]) after their projections, before RoPE.</summary>
     public bool HeadNorms => Family == ModelFamily.Qwen3;
+
+    /// <summary>Phi-3: the checkpoint and PEFT see one qkv_proj (rows q, k, v) and one gate_up_proj (rows gate, up) per block.</summary>
+    public bool FusedProjections => Family == ModelFamily.Phi3;
 
     public static ModelConfig Gpt2(int vocabSize, int contextLength, int layers, int dim, int heads) => new()
     {

@@ -7,7 +7,8 @@ using Engine.Training;
 namespace Engine.Models;
 
 /// <summary>
-/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window; Qwen3: with q/k norms per head).
+/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window; Qwen3: with q/k norms per head;
+/// Phi-3: Llama whose checkpoint fuses q/k/v and gate/up).
 /// Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
 /// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
@@ -274,7 +275,8 @@ public sealed class Transformer : IDisposable
         return tape.Add(x, Project(tape, m, block.Down, dropoutSeed));
     }
 
-    /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v).</summary>
+    /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v), for
+    /// Phi-3 Phi3ForCausalLM's (qkv_proj = q, k, v; gate_up_proj = gate, up).</summary>
     private IEnumerable<Module> Modules()
     {
         static Module Own(Linear linear) => new(linear.Weight.Name[..^".weight".Length], [linear]);
@@ -288,6 +290,14 @@ public sealed class Transformer : IDisposable
                 yield return new(p + "attn.c_proj", [b.O]);
                 yield return new(p + "mlp.c_fc", [b.Up]);
                 yield return new(p + "mlp.c_proj", [b.Down]);
+            }
+            else if (Config.FusedProjections)
+            {
+                string p = $"model.layers.{l}.";
+                yield return new(p + "self_attn.qkv_proj", [b.Q, b.K, b.V]);
+                yield return Own(b.O);
+                yield return new(p + "mlp.gate_up_proj", [b.Gate, b.Up]);
+                yield return Own(b.Down);
             }
             else
                 foreach (var linear in new[] { b.Q, b.K, b.V, b.O, b.Gate, b.Up, b.Down }) yield return Own(linear);

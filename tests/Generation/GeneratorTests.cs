@@ -135,6 +135,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void LogitsEqualTheFullWindowLogitsAtEveryStep(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -161,6 +162,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void ARowThatOutgrowsTheContextGivesTheOldDecodersTokens(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -177,6 +179,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void DecodingOneTokenAtATimeEqualsRunningTheWholeWindow(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -227,6 +230,7 @@ public class IlgpuGeneratorTests(IlgpuCpuBackendFixture fixture) : IClassFixture
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void GreedyTokensEqualTheCpuBackends(ModelFamily family)
     {
         using var cpu = new CpuBackend();

@@ -7,11 +7,13 @@ namespace Engine.Tests.Models;
 
 /// <summary>
 /// An independent float64 forward of the RoPE decoder families as transformers computes them (LlamaForCausalLM, Qwen2ForCausalLM,
-/// MistralForCausalLM, Qwen3ForCausalLM), from weights by their checkpoint names, in plain double arrays; only the config record is the engine's.
-/// Per block: h = RMSNorm(x) = x/√(mean x² + eps)·w; q, k, v = h·Wᵀ (Qwen2: + bias); Qwen3: each head of q and k RMS-normalised by q_norm, k_norm;
+/// MistralForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM), from weights by their checkpoint names, in plain double arrays; only the config record
+/// is the engine's. Per block: h = RMSNorm(x) = x/√(mean x² + eps)·w; q, k, v = h·Wᵀ (Qwen2: + bias; Phi-3: the columns [q | k | v] of
+/// h·qkv_projᵀ); Qwen3: each head of q and k RMS-normalised by q_norm, k_norm;
 /// RoPE rotate-half at each token's position with frequencies θ^(−2i/D); grouped-query softmax(q·k/√D) over the earlier keys of the token's segment
 /// and, with a sliding window W, only keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay); x += o_proj(attention);
-/// x += down(silu(gate(h))·up(h)) with h = RMSNorm(x). Then the final norm and the head (lm_head, or the embedding when tied).
+/// x += down(silu(gate(h))·up(h)) with h = RMSNorm(x) (Phi-3: gate and up the two halves of h·gate_up_projᵀ). Then the final norm and the head
+/// (lm_head, or the embedding when tied).
 /// </summary>
 public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<string, double[]> weights)
 {
@@ -29,11 +31,13 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         {
             string p = $"model.layers.{l}.";
             yield return (p + "input_layernorm.weight", [c.Dim]);
-            foreach (var (name, rows) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
-            {
-                yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
-                if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
-            }
+            if (c.Family == ModelFamily.Phi3) yield return (p + "self_attn.qkv_proj.weight", [q + 2 * kv, c.Dim]);
+            else
+                foreach (var (name, rows) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+                {
+                    yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
+                    if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
+                }
             if (c.Family == ModelFamily.Qwen3)
             {
                 yield return (p + "self_attn.q_norm.weight", [c.HeadDim]);
@@ -41,8 +45,12 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
             }
             yield return (p + "self_attn.o_proj.weight", [c.Dim, q]);
             yield return (p + "post_attention_layernorm.weight", [c.Dim]);
-            yield return (p + "mlp.gate_proj.weight", [c.FfnDim, c.Dim]);
-            yield return (p + "mlp.up_proj.weight", [c.FfnDim, c.Dim]);
+            if (c.Family == ModelFamily.Phi3) yield return (p + "mlp.gate_up_proj.weight", [2 * c.FfnDim, c.Dim]);
+            else
+            {
+                yield return (p + "mlp.gate_proj.weight", [c.FfnDim, c.Dim]);
+                yield return (p + "mlp.up_proj.weight", [c.FfnDim, c.Dim]);
+            }
             yield return (p + "mlp.down_proj.weight", [c.Dim, c.FfnDim]);
         }
         yield return ("model.norm.weight", [c.Dim]);
@@ -103,7 +111,10 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         {
             string p = $"model.layers.{l}.";
             double[] h = RmsNorm(x, weights[p + "input_layernorm.weight"]);
-            double[] q = Project(h, n, p + "self_attn.q_proj"), k = Project(h, n, p + "self_attn.k_proj"), v = Project(h, n, p + "self_attn.v_proj");
+            int qDim = config.Heads * config.HeadDim, kvDim = config.KvHeads * config.HeadDim;
+            var (q, k, v) = config.Family == ModelFamily.Phi3
+                ? Split3(Project(h, n, p + "self_attn.qkv_proj"), n, qDim, kvDim)
+                : (Project(h, n, p + "self_attn.q_proj"), Project(h, n, p + "self_attn.k_proj"), Project(h, n, p + "self_attn.v_proj"));
             if (config.Family == ModelFamily.Qwen3)
             {
                 q = RmsNorm(q, weights[p + "self_attn.q_norm.weight"]);
@@ -111,7 +122,9 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
             }
             Add(x, Project(Attention(batch, q, k, v), n, p + "self_attn.o_proj"));
             h = RmsNorm(x, weights[p + "post_attention_layernorm.weight"]);
-            double[] gate = Project(h, n, p + "mlp.gate_proj"), up = Project(h, n, p + "mlp.up_proj");
+            var (gate, up) = config.Family == ModelFamily.Phi3
+                ? Halves(Project(h, n, p + "mlp.gate_up_proj"), n)
+                : (Project(h, n, p + "mlp.gate_proj"), Project(h, n, p + "mlp.up_proj"));
             for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1 + Math.Exp(-gate[i])) * up[i];
             Add(x, Project(gate, n, p + "mlp.down_proj"));
         }
@@ -190,6 +203,25 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
                 y[t * outDim + o] = sum;
             }
         return y;
+    }
+
+    /// <summary>Columns [0, a), [a, a + b), [a + b, a + 2b) of y [rows, a + 2b] as three matrices.</summary>
+    private static (double[], double[], double[]) Split3(double[] y, int rows, int a, int b) =>
+        (Columns(y, rows, 0, a), Columns(y, rows, a, b), Columns(y, rows, a + b, b));
+
+    /// <summary>The first and second half of each row of y [rows, 2f] (torch's chunk(2, dim=-1)).</summary>
+    private static (double[], double[]) Halves(double[] y, int rows)
+    {
+        int f = y.Length / rows / 2;
+        return (Columns(y, rows, 0, f), Columns(y, rows, f, f));
+    }
+
+    private static double[] Columns(double[] y, int rows, int first, int count)
+    {
+        int width = y.Length / rows;
+        var part = new double[rows * count];
+        for (int r = 0; r < rows; r++) Array.Copy(y, r * width + first, part, r * count, count);
+        return part;
     }
 
     private static void Add(double[] x, double[] y)

@@ -15,14 +15,16 @@ namespace Engine.Tests.Models;
 /// </summary>
 public class ReferenceDecoderTests
 {
-    public static TheoryData<string> Families() => ["llama-tied", "qwen2", "mistral", "qwen3"];
+    public static TheoryData<string> Families() => ["llama-tied", "qwen2", "mistral", "qwen3", "phi3"];
 
-    /// <summary>Llama with a tied head, Llama with Qwen2's q/k/v bias and GQA, Mistral (window 3, shorter than the first row's example), Qwen3.</summary>
+    /// <summary>Llama with a tied head, Llama with Qwen2's q/k/v bias and GQA, Mistral (window 3, shorter than the first row's example), Qwen3,
+    /// Phi-3 (window 4).</summary>
     private static ModelConfig Config(string name) => name switch
     {
         "qwen2" => TinyModels.Llama(),
         "mistral" => TinyModels.Mistral(),
         "qwen3" => TinyModels.Qwen3(),
+        "phi3" => TinyModels.Phi3(),
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true },
     };
 
@@ -96,8 +98,22 @@ public class ReferenceDecoderTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
-    /// <summary>Where a parameter of the engine starts in the checkpoint: its tensor and first element.</summary>
-    private static (string Tensor, int Offset) CheckpointElement(ModelConfig config, string parameter) => (parameter, 0);
+    /// <summary>Where a parameter of the engine starts in the checkpoint: its tensor and first element (Phi-3: a row block of a fused tensor).</summary>
+    private static (string Tensor, int Offset) CheckpointElement(ModelConfig c, string parameter)
+    {
+        if (c.Family != ModelFamily.Phi3) return (parameter, 0);
+        int q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+        var block = System.Text.RegularExpressions.Regex.Match(parameter, @"^model\.layers\.\d+\.").Value;
+        return parameter[block.Length..] switch
+        {
+            "self_attn.q_proj.weight" => (block + "self_attn.qkv_proj.weight", 0),
+            "self_attn.k_proj.weight" => (block + "self_attn.qkv_proj.weight", q * c.Dim),
+            "self_attn.v_proj.weight" => (block + "self_attn.qkv_proj.weight", (q + kv) * c.Dim),
+            "mlp.gate_proj.weight" => (block + "mlp.gate_up_proj.weight", 0),
+            "mlp.up_proj.weight" => (block + "mlp.gate_up_proj.weight", c.FfnDim * c.Dim),
+            _ => (parameter, 0),
+        };
+    }
 
     /// <summary>The window is not vacuous: the reference without it differs exactly at the first row's tokens 3..5, whose first keys fall outside.</summary>
     [Fact]

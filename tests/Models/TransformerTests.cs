@@ -13,6 +13,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void GradientsOfEveryParameterMatchFiniteDifferences(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -27,6 +28,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void PackedExamplesDoNotSeeEachOther(ModelFamily family)
     {
         using var backend = new CpuBackend();
