@@ -135,6 +135,33 @@ public static class Ops
         return y;
     }
 
+    /// <summary>y = gelu(gate)·up (tanh form).</summary>
+    public static Variable GeGlu(this Tape tape, Variable gate, Variable up)
+    {
+        var y = tape.Result(gate.Value.Shape, gate, up);
+        tape.Backend.GeGluForward(y.Value, gate.Value, up.Value);
+        if (y.RequiresGrad)
+            tape.OnBackward(() => tape.Backend.GeGluBackward(tape.GradIfNeeded(gate), tape.GradIfNeeded(up), tape.GradOf(y), gate.Value, up.Value));
+        return y;
+    }
+
+    /// <summary>y = s·x; dx += s·dy (Gemma's scaled embeddings and attention scale).</summary>
+    public static Variable Scale(this Tape tape, Variable x, float s)
+    {
+        var y = tape.Result(x.Value.Shape, x);
+        tape.Backend.Copy(y.Value, x.Value);
+        tape.Backend.Scale(y.Value, s);
+        if (y.RequiresGrad)
+            tape.OnBackward(() =>
+            {
+                var scaled = tape.Allocate(DType.F32, y.Value.Shape);
+                tape.Backend.Copy(scaled, tape.GradOf(y));
+                tape.Backend.Scale(scaled, s);
+                tape.Backend.Accumulate(tape.GradOf(x), scaled);
+            });
+        return y;
+    }
+
     /// <summary>y = x ⊙ m with m_i = scale with probability 1 − p, else 0, a stateless mask drawn from (seed, i); dx += dy ⊙ m.</summary>
     public static Variable Dropout(this Tape tape, Variable x, float p, float scale, uint seed)
     {

@@ -330,6 +330,10 @@ public sealed class IlgpuBackend : IBackend
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => _activations.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 
+    public void GeGluForward(Tensor y, Tensor gate, Tensor up) => _activations.GeGluForward(F(y), F(gate), F(up));
+    public void GeGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => _activations.GeGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+
     public void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed) => _dropout.Forward(F(y), F(x), p, scale, seed);
     public void DropoutBackward(Tensor dx, Tensor dy, float p, float scale, uint seed) => _dropout.Backward(F(dx), F(dy), p, scale, seed);
 
