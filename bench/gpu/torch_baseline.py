@@ -251,6 +251,13 @@ def cases(bench, torch, size, device):
                 return lambda: F.silu(gate) * up
             return grad_of(F.silu(gate) * up, (gate, up), randn(n, f))
         return setup
+    def geglu(backward):
+        def setup():
+            gate, up = randn(n, f, scale=4.0, grad=backward), randn(n, f, grad=backward)
+            if not backward:
+                return lambda: F.gelu(gate, approximate="tanh") * up
+            return grad_of(F.gelu(gate, approximate="tanh") * up, (gate, up), randn(n, f))
+        return setup
     bench.run("layernorm_fwd", tokens, 0, F32 * (2 * nc + 2 * c + 2 * n), layernorm(False))
     bench.run("layernorm_bwd", tokens, 0, F32 * (4 * nc + 5 * c + 2 * n), layernorm(True))
     bench.run("rmsnorm_fwd", tokens, 0, F32 * (2 * nc + c + n), rmsnorm(False))
@@ -259,6 +266,8 @@ def cases(bench, torch, size, device):
     bench.run("gelu_bwd", hidden, 0, F32 * 4 * nf, gelu(True))
     bench.run("swiglu_fwd", hidden, 0, F32 * 3 * nf, swiglu(False))
     bench.run("swiglu_bwd", hidden, 0, F32 * 7 * nf, swiglu(True))
+    bench.run("geglu_fwd", hidden, 0, F32 * 3 * nf, geglu(False))
+    bench.run("geglu_bwd", hidden, 0, F32 * 7 * nf, geglu(True))
 
     context = s["attention"][1]
     def embedding(backward):

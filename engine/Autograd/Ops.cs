@@ -34,11 +34,14 @@ public static class Ops
         return y;
     }
 
-    /// <summary>y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over each row.</summary>
+    /// <summary>y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over each run of w's length c: a row of x, or each head of a row when w is one head long
+    /// (Qwen3's q_norm and k_norm: x [n, heads·c] is normalised as [n·heads, c]).</summary>
     public static Variable RmsNorm(this Tape tape, Variable x, Variable w, float eps)
     {
-        int n = x.Rows, c = x.Columns;
-        var y = tape.Result([n, c], x, w);
+        int c = (int)w.Value.Length;
+        if (x.Columns % c != 0) throw new ArgumentException($"{w.Name} has {c} elements, which do not divide a row of {x.Columns}");
+        int n = (int)(x.Value.Length / c);
+        var y = tape.Result(x.Value.Shape, x, w);
         var rstd = tape.Allocate(DType.F32, n);
         tape.Backend.RmsNormForward(y.Value, rstd, x.Value, w.Value, n, c, eps);
         if (y.RequiresGrad)
@@ -129,6 +132,33 @@ public static class Ops
         tape.Backend.SwiGluForward(y.Value, gate.Value, up.Value);
         if (y.RequiresGrad)
             tape.OnBackward(() => tape.Backend.SwiGluBackward(tape.GradIfNeeded(gate), tape.GradIfNeeded(up), tape.GradOf(y), gate.Value, up.Value));
+        return y;
+    }
+
+    /// <summary>y = gelu(gate)·up (tanh form).</summary>
+    public static Variable GeGlu(this Tape tape, Variable gate, Variable up)
+    {
+        var y = tape.Result(gate.Value.Shape, gate, up);
+        tape.Backend.GeGluForward(y.Value, gate.Value, up.Value);
+        if (y.RequiresGrad)
+            tape.OnBackward(() => tape.Backend.GeGluBackward(tape.GradIfNeeded(gate), tape.GradIfNeeded(up), tape.GradOf(y), gate.Value, up.Value));
+        return y;
+    }
+
+    /// <summary>y = s·x; dx += s·dy (Gemma's scaled embeddings and attention scale).</summary>
+    public static Variable Scale(this Tape tape, Variable x, float s)
+    {
+        var y = tape.Result(x.Value.Shape, x);
+        tape.Backend.Copy(y.Value, x.Value);
+        tape.Backend.Scale(y.Value, s);
+        if (y.RequiresGrad)
+            tape.OnBackward(() =>
+            {
+                var scaled = tape.Allocate(DType.F32, y.Value.Shape);
+                tape.Backend.Copy(scaled, tape.GradOf(y));
+                tape.Backend.Scale(scaled, s);
+                tape.Backend.Accumulate(tape.GradOf(x), scaled);
+            });
         return y;
     }
 

@@ -54,13 +54,26 @@ public static unsafe class CpuGelu
     /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
     static void ForwardVectors<TL, TV>(float* y, float* x, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
     {
-        TV k = TL.Splat(SqrtTwoOverPi), a = TL.Splat(Cubic), minusTwo = TL.Splat(-2f), one = TL.Splat(1f);
-        for (; i + TL.Count <= count; i += TL.Count)
-        {
-            TV v = TL.Load(x + i);
-            TV u = TL.Mul(k, TL.Add(v, TL.Mul(a, TL.Mul(TL.Mul(v, v), v))));
-            TL.Store(y + i, TL.Divide(v, TL.Add(one, TL.Exp(TL.Mul(minusTwo, u)))));
-        }
+        for (; i + TL.Count <= count; i += TL.Count) TL.Store(y + i, Value<TL, TV>(TL.Load(x + i)));
+    }
+
+    /// <summary>gelu(v) = v / (1 + e^(−2u)), u = √(2/π)(v + 0.044715v³), per lane (also GeGLU's).</summary>
+    internal static TV Value<TL, TV>(TV v) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV u = TL.Mul(TL.Splat(SqrtTwoOverPi), TL.Add(v, TL.Mul(TL.Splat(Cubic), TL.Mul(TL.Mul(v, v), v))));
+        return TL.Divide(v, TL.Add(TL.Splat(1f), TL.Exp(TL.Mul(TL.Splat(-2f), u))));
+    }
+
+    /// <summary>gelu'(v) = s·(1 + 2v·u'·(e·s)), s = 1/(1 + e), e = min(e^(−2u), e^80), per lane (also GeGLU's).</summary>
+    internal static TV Derivative<TL, TV>(TV v) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV k = TL.Splat(SqrtTwoOverPi), one = TL.Splat(1f);
+        TV square = TL.Mul(v, v);
+        TV u = TL.Mul(k, TL.Add(v, TL.Mul(TL.Splat(Cubic), TL.Mul(square, v))));
+        TV du = TL.Mul(k, TL.Add(one, TL.Mul(TL.Splat(3f * Cubic), square)));
+        TV e = TL.Exp(TL.Min(TL.Mul(TL.Splat(-2f), u), TL.Splat(MaxExponent)));
+        TV s = TL.Divide(one, TL.Add(one, e));
+        return TL.Mul(s, TL.Add(one, TL.Mul(TL.Mul(TL.Mul(TL.Splat(2f), v), du), TL.Mul(e, s))));
     }
 
     static void BackwardRange(LaneWidth width, float* dx, float* dy, float* x, int count)
@@ -73,19 +86,8 @@ public static unsafe class CpuGelu
 
     static void BackwardVectors<TL, TV>(float* dx, float* dy, float* x, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
     {
-        TV k = TL.Splat(SqrtTwoOverPi), a = TL.Splat(Cubic), threeA = TL.Splat(3f * Cubic),
-            minusTwo = TL.Splat(-2f), two = TL.Splat(2f), one = TL.Splat(1f), maxExponent = TL.Splat(MaxExponent);
         for (; i + TL.Count <= count; i += TL.Count)
-        {
-            TV v = TL.Load(x + i);
-            TV square = TL.Mul(v, v);
-            TV u = TL.Mul(k, TL.Add(v, TL.Mul(a, TL.Mul(square, v))));
-            TV du = TL.Mul(k, TL.Add(one, TL.Mul(threeA, square)));
-            TV e = TL.Exp(TL.Min(TL.Mul(minusTwo, u), maxExponent));
-            TV s = TL.Divide(one, TL.Add(one, e));
-            TV derivative = TL.Mul(s, TL.Add(one, TL.Mul(TL.Mul(TL.Mul(two, v), du), TL.Mul(e, s))));
-            TL.Store(dx + i, TL.Add(TL.Load(dx + i), TL.Mul(TL.Load(dy + i), derivative)));
-        }
+            TL.Store(dx + i, TL.Add(TL.Load(dx + i), TL.Mul(TL.Load(dy + i), Derivative<TL, TV>(TL.Load(x + i)))));
     }
 }
 
@@ -172,6 +174,76 @@ public static unsafe class CpuSwiGlu
     }
 }
 
+/// <summary>GeGLU gating (Gemma's MLP): y = gelu(gate)·up elementwise, gelu in <see cref="CpuGelu"/>'s tanh form (PyTorch's gelu_pytorch_tanh).</summary>
+public static unsafe class CpuGeGlu
+{
+    /// <summary>y = gelu(gate)·up, gelu(g) = g / (1 + e^(−2u)), u = √(2/π)(g + 0.044715g³), finite for large |g|. All spans have the same length.</summary>
+    public static void Forward(Span<float> y, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    {
+        Arguments.RequireSameLength(gate.Length, y.Length, nameof(gate), nameof(y));
+        Arguments.RequireSameLength(up.Length, y.Length, nameof(up), nameof(y));
+        fixed (float* py = y, pGate = gate, pUp = up)
+        {
+            float* yp = py, gatep = pGate, upp = pUp;
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(width, yp + start, gatep + start, upp + start, count));
+        }
+    }
+
+    /// <summary>dGate += dy·up·gelu'(g); dUp += dy·gelu(g), gelu' as <see cref="CpuGelu.Backward"/> computes it (1 − s taken as e·s, e capped at e^80).
+    /// Accumulates; an empty dGate or dUp is skipped.</summary>
+    public static void Backward(Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
+    {
+        Arguments.RequireSameLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
+        Arguments.RequireSameLength(up.Length, gate.Length, nameof(up), nameof(gate));
+        if (!dGate.IsEmpty) Arguments.RequireSameLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
+        if (!dUp.IsEmpty) Arguments.RequireSameLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
+        if (dGate.IsEmpty && dUp.IsEmpty) return;
+        fixed (float* pdGate = dGate, pdUp = dUp, pdy = dy, pGate = gate, pUp = up)
+        {
+            float* dGatep = pdGate, dUpp = pdUp, dyp = pdy, gatep = pGate, upp = pUp;
+            var width = CpuLanes.Current;
+            CpuParallel.ForEachChunk(gate.Length, (start, count) => BackwardRange(width,
+                dGatep == null ? null : dGatep + start, dUpp == null ? null : dUpp + start, dyp + start, gatep + start, upp + start, count));
+        }
+    }
+
+    /// <summary>Whole vectors of the width, then the rest one at a time.</summary>
+    static void ForwardRange(LaneWidth width, float* y, float* gate, float* up, int count)
+    {
+        int i = 0;
+        if (width == LaneWidth.Bits512) ForwardVectors<Lanes512, Vector512<float>>(y, gate, up, ref i, count);
+        if (width == LaneWidth.Bits256) ForwardVectors<Lanes256, Vector256<float>>(y, gate, up, ref i, count);
+        ForwardVectors<LanesScalar, float>(y, gate, up, ref i, count);
+    }
+
+    /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
+    static void ForwardVectors<TL, TV>(float* y, float* gate, float* up, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
+    {
+        for (; i + TL.Count <= count; i += TL.Count) TL.Store(y + i, TL.Mul(CpuGelu.Value<TL, TV>(TL.Load(gate + i)), TL.Load(up + i)));
+    }
+
+    /// <summary>The backward over [0, count); a null dGate or dUp is skipped.</summary>
+    static void BackwardRange(LaneWidth width, float* dGate, float* dUp, float* dy, float* gate, float* up, int count)
+    {
+        int i = 0;
+        if (width == LaneWidth.Bits512) BackwardVectors<Lanes512, Vector512<float>>(dGate, dUp, dy, gate, up, ref i, count);
+        if (width == LaneWidth.Bits256) BackwardVectors<Lanes256, Vector256<float>>(dGate, dUp, dy, gate, up, ref i, count);
+        BackwardVectors<LanesScalar, float>(dGate, dUp, dy, gate, up, ref i, count);
+    }
+
+    static void BackwardVectors<TL, TV>(float* dGate, float* dUp, float* dy, float* gate, float* up, ref int i, int count)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        for (; i + TL.Count <= count; i += TL.Count)
+        {
+            TV g = TL.Load(gate + i), d = TL.Load(dy + i);
+            if (dUp != null) TL.Store(dUp + i, TL.Add(TL.Load(dUp + i), TL.Mul(d, CpuGelu.Value<TL, TV>(g))));
+            if (dGate != null) TL.Store(dGate + i, TL.Add(TL.Load(dGate + i), TL.Mul(TL.Mul(d, TL.Load(up + i)), CpuGelu.Derivative<TL, TV>(g))));
+        }
+    }
+}
+
 public sealed partial class CpuBackend
 {
     public void GeluForward(Tensor y, Tensor x) => CpuGelu.Forward(F(y), F(x));
@@ -180,6 +252,10 @@ public sealed partial class CpuBackend
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => CpuSwiGlu.Forward(F(y), F(gate), F(up));
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => CpuSwiGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+
+    public void GeGluForward(Tensor y, Tensor gate, Tensor up) => CpuGeGlu.Forward(F(y), F(gate), F(up));
+    public void GeGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => CpuGeGlu.Backward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 }
 
 public sealed partial class IlgpuBackend
@@ -193,4 +269,8 @@ public sealed partial class IlgpuBackend
     public void SwiGluForward(Tensor y, Tensor gate, Tensor up) => ActivationsLauncher.SwiGluForward(F(y), F(gate), F(up));
     public void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
         => ActivationsLauncher.SwiGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
+
+    public void GeGluForward(Tensor y, Tensor gate, Tensor up) => ActivationsLauncher.GeGluForward(F(y), F(gate), F(up));
+    public void GeGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up)
+        => ActivationsLauncher.GeGluBackward(F(dGate), F(dUp), F(dy), F(gate), F(up));
 }

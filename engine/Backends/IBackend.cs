@@ -70,6 +70,10 @@ public interface IBackend : IDisposable
     void SwiGluForward(Tensor y, Tensor gate, Tensor up);
     void SwiGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up);
 
+    /// <summary>y = gelu(gate)·up, gelu in its tanh form (Gemma's gelu_pytorch_tanh); the backward accumulates dGate and dUp.</summary>
+    void GeGluForward(Tensor y, Tensor gate, Tensor up);
+    void GeGluBackward(Tensor? dGate, Tensor? dUp, Tensor dy, Tensor gate, Tensor up);
+
     /// <summary>y = x ⊙ m, m_i = scale with probability 1 − p, else 0, drawn from (seed, i) by a counter-based hash: the mask is never stored.</summary>
     void DropoutForward(Tensor y, Tensor x, float p, float scale, uint seed);
     /// <summary>dx += dy ⊙ m, the forward's mask recomputed from the seed.</summary>

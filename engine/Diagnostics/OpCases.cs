@@ -42,6 +42,7 @@ internal static class OpCases
         new("cached attention", CachedAttentionChecks, NoBench),
         new("gelu", GeluChecks, GeluBench),
         new("swiglu", SwiGluChecks, SwiGluBench),
+        new("geglu", GeGluChecks, GeGluBench),
         new("elementwise", ElementwiseChecks, ElementwiseBench),
         new("dropout", DropoutChecks, NoBench),
         new("adamw", AdamWChecks, AdamWBench),
@@ -445,6 +446,38 @@ internal static class OpCases
         {
             var (gate, up, dy, dGate, dUp) = (t.Scaled(4, n, f), t.Uniform(n, f), t.Uniform(n, f), t.Uniform(n, f), t.Uniform(n, f));
             return () => t.Backend.SwiGluBackward(dGate, dUp, dy, gate, up);
+        });
+    }
+
+    // ---- geglu ----
+
+    private static IEnumerable<SelftestCheck> GeGluChecks(SelftestSizes s)
+    {
+        int n = s.Tokens, f = s.Hidden;
+        yield return new($"n={n} c={f}", t =>
+        {
+            var (gate, up, dy, y) = (t.Scaled(4, n, f), t.Uniform(n, f), t.Uniform(n, f), t.Poisoned(n, f));
+            var (dGate, dUp) = (t.Scaled(GradientStart, n, f), t.Scaled(GradientStart, n, f));
+            t.Backend.GeGluForward(y, gate, up);
+            t.Backend.GeGluBackward(dGate, dUp, dy, gate, up);
+            return [new("fwd y", t.Read(y), ShortSum), new("bwd dgate", t.Read(dGate), ShortSum), new("bwd dup", t.Read(dUp), ShortSum)];
+        });
+    }
+
+    private static IEnumerable<BenchCase> GeGluBench(KernelBenchSizes s, IlgpuBackend? ilgpu)
+    {
+        int n = s.Tokens, f = 4 * s.Width;
+        double nf = (double)n * f;
+        string hidden = $"N={n},C={f}";
+        yield return new("geglu_fwd", hidden, 0, Float * 3 * nf, t =>
+        {
+            var (gate, up, y) = (t.Scaled(4, n, f), t.Uniform(n, f), t.Uniform(n, f));
+            return () => t.Backend.GeGluForward(y, gate, up);
+        });
+        yield return new("geglu_bwd", hidden, 0, Float * 7 * nf, t =>
+        {
+            var (gate, up, dy, dGate, dUp) = (t.Scaled(4, n, f), t.Uniform(n, f), t.Uniform(n, f), t.Uniform(n, f), t.Uniform(n, f));
+            return () => t.Backend.GeGluBackward(dGate, dUp, dy, gate, up);
         });
     }
 

@@ -8,7 +8,8 @@ namespace Engine.IO;
 
 /// <summary>
 /// Hugging Face model directories (config.json + model.safetensors, or shards with model.safetensors.index.json) to and from a
-/// <see cref="Transformer"/>. Llama and Qwen2 tensors carry the engine's own names. GPT-2's are mapped: its Conv1D weights are stored
+/// <see cref="Transformer"/>. Llama, Qwen2, Mistral and Qwen3 tensors carry the engine's own names; Phi-3's qkv_proj [q; k; v] and
+/// gate_up_proj [gate; up] hold the engine's projections as consecutive row blocks, split on load and joined on save. GPT-2's are mapped: its Conv1D weights are stored
 /// [in, out] and are transposed, c_attn holds q, k and v side by side, and keys carry GPT2LMHeadModel's "transformer." prefix
 /// (written always, as save_pretrained does; read with or without it).
 /// </summary>
@@ -17,8 +18,8 @@ public static partial class HfCheckpoint
     /// <summary>GPT2LMHeadModel's prefix on the tensors of its GPT2Model (all but lm_head).</summary>
     private const string Gpt2Prefix = "transformer.";
 
-    /// <summary>How one of the engine's parameters sits inside a checkpoint tensor: as a flat range from Offset
-    /// (Same layout, shape aside), or transposed from the columns [Offset, Offset + rows) of a Conv1D [in, out] matrix.</summary>
+    /// <summary>How one of the engine's parameters sits inside a checkpoint tensor: as a flat range from Offset (Same layout, shape aside;
+    /// a row block of a fused Linear), or transposed from the columns [Offset, Offset + rows) of a Conv1D [in, out] matrix.</summary>
     private sealed record Piece(string Parameter, bool Conv1D, int Offset);
 
     /// <summary>One tensor of the checkpoint, its shape, and the parameters it holds.</summary>
@@ -79,20 +80,43 @@ public static partial class HfCheckpoint
         if (c.Family != ModelFamily.Gpt2)
         {
             void Own(string name, params int[] shape) => Same(name, name, shape);
+            // A fused nn.Linear [Σ rows, in]: the parameters' row blocks one after another.
+            void Fused(string name, int inDim, params (string Parameter, int Rows)[] parts)
+            {
+                var pieces = new Piece[parts.Length];
+                for (int i = 0, row = 0; i < parts.Length; row += parts[i].Rows, i++) pieces[i] = new Piece(parts[i].Parameter, false, row * inDim);
+                tensors.Add(new HfTensor(prefix + name, [parts.Sum(part => part.Rows), inDim], pieces));
+            }
             Own("model.embed_tokens.weight", c.VocabSize, c.Dim);
             for (int l = 0; l < c.Layers; l++)
             {
                 string p = $"model.layers.{l}.";
                 Own(p + "input_layernorm.weight", c.Dim);
-                foreach (var (projection, rows) in new[] { ("q", qDim), ("k", kvDim), ("v", kvDim) })
+                if (c.FusedProjections)
+                    Fused(p + "self_attn.qkv_proj.weight", c.Dim, (p + "self_attn.q_proj.weight", qDim), (p + "self_attn.k_proj.weight", kvDim),
+                        (p + "self_attn.v_proj.weight", kvDim));
+                else
+                    foreach (var (projection, rows) in new[] { ("q", qDim), ("k", kvDim), ("v", kvDim) })
+                    {
+                        Own(p + $"self_attn.{projection}_proj.weight", rows, c.Dim);
+                        if (c.QkvBias) Own(p + $"self_attn.{projection}_proj.bias", rows);
+                    }
+                if (c.HeadNorms)
                 {
-                    Own(p + $"self_attn.{projection}_proj.weight", rows, c.Dim);
-                    if (c.QkvBias) Own(p + $"self_attn.{projection}_proj.bias", rows);
+                    Own(p + "self_attn.q_norm.weight", c.HeadDim);
+                    Own(p + "self_attn.k_norm.weight", c.HeadDim);
                 }
                 Own(p + "self_attn.o_proj.weight", c.Dim, qDim);
                 Own(p + "post_attention_layernorm.weight", c.Dim);
-                Own(p + "mlp.gate_proj.weight", c.FfnDim, c.Dim);
-                Own(p + "mlp.up_proj.weight", c.FfnDim, c.Dim);
+                if (c.FusedProjections)
+                {
+                    Fused(p + "mlp.gate_up_proj.weight", c.Dim, (p + "mlp.gate_proj.weight", c.FfnDim), (p + "mlp.up_proj.weight", c.FfnDim));
+                }
+                else
+                {
+                    Own(p + "mlp.gate_proj.weight", c.FfnDim, c.Dim);
+                    Own(p + "mlp.up_proj.weight", c.FfnDim, c.Dim);
+                }
                 Own(p + "mlp.down_proj.weight", c.Dim, c.FfnDim);
             }
             Own("model.norm.weight", c.Dim);

@@ -5,10 +5,10 @@ using Engine.Models;
 namespace Engine.IO;
 
 /// <summary>
-/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2"), Mistral ("mistral") and GPT-2 ("gpt2") to and from
-/// <see cref="ModelConfig"/>. A Llama-family config with q/k/v bias is Qwen2; Mistral's sliding_window becomes every layer's attention window.
-/// Anything the engine's model cannot run (another activation, o_proj bias, Qwen2's sliding-window layers, a RoPE scaling other than llama3,
-/// quantization) is refused with the field named.
+/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2"), Mistral ("mistral"), Qwen3 ("qwen3"), Phi-3 ("phi3") and GPT-2
+/// ("gpt2") to and from <see cref="ModelConfig"/>. A Llama-family config with q/k/v bias is Qwen2; Mistral's and Phi-3's sliding_window becomes
+/// every layer's attention window. Anything the engine's model cannot run (another activation, o_proj bias, Qwen2's and Qwen3's sliding-window
+/// layers, a RoPE scaling other than llama3 such as Phi-3's LongRoPE, partial rotary embeddings, quantization) is refused with the field named.
 /// </summary>
 public static class HfConfig
 {
@@ -31,9 +31,9 @@ public static class HfConfig
                 throw fields.Error($"torch_dtype '{dtype}' is not supported: float32, float16 or bfloat16");
             var config = modelType switch
             {
-                "llama" or "qwen2" or "mistral" => LlamaFamily(fields, modelType),
+                "llama" or "qwen2" or "mistral" or "qwen3" or "phi3" => LlamaFamily(fields, modelType),
                 "gpt2" => Gpt2(fields),
-                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2, mistral or gpt2"),
+                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2, qwen3, mistral, phi3 or gpt2"),
             };
             try
             {
@@ -46,11 +46,13 @@ public static class HfConfig
             return config;
         });
 
-    /// <summary>The model_type a config is written as: gpt2, mistral, qwen2 (Llama family with q/k/v bias) or llama.</summary>
+    /// <summary>The model_type a config is written as: gpt2, mistral, qwen3, phi3, qwen2 (Llama family with q/k/v bias) or llama.</summary>
     public static string ModelType(ModelConfig config) => config.Family switch
     {
         ModelFamily.Gpt2 => "gpt2",
         ModelFamily.Mistral => "mistral",
+        ModelFamily.Qwen3 => "qwen3",
+        ModelFamily.Phi3 => "phi3",
         _ => config.QkvBias ? "qwen2" : "llama",
     };
 
@@ -65,8 +67,8 @@ public static class HfConfig
     public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32, SpecialTokenIds? ids = null)
     {
         config.Validate();
-        if (config.SlidingWindow != 0 && config.Family != ModelFamily.Mistral)
-            throw new ArgumentException($"a {ModelType(config)} config.json has no sliding window on every layer; SlidingWindow {config.SlidingWindow} is written for Mistral only");
+        if (config.SlidingWindow != 0 && config.Family is not (ModelFamily.Mistral or ModelFamily.Phi3))
+            throw new ArgumentException($"a {ModelType(config)} config.json has no sliding window on every layer; SlidingWindow {config.SlidingWindow} is written for Mistral and Phi-3 only");
         string torchDtype = weightsDType switch
         {
             SafeTensorsDType.F32 => "float32",
@@ -87,48 +89,57 @@ public static class HfConfig
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
-    /// <summary>llama, qwen2 or mistral: one block layout; Qwen2 adds the q/k/v bias, Mistral the sliding window.</summary>
+    /// <summary>llama, qwen2, mistral, qwen3 or phi3: one block layout; Qwen2 adds the q/k/v bias, Mistral the sliding window, Qwen3 the head norms
+    /// (and its own defaults: head_dim 128, num_key_value_heads 32, as Qwen3Config has them), Phi-3 the fused checkpoint tensors and a
+    /// sliding window (none when absent, as Phi3Config).</summary>
     private static ModelConfig LlamaFamily(JsonFields f, string modelType)
     {
-        bool qwen2 = modelType == "qwen2", mistral = modelType == "mistral";
+        bool qwen2 = modelType == "qwen2", qwen3 = modelType == "qwen3", phi3 = modelType == "phi3";
         int dim = f.RequiredInt("hidden_size"), heads = f.RequiredInt("num_attention_heads");
         string activation = f.String("hidden_act") ?? "silu";
         if (activation != "silu") throw f.Error($"hidden_act '{activation}' is not supported for {modelType}: only silu");
         if (!qwen2 && f.Bool("attention_bias") == true)
             throw f.Error("attention_bias true (a bias on q, k, v and o_proj) is not supported; Qwen2's q/k/v-only bias is");
         if (f.Bool("mlp_bias") == true) throw f.Error("mlp_bias true is not supported");
-        if (qwen2 && f.Bool("use_sliding_window") == true) throw f.Error("use_sliding_window true (sliding-window attention) is not supported");
+        if ((qwen2 || qwen3) && (f.Bool("use_sliding_window") == true || f.Strings("layer_types")?.Contains("sliding_attention") == true))
+            throw f.Error($"use_sliding_window true (sliding-window attention on the layers past max_window_layers) is not supported for {modelType}: " +
+                          "its layers would mix windowed and full attention; every released checkpoint has it false");
+        if (f.Double("partial_rotary_factor") is { } partial && partial != 1)
+            throw f.Error($"partial_rotary_factor {partial} (RoPE on part of each head, as Phi-4-mini has it) is not supported: only 1");
         var (theta, scaling) = Rope(f);
-        int? headDim = f.Int("head_dim");
+        int? headDim = f.Int("head_dim") ?? (qwen3 ? 128 : null);
         if (headDim is null && dim % heads != 0) throw f.Error($"hidden_size {dim} is not a multiple of num_attention_heads {heads}, and there is no head_dim");
         return new ModelConfig
         {
-            Family = mistral ? ModelFamily.Mistral : ModelFamily.Llama,
+            Family = modelType switch { "mistral" => ModelFamily.Mistral, "qwen3" => ModelFamily.Qwen3, "phi3" => ModelFamily.Phi3, _ => ModelFamily.Llama },
             VocabSize = f.RequiredInt("vocab_size"),
-            ContextLength = f.Int("max_position_embeddings") ?? modelType switch { "qwen2" => 32768, "mistral" => 4096 * 32, _ => 2048 },
+            ContextLength = f.Int("max_position_embeddings") ?? modelType switch
+            {
+                "qwen2" or "qwen3" => 32768, "mistral" => 4096 * 32, "phi3" => 4096, _ => 2048,
+            },
             Layers = f.RequiredInt("num_hidden_layers"),
             Dim = dim,
             Heads = heads,
-            KvHeads = f.Int("num_key_value_heads") ?? heads,
+            KvHeads = f.Int("num_key_value_heads") ?? (qwen3 ? 32 : heads),
             HeadDim = headDim ?? dim / heads,
             FfnDim = f.RequiredInt("intermediate_size"),
-            NormEps = (float)(f.Double("rms_norm_eps") ?? 1e-6),
+            NormEps = (float)(f.Double("rms_norm_eps") ?? (phi3 ? 1e-5 : 1e-6)),
             RopeTheta = theta,
             RopeScaling = scaling,
             QkvBias = qwen2,
             TiedEmbeddings = f.Bool("tie_word_embeddings") ?? false,
-            SlidingWindow = mistral ? MistralWindow(f) : 0,
+            SlidingWindow = modelType switch { "mistral" => Window(f, absent: 4096), "phi3" => Window(f, absent: 0), _ => 0 },
         };
     }
 
     /// <summary>
-    /// Mistral's sliding_window: a number W (each query attends its last W keys, itself included, as transformers' sdpa and eager masks do:
-    /// masking_utils.sliding_window_overlay keeps kv_idx &gt; q_idx − W), null for none, and MistralConfig's default 4096 when the field is absent.
-    /// MistralModel applies it to every layer (it ignores layer_types), and so does the engine.
+    /// Mistral's and Phi-3's sliding_window: a number W (each query attends its last W keys, itself included, as transformers' sdpa and eager
+    /// masks do: masking_utils.sliding_window_overlay keeps kv_idx &gt; q_idx − W), null for none, and the config class's default when the field
+    /// is absent (MistralConfig 4096, Phi3Config none). Both models apply it to every layer (they ignore layer_types), and so does the engine.
     /// </summary>
-    private static int MistralWindow(JsonFields f)
+    private static int Window(JsonFields f, int absent)
     {
-        if (!f.Present("sliding_window")) return 4096;
+        if (!f.Present("sliding_window")) return absent;
         int? window = f.Int("sliding_window");
         if (window <= 0) throw f.Error($"sliding_window is {window}, expected a positive number of tokens or null");
         return window ?? 0;
@@ -143,6 +154,9 @@ public static class HfConfig
         if (scaling is null) return (theta, null);
         string type = scaling.String("rope_type", "type") ?? "default";
         if (type == "default") return (theta, null);
+        if (type is "longrope" or "su")
+            throw f.Error($"rope scaling type '{type}' (LongRoPE: per-frequency short_factor/long_factor rescaling, Phi-3's 128k-context variants) " +
+                          "is not supported: only llama3; Phi-3's 4k-context models have rope_scaling null");
         if (type != "llama3") throw f.Error($"rope scaling type '{type}' is not supported: only llama3");
         return (theta, new Llama3RopeScaling(
             scaling.RequiredDouble("factor"), scaling.RequiredDouble("low_freq_factor"), scaling.RequiredDouble("high_freq_factor"),
@@ -173,7 +187,11 @@ public static class HfConfig
     {
         string modelType = ModelType(c);
         w.WriteStartArray("architectures");
-        w.WriteStringValue(modelType switch { "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" });
+        w.WriteStringValue(modelType switch
+        {
+            "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", "qwen3" => "Qwen3ForCausalLM", "phi3" => "Phi3ForCausalLM",
+            _ => "LlamaForCausalLM",
+        });
         w.WriteEndArray();
         w.WriteString("model_type", modelType);
         w.WriteNumber("vocab_size", c.VocabSize);
@@ -207,7 +225,13 @@ public static class HfConfig
             case "qwen2":
                 w.WriteBoolean("use_sliding_window", false);
                 break;
-            case "mistral":
+            case "qwen3":
+                w.WriteBoolean("attention_bias", false);
+                w.WriteBoolean("use_sliding_window", false);
+                w.WriteNull("sliding_window");
+                break;
+            case "mistral" or "phi3":
+                if (modelType == "phi3") w.WriteBoolean("attention_bias", false);
                 if (c.SlidingWindow == 0) w.WriteNull("sliding_window");
                 else w.WriteNumber("sliding_window", c.SlidingWindow);
                 break;

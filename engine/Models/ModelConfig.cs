@@ -13,6 +13,14 @@ public enum ModelFamily
     /// <summary>Llama's blocks (no bias) with sliding-window attention on every layer (<see cref="ModelConfig.SlidingWindow"/>; 0 when
     /// config.json's sliding_window is null). A family of its own so that a checkpoint saves back as model_type mistral.</summary>
     Mistral,
+
+    /// <summary>Llama's blocks (no bias) with an RMSNorm over each head of q and of k (q_norm, k_norm) before RoPE; HeadDim is config.json's
+    /// head_dim, which need not be Dim / Heads.</summary>
+    Qwen3,
+
+    /// <summary>Llama's blocks (no bias), the checkpoint fusing q, k, v into qkv_proj and gate, up into gate_up_proj (split on load, joined on
+    /// save; LoRA targets them by those names), and config.json's sliding_window on every layer as for Mistral.</summary>
+    Phi3,
 }
 
 /// <summary>The shape of a decoder-only transformer. The family decides the block's parts.</summary>
@@ -41,6 +49,12 @@ public sealed record ModelConfig
 
     /// <summary>GPT-2 puts a bias on every linear layer; Llama on none (Qwen2 on q, k, v only: <see cref="QkvBias"/>).</summary>
     public bool LinearBias => Family == ModelFamily.Gpt2;
+
+    /// <summary>Qwen3: q and k are RMS-normalised per head (q_norm, k_norm, weights [HeadDim]) after their projections, before RoPE.</summary>
+    public bool HeadNorms => Family == ModelFamily.Qwen3;
+
+    /// <summary>Phi-3: the checkpoint and PEFT see one qkv_proj (rows q, k, v) and one gate_up_proj (rows gate, up) per block.</summary>
+    public bool FusedProjections => Family == ModelFamily.Phi3;
 
     public static ModelConfig Gpt2(int vocabSize, int contextLength, int layers, int dim, int heads) => new()
     {
@@ -74,7 +88,7 @@ public sealed record ModelConfig
         if (Heads % KvHeads != 0) throw new ArgumentException($"Heads ({Heads}) must be a multiple of KvHeads ({KvHeads})");
         if (Family == ModelFamily.Gpt2 && KvHeads != Heads) throw new ArgumentException("GPT-2 has no grouped-query attention: KvHeads must equal Heads");
         if (Family != ModelFamily.Gpt2 && HeadDim % 2 != 0) throw new ArgumentException($"RoPE needs an even HeadDim, got {HeadDim}");
-        if (Family == ModelFamily.Mistral && QkvBias) throw new ArgumentException("Mistral has no q/k/v bias: QkvBias must be false");
+        if (Family is not (ModelFamily.Gpt2 or ModelFamily.Llama) && QkvBias) throw new ArgumentException($"{Family} has no q/k/v bias: QkvBias must be false");
         if (SlidingWindow < 0) throw new ArgumentException($"SlidingWindow must be ≥ 0 (0 = unlimited), got {SlidingWindow}");
         RopeScaling?.Validate();
     }

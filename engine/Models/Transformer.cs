@@ -7,7 +7,9 @@ using Engine.Training;
 namespace Engine.Models;
 
 /// <summary>
-/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window). Parameters carry Hugging Face Llama-style names;
+/// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window; Qwen3: with q/k norms per head;
+/// Phi-3: Llama whose checkpoint fuses q/k/v and gate/up).
+/// Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
 /// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
 /// </summary>
@@ -26,7 +28,7 @@ public sealed class Transformer : IDisposable
     private sealed record Module(string Name, Linear[] Linears);
 
     private sealed record Norm(Variable Weight, Variable? Bias);
-    private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
+    private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Norm? QNorm, Norm? KNorm, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
 
     private readonly List<Variable> _parameters = new();
     private readonly List<LoraAdapter> _adapters = new();
@@ -61,6 +63,8 @@ public sealed class Transformer : IDisposable
                 NewLinear(p + "self_attn.q_proj", rng, 0.02f, qDim, c, config.LinearBias || config.QkvBias),
                 NewLinear(p + "self_attn.k_proj", rng, 0.02f, kvDim, c, config.LinearBias || config.QkvBias),
                 NewLinear(p + "self_attn.v_proj", rng, 0.02f, kvDim, c, config.LinearBias || config.QkvBias),
+                config.HeadNorms ? NewNorm(p + "self_attn.q_norm", config.HeadDim) : null,
+                config.HeadNorms ? NewNorm(p + "self_attn.k_norm", config.HeadDim) : null,
                 NewLinear(p + "self_attn.o_proj", rng, residualStd, c, qDim, config.LinearBias),
                 NewNorm(p + "post_attention_layernorm", c),
                 gpt2 ? null : NewLinear(p + "mlp.gate_proj", rng, 0.02f, config.FfnDim, c, false),
@@ -244,14 +248,19 @@ public sealed class Transformer : IDisposable
         return Normalize(tape, _finalNorm, x);
     }
 
-    /// <summary>One block on the residual stream x: attention (q, k, v projected, RoPE at the given positions, then attend) and the MLP;
-    /// dropoutSeed as in <see cref="Forward"/>.</summary>
+    /// <summary>One block on the residual stream x: attention (q, k, v projected, each head of q and k normalised when the family has head norms,
+    /// RoPE at the given positions, then attend) and the MLP; dropoutSeed as in <see cref="Forward"/>.</summary>
     private Variable BlockForward(Tape tape, Block block, Variable x, Tensor positions, uint? dropoutSeed, Func<Variable, Variable, Variable, Variable> attend)
     {
         var h = Normalize(tape, block.AttentionNorm, x);
         var q = Project(tape, h, block.Q, dropoutSeed);
         var k = Project(tape, h, block.K, dropoutSeed);
         var v = Project(tape, h, block.V, dropoutSeed);
+        if (block.QNorm is not null)
+        {
+            q = Normalize(tape, block.QNorm, q);
+            k = Normalize(tape, block.KNorm!, k);
+        }
         if (_ropeInvFreq is not null)
         {
             q = tape.Rope(q, positions, _ropeInvFreq, Config.HeadDim);
@@ -266,7 +275,8 @@ public sealed class Transformer : IDisposable
         return tape.Add(x, Project(tape, m, block.Down, dropoutSeed));
     }
 
-    /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v).</summary>
+    /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v), for
+    /// Phi-3 Phi3ForCausalLM's (qkv_proj = q, k, v; gate_up_proj = gate, up).</summary>
     private IEnumerable<Module> Modules()
     {
         static Module Own(Linear linear) => new(linear.Weight.Name[..^".weight".Length], [linear]);
@@ -280,6 +290,14 @@ public sealed class Transformer : IDisposable
                 yield return new(p + "attn.c_proj", [b.O]);
                 yield return new(p + "mlp.c_fc", [b.Up]);
                 yield return new(p + "mlp.c_proj", [b.Down]);
+            }
+            else if (Config.FusedProjections)
+            {
+                string p = $"model.layers.{l}.";
+                yield return new(p + "self_attn.qkv_proj", [b.Q, b.K, b.V]);
+                yield return Own(b.O);
+                yield return new(p + "mlp.gate_up_proj", [b.Gate, b.Up]);
+                yield return Own(b.Down);
             }
             else
                 foreach (var linear in new[] { b.Q, b.K, b.V, b.O, b.Gate, b.Up, b.Down }) yield return Own(linear);
@@ -317,6 +335,8 @@ public sealed class Transformer : IDisposable
     private Linear NewLinear(string name, Random? rng, float std, int outDim, int inDim, bool bias)
         => new(Parameter(name + ".weight", rng, std, outDim, inDim), bias ? Parameter(name + ".bias", null, 0, outDim) : null);
 
+    /// <summary>A norm over c features (unit weight; GPT-2: with a zero bias); for a head norm c is HeadDim, and <see cref="Normalize"/>
+    /// applies it to each head of a row.</summary>
     private Norm NewNorm(string name, int c)
     {
         var weight = Parameter(name + ".weight", null, 0, c);

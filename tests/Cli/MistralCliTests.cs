@@ -41,12 +41,12 @@ public sealed class MistralCliTests : IDisposable
         """);
 
     /// <summary>The reference's weights, rounded to float32, as a Hugging Face directory.</summary>
-    private string WriteDirectory(LlamaFamilyReference reference)
+    private string WriteDirectory(ReferenceDecoder reference)
     {
         string directory = Path.Combine(_temp.Path, "mistral");
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, HfConfig.FileName), ConfigJson(reference.Config));
-        var tensors = LlamaFamilyReference.Tensors(reference.Config)
+        var tensors = ReferenceDecoder.Tensors(reference.Config)
             .Select(t => NamedTensor.Of(t.Name, t.Shape, [.. reference.Weights[t.Name].Select(w => (float)w)])).ToList();
         SafeTensors.Write(Path.Combine(directory, ShardedCheckpoint.SingleFileName), tensors);
         new ByteChatTokenizer().WriteHfFiles(directory);
@@ -56,7 +56,7 @@ public sealed class MistralCliTests : IDisposable
     [Fact]
     public void AMistralDirectoryLoadsWithTheReferencesLogitsTrainsAndGenerates()
     {
-        var reference = LlamaFamilyReference.Random(Config(new ByteChatTokenizer().VocabSize), seed: 3, scale: 0.5f);
+        var reference = ReferenceDecoder.Random(Config(new ByteChatTokenizer().VocabSize), seed: 3, scale: 0.5f);
         string directory = WriteDirectory(reference);
 
         using (var backend = new CpuBackend())

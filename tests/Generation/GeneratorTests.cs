@@ -134,6 +134,8 @@ public class GeneratorTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void LogitsEqualTheFullWindowLogitsAtEveryStep(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -159,6 +161,8 @@ public class GeneratorTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void ARowThatOutgrowsTheContextGivesTheOldDecodersTokens(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -174,6 +178,8 @@ public class GeneratorTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void DecodingOneTokenAtATimeEqualsRunningTheWholeWindow(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -223,6 +229,8 @@ public class IlgpuGeneratorTests(IlgpuCpuBackendFixture fixture) : IClassFixture
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void GreedyTokensEqualTheCpuBackends(ModelFamily family)
     {
         using var cpu = new CpuBackend();

@@ -24,6 +24,8 @@ public class HfCheckpointTests
         "llama-gqa-qkvbias-untied" => TinyModels.Llama(),
         "mistral-window" => TinyModels.Mistral(),
         "mistral-no-window-tied" => TinyModels.Mistral() with { SlidingWindow = 0, TiedEmbeddings = true },
+        "qwen3-head-norms" => TinyModels.Qwen3(),
+        "phi3-fused" => TinyModels.Phi3(),
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true, RopeScaling = new Llama3RopeScaling(4, 1, 4, 4) },
     };
 
@@ -44,6 +46,8 @@ public class HfCheckpointTests
     [InlineData("llama-tied-rope-scaled")]
     [InlineData("mistral-window")]
     [InlineData("mistral-no-window-tied")]
+    [InlineData("qwen3-head-norms")]
+    [InlineData("phi3-fused")]
     public void SaveThenLoadIsBitExact(string name)
     {
         using var dir = new TempDirectory();
@@ -65,7 +69,19 @@ public class HfCheckpointTests
             }
             else
             {
-                Assert.Equal([4, 8], file.Info("model.layers.1.self_attn.v_proj.weight").Shape);
+                var c = model.Config;
+                if (c.FusedProjections)
+                {
+                    Assert.Equal([(c.Heads + 2 * c.KvHeads) * c.HeadDim, 8], file.Info("model.layers.1.self_attn.qkv_proj.weight").Shape);
+                    Assert.Equal([2 * c.FfnDim, 8], file.Info("model.layers.1.mlp.gate_up_proj.weight").Shape);
+                    Assert.False(file.Tensors.ContainsKey("model.layers.1.self_attn.v_proj.weight"));
+                }
+                else
+                {
+                    Assert.Equal([c.KvHeads * c.HeadDim, 8], file.Info("model.layers.1.self_attn.v_proj.weight").Shape);
+                }
+                Assert.Equal(model.Config.HeadNorms, file.Tensors.ContainsKey("model.layers.1.self_attn.k_norm.weight"));
+                if (model.Config.HeadNorms) Assert.Equal([model.Config.HeadDim], file.Info("model.layers.1.self_attn.k_norm.weight").Shape);
             }
         }
 

@@ -45,6 +45,30 @@ public class HfConfigTests
         }
         """;
 
+    /// <summary>The fields of Qwen3-0.6B's config.json (head_dim 128 where hidden_size / heads is 64).</summary>
+    private const string Qwen3 = """
+        {
+          "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 151643,
+          "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 1024, "initializer_range": 0.02,
+          "intermediate_size": 3072, "max_position_embeddings": 40960, "max_window_layers": 28, "model_type": "qwen3",
+          "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8, "rms_norm_eps": 1e-06, "rope_scaling": null,
+          "rope_theta": 1000000, "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+          "transformers_version": "4.51.0", "use_cache": true, "use_sliding_window": false, "vocab_size": 151936
+        }
+        """;
+
+    /// <summary>The fields of Phi-3-mini-4k-instruct's config.json (auto_map and _name_or_path left out).</summary>
+    private const string Phi3Mini = """
+        {
+          "architectures": ["Phi3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 1, "embd_pdrop": 0.0,
+          "eos_token_id": 32000, "hidden_act": "silu", "hidden_size": 3072, "initializer_range": 0.02, "intermediate_size": 8192,
+          "max_position_embeddings": 4096, "model_type": "phi3", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+          "original_max_position_embeddings": 4096, "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": null,
+          "rope_theta": 10000.0, "sliding_window": 2047, "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.40.2",
+          "use_cache": true, "vocab_size": 32064
+        }
+        """;
+
     /// <summary>The fields of GPT-2 small's config.json.</summary>
     private const string Gpt2 = """
         {
@@ -93,6 +117,35 @@ public class HfConfigTests
         Assert.Equal(131072, HfConfig.Parse(Mistral7B.Replace("\"max_position_embeddings\": 32768,", ""), "c").ContextLength);
     }
 
+    /// <summary>Qwen3: head norms, its own head_dim, and Qwen3Config's defaults when fields are absent (head_dim 128, 32 key-value heads).</summary>
+    [Fact]
+    public void ReadsQwen3WithItsHeadDim()
+    {
+        var c = HfConfig.Parse(Qwen3, "config.json");
+        Assert.Equal(ModelConfig.Llama(151936, 40960, 28, 1024, 16, 8, 3072) with
+        {
+            Family = ModelFamily.Qwen3, HeadDim = 128, RopeTheta = 1_000_000, TiedEmbeddings = true,
+        }, c);
+        Assert.True(c.HeadNorms);
+        var defaults = HfConfig.Parse(Qwen3.Replace("\"head_dim\": 128,", "").Replace("\"num_key_value_heads\": 8,", "").Replace("\"num_attention_heads\": 16", "\"num_attention_heads\": 32"), "c");
+        Assert.Equal((128, 32), (defaults.HeadDim, defaults.KvHeads));
+    }
+
+    /// <summary>Phi-3: sliding_window on every layer, none when the field is absent (Phi3Config's default), rms_norm_eps 1e-5 by default.</summary>
+    [Fact]
+    public void ReadsPhi3WithItsSlidingWindow()
+    {
+        var c = HfConfig.Parse(Phi3Mini, "config.json");
+        Assert.Equal(ModelConfig.Llama(32064, 4096, 32, 3072, 32, 32, 8192) with
+        {
+            Family = ModelFamily.Phi3, NormEps = 1e-5f, TiedEmbeddings = false, SlidingWindow = 2047,
+        }, c);
+        Assert.True(c.FusedProjections);
+        Assert.All(Enumerable.Range(0, c.Layers), l => Assert.Equal(2047, c.AttentionWindow(l)));
+        var defaults = HfConfig.Parse(Phi3Mini.Replace("\"sliding_window\": 2047,", "").Replace("\"rms_norm_eps\": 1e-05,", ""), "c");
+        Assert.Equal((0, 1e-5f), (defaults.SlidingWindow, defaults.NormEps));
+    }
+
     [Fact]
     public void ReadsGpt2()
     {
@@ -105,7 +158,7 @@ public class HfConfigTests
     public static TheoryData<string> RoundTripConfigs() => new()
     {
         "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim", "mistral-tiny", "mistral-no-window",
-        "mistral7b",
+        "mistral7b", "qwen3-tiny", "qwen3", "phi3-tiny", "phi3-no-window", "phi3-mini",
     };
 
     private static ModelConfig Config(string name) => name switch
@@ -120,6 +173,11 @@ public class HfConfigTests
         "mistral-tiny" => TinyModels.Mistral(),
         "mistral-no-window" => TinyModels.Mistral() with { SlidingWindow = 0 },
         "mistral7b" => HfConfig.Parse(Mistral7B, "config.json"),
+        "qwen3-tiny" => TinyModels.Qwen3(),
+        "qwen3" => HfConfig.Parse(Qwen3, "config.json"),
+        "phi3-tiny" => TinyModels.Phi3(),
+        "phi3-no-window" => TinyModels.Phi3() with { SlidingWindow = 0, TiedEmbeddings = true },
+        "phi3-mini" => HfConfig.Parse(Phi3Mini, "config.json"),
         _ => TinyModels.Llama() with { HeadDim = 6, NormEps = 3e-7f, RopeTheta = 12345.5 },
     };
 
@@ -136,10 +194,17 @@ public class HfConfigTests
         using var json = JsonDocument.Parse(File.ReadAllText(path));
         var root = json.RootElement;
         string type = root.GetProperty("model_type").GetString()!;
-        Assert.Equal(config.Family switch { ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", _ => config.QkvBias ? "qwen2" : "llama" }, type);
-        Assert.Equal(type switch { "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", _ => "LlamaForCausalLM" },
-            root.GetProperty("architectures")[0].GetString());
-        if (type == "mistral")
+        Assert.Equal(config.Family switch
+        {
+            ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", ModelFamily.Qwen3 => "qwen3", ModelFamily.Phi3 => "phi3",
+            _ => config.QkvBias ? "qwen2" : "llama",
+        }, type);
+        Assert.Equal(type switch
+        {
+            "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", "qwen3" => "Qwen3ForCausalLM",
+            "phi3" => "Phi3ForCausalLM", _ => "LlamaForCausalLM",
+        }, root.GetProperty("architectures")[0].GetString());
+        if (type is "mistral" or "phi3")
             Assert.Equal(config.SlidingWindow == 0 ? JsonValueKind.Null : JsonValueKind.Number, root.GetProperty("sliding_window").ValueKind);
         Assert.Equal("bfloat16", root.GetProperty("torch_dtype").GetString());
         if (type != "gpt2")
@@ -154,7 +219,7 @@ public class HfConfigTests
     }
 
     [Fact]
-    public void ASlidingWindowIsWrittenForMistralOnly()
+    public void ASlidingWindowIsWrittenForMistralAndPhi3Only()
     {
         var e = Assert.Throws<ArgumentException>(() => HfConfig.ToJson(TinyModels.Llama() with { SlidingWindow = 4 }));
         Assert.Contains("SlidingWindow 4", e.Message);
@@ -188,7 +253,16 @@ public class HfConfigTests
         { Llama31.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for llama", "config.json" },
         { Gpt2.Replace("\"gelu_new\"", "\"relu\""), "activation_function 'relu' is not supported for gpt2", "config.json" },
         { Llama31.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true", "config.json" },
-        { Qwen25.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window", "config.json" },
+        { Qwen25.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window true", "config.json" },
+        { Qwen3.Replace("\"use_sliding_window\": false", "\"use_sliding_window\": true"), "use_sliding_window true (sliding-window attention on the layers past max_window_layers) is not supported for qwen3", "config.json" },
+        { Qwen3.Replace("\"max_window_layers\": 28", "\"layer_types\": [\"full_attention\", \"sliding_attention\"]"), "use_sliding_window true", "config.json" },
+        { Qwen3.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true", "config.json" },
+        { Phi3Mini.Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0], \"long_factor\": [2.0]}"),
+            "rope scaling type 'longrope' (LongRoPE", "config.json" },
+        { Phi3Mini.Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"su\", \"short_factor\": [1.0], \"long_factor\": [2.0]}"),
+            "Phi-3's 4k-context models have rope_scaling null", "config.json" },
+        { Phi3Mini.Replace("\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"partial_rotary_factor\": 0.75"), "partial_rotary_factor 0.75", "config.json" },
+        { Phi3Mini.Replace("\"silu\"", "\"gelu\""), "hidden_act 'gelu' is not supported for phi3", "config.json" },
         { Llama31.Replace("\"llama3\"", "\"yarn\""), "rope scaling type 'yarn' is not supported", "config.json" },
         { Llama31.Replace("\"low_freq_factor\": 1.0,", ""), "no 'low_freq_factor'", "config.json" },
         { Llama31.Replace("\"hidden_size\": 4096,", ""), "no 'hidden_size'", "config.json" },

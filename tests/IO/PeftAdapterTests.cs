@@ -72,10 +72,53 @@ public class PeftAdapterTests
         Assert.True(config.RootElement.GetProperty("fan_in_fan_out").GetBoolean());
     }
 
+    /// <summary>
+    /// Phi-3's adapters are PEFT's on its fused Linear layers: qkv_proj's B has the rows of q, k, v and gate_up_proj's those of gate, up, in
+    /// the order of the checkpoint's fused weights. Checked as PEFT applies them: the checkpoint of the merged model holds W + scale·B·A for the
+    /// fused W of the unmerged model's checkpoint and the adapter file's A and B.
+    /// </summary>
+    [Fact]
+    public void Phi3AdaptersAreOnTheFusedModulesWithTheirRowsInOrder()
+    {
+        using var backend = new CpuBackend();
+        using var model = AdaptedModel(backend, ModelFamily.Phi3, new LoraConfig(2, 4f, ["qkv_proj", "gate_up_proj"]));
+        using var adapter = new TempDirectory();
+        using var before = new TempDirectory();
+        using var merged = new TempDirectory();
+        PeftAdapter.Save(model, adapter.Path, baseModel: null);
+        HfCheckpoint.Save(model, before.Path);
+        float scale = model.Adapters[0].Scale;
+        model.MergeLora();
+        HfCheckpoint.Save(model, merged.Path);
+
+        var c = model.Config;
+        using var file = SafeTensors.Open(Path.Combine(adapter.Path, PeftAdapter.WeightsFile));
+        Assert.Equal(2 * 2 * 2, file.Tensors.Count);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter.Path, PeftAdapter.ConfigFile)));
+        Assert.False(config.RootElement.GetProperty("fan_in_fan_out").GetBoolean());
+        using var baseWeights = SafeTensors.Open(Path.Combine(before.Path, ShardedCheckpoint.SingleFileName));
+        using var mergedWeights = SafeTensors.Open(Path.Combine(merged.Path, ShardedCheckpoint.SingleFileName));
+        foreach (var (module, rows) in new[] { ("self_attn.qkv_proj", (c.Heads + 2 * c.KvHeads) * c.HeadDim), ("mlp.gate_up_proj", 2 * c.FfnDim) })
+            for (int l = 0; l < c.Layers; l++)
+            {
+                string name = $"model.layers.{l}.{module}";
+                float[] a = file.ReadFloats($"base_model.model.{name}.lora_A.weight"), b = file.ReadFloats($"base_model.model.{name}.lora_B.weight");
+                Assert.Equal([rows, 2], file.Tensors[$"base_model.model.{name}.lora_B.weight"].Shape);
+                float[] w = baseWeights.ReadFloats(name + ".weight");
+                var expected = new double[rows * c.Dim];
+                for (int o = 0; o < rows; o++)
+                    for (int i = 0; i < c.Dim; i++)
+                        expected[o * c.Dim + i] = w[o * c.Dim + i] + scale * (b[o * 2] * (double)a[i] + b[o * 2 + 1] * (double)a[c.Dim + i]);
+                Check.Close(expected, mergedWeights.ReadFloats(name + ".weight"), 1e-6, name);
+            }
+    }
+
     [Theory]
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void AnAdapterRoundTripsBitExactWithItsConfig(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -87,7 +130,12 @@ public class PeftAdapterTests
         using var loaded = new Transformer(backend, TinyModels.Get(family), seed: 1);
         PeftAdapter.Load(loaded, dir.Path);
         // all-linear is written as the module names it matched, as PEFT writes it (PEFT reads all-linear only as a bare string).
-        string[] matched = family == ModelFamily.Gpt2 ? ["c_attn", "c_proj", "c_fc"] : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+        string[] matched = family switch
+        {
+            ModelFamily.Gpt2 => ["c_attn", "c_proj", "c_fc"],
+            ModelFamily.Phi3 => ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+            _ => ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        };
         Assert.Equal(matched, loaded.Lora!.Targets);
         Assert.Equal(lora with { Targets = loaded.Lora.Targets }, loaded.Lora);
         Assert.Equal(model.Adapters.Select(a => a.Module), loaded.Adapters.Select(a => a.Module));

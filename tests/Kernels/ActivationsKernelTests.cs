@@ -5,7 +5,7 @@ using Xunit;
 
 namespace Engine.Tests.Kernels;
 
-/// <summary>The activation kernels on the CPU accelerator against CpuGelu and CpuSwiGlu (the oracle).
+/// <summary>The activation kernels on the CPU accelerator against CpuGelu, CpuSwiGlu and CpuGeGlu (the oracle).
 /// Tolerance 1e-6: the same formulas in the same order; only e^x may differ in the last bit (MathF.Exp here, Vector512.Exp in the CPU op).</summary>
 [Collection(CpuAcceleratorCollection.Name)]
 public class ActivationsKernelTests(KernelFixture<Activations> fixture) : IClassFixture<KernelFixture<Activations>>
@@ -74,6 +74,28 @@ public class ActivationsKernelTests(KernelFixture<Activations> fixture) : IClass
         Check.Close(dUp, fixture.Get(gdUp), Tolerance, "dUp (accumulated)");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)]
+    [InlineData(300)]
+    public void GeGluForwardAndBackwardMatchCpu(int length)
+    {
+        var (gate, up, dy) = (Inputs(length, 6), TestData.Uniform(length, 7, 3f), TestData.Uniform(length, 8));
+        var y = TestData.Poisoned(length);
+        CpuGeGlu.Forward(y, gate, up);
+        var (dGate, dUp) = (TestData.Uniform(length, 9), TestData.Uniform(length, 10));
+        using DeviceArray<float> gGate = fixture.Put(gate), gUp = fixture.Put(up), gy = fixture.Put(TestData.Poisoned(length)), gdy = fixture.Put(dy);
+        using DeviceArray<float> gdGate = fixture.Put(dGate), gdUp = fixture.Put(dUp);
+
+        _activations.GeGluForward(gy.View, gGate.View, gUp.View);
+        _activations.GeGluBackward(gdGate.View, gdUp.View, gdy.View, gGate.View, gUp.View);
+        CpuGeGlu.Backward(dGate, dUp, dy, gate, up);
+
+        Check.Close(y, fixture.Get(gy), Tolerance, "y");
+        Check.Close(dGate, fixture.Get(gdGate), Tolerance, "dGate (accumulated)");
+        Check.Close(dUp, fixture.Get(gdUp), Tolerance, "dUp (accumulated)");
+    }
+
     [Fact]
     public void EmptyGradientsAreSkipped()
     {
@@ -86,8 +108,13 @@ public class ActivationsKernelTests(KernelFixture<Activations> fixture) : IClass
         _activations.SwiGluBackward(gdGate.View, default, gdy.View, gGate.View, gUp.View);
         _activations.GeluBackward(default, gdy.View, gGate.View);
         _activations.SwiGluBackward(default, default, gdy.View, gGate.View, gUp.View);
+        _activations.GeGluBackward(default, gdUp.View, gdy.View, gGate.View, gUp.View);
+        _activations.GeGluBackward(gdGate.View, default, gdy.View, gGate.View, gUp.View);
+        _activations.GeGluBackward(default, default, gdy.View, gGate.View, gUp.View);
         CpuSwiGlu.Backward(default, dUp, dy, gate, up);
         CpuSwiGlu.Backward(dGate, default, dy, gate, up);
+        CpuGeGlu.Backward(default, dUp, dy, gate, up);
+        CpuGeGlu.Backward(dGate, default, dy, gate, up);
 
         Check.Close(dGate, fixture.Get(gdGate), Tolerance, "dGate alone");
         Check.Close(dUp, fixture.Get(gdUp), Tolerance, "dUp alone");

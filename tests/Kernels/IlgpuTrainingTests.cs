@@ -25,6 +25,8 @@ public class IlgpuTrainingTests
     [InlineData(ModelFamily.Gpt2, 0f)]
     [InlineData(ModelFamily.Llama, 0.2f)]
     [InlineData(ModelFamily.Mistral, -1f)]
+    [InlineData(ModelFamily.Qwen3, -1f)]
+    [InlineData(ModelFamily.Phi3, 0f)]
     public void FourStepsGiveTheLossesOfTheCpuBackend(ModelFamily family, float loraDropout)
     {
         using var cpu = new CpuBackend();

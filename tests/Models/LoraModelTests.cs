@@ -30,6 +30,8 @@ public class LoraModelTests
     [InlineData(ModelFamily.Gpt2, "c_proj", new[] { "transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj", "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_proj" })]
     [InlineData(ModelFamily.Llama, "q_proj,v_proj", new[] { "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj" })]
     [InlineData(ModelFamily.Llama, "layers.1.mlp.down_proj", new[] { "model.layers.1.mlp.down_proj" })]
+    [InlineData(ModelFamily.Phi3, "qkv_proj,down_proj", new[] { "model.layers.0.self_attn.qkv_proj", "model.layers.0.mlp.down_proj", "model.layers.1.self_attn.qkv_proj", "model.layers.1.mlp.down_proj" })]
+    [InlineData(ModelFamily.Phi3, "gate_up_proj,o_proj", new[] { "model.layers.0.self_attn.o_proj", "model.layers.0.mlp.gate_up_proj", "model.layers.1.self_attn.o_proj", "model.layers.1.mlp.gate_up_proj" })]
     [InlineData(ModelFamily.Mistral, "q_proj,k_proj,gate_proj", new[] { "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.mlp.gate_proj",
         "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.k_proj", "model.layers.1.mlp.gate_proj" })]
     public void TargetsMatchModulesAsPeftDoes(ModelFamily family, string targets, string[] expected)
@@ -44,6 +46,8 @@ public class LoraModelTests
     [InlineData(ModelFamily.Gpt2, 7 * 0 + 4 * 2)]
     [InlineData(ModelFamily.Llama, 7 * 2)]
     [InlineData(ModelFamily.Mistral, 7 * 2)]
+    [InlineData(ModelFamily.Qwen3, 7 * 2)]
+    [InlineData(ModelFamily.Phi3, 4 * 2)]
     public void AllLinearCoversEveryLinearButTheHeadWithAShapedAAndB(ModelFamily family, int modules)
     {
         using var backend = new CpuBackend();
@@ -52,7 +56,12 @@ public class LoraModelTests
         model.AddLora(AllLinear(rank: 3), seed: 1);
         Assert.Equal(modules, model.Adapters.Count);
         var qkv = model.Adapters[0];
-        int qkvRows = family == ModelFamily.Gpt2 ? 3 * config.Dim : config.Heads * config.HeadDim;
+        int qkvRows = family switch
+        {
+            ModelFamily.Gpt2 => 3 * config.Dim,
+            ModelFamily.Phi3 => (config.Heads + 2 * config.KvHeads) * config.HeadDim,
+            _ => config.Heads * config.HeadDim,
+        };
         Assert.Equal([3, config.Dim], qkv.A.Value.Shape);
         Assert.Equal([qkvRows, 3], qkv.B.Value.Shape);
         Assert.All(CpuBackend.F(qkv.B.Value).ToArray(), b => Assert.Equal(0f, b));

@@ -17,10 +17,18 @@ public static class TinyModels
     /// <summary>Mistral: Llama's blocks without bias, GQA, an untied head, and a sliding window of 3 keys, shorter than the batches' rows.</summary>
     public static ModelConfig Mistral() => Llama() with { Family = ModelFamily.Mistral, QkvBias = false, SlidingWindow = 3 };
 
+    /// <summary>Qwen3: Llama's blocks without bias, GQA, an untied head, q/k head norms, and a head_dim of 6 where Dim / Heads is 4.</summary>
+    public static ModelConfig Qwen3() => Llama() with { Family = ModelFamily.Qwen3, QkvBias = false, HeadDim = 6 };
+
+    /// <summary>Phi-3: Llama's blocks without bias (fused q/k/v and gate/up in its checkpoint), GQA, an untied head, a sliding window of 4.</summary>
+    public static ModelConfig Phi3() => Llama() with { Family = ModelFamily.Phi3, QkvBias = false, SlidingWindow = 4 };
+
     public static ModelConfig Get(ModelFamily family) => family switch
     {
         ModelFamily.Gpt2 => Gpt2(),
         ModelFamily.Mistral => Mistral(),
+        ModelFamily.Qwen3 => Qwen3(),
+        ModelFamily.Phi3 => Phi3(),
         _ => Llama(),
     };
 

@@ -12,6 +12,8 @@ public class TransformerTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void GradientsOfEveryParameterMatchFiniteDifferences(ModelFamily family)
     {
         using var backend = new CpuBackend();
@@ -25,6 +27,8 @@ public class TransformerTests
     [InlineData(ModelFamily.Gpt2)]
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
+    [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Phi3)]
     public void PackedExamplesDoNotSeeEachOther(ModelFamily family)
     {
         using var backend = new CpuBackend();

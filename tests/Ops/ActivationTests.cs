@@ -4,7 +4,7 @@ using Xunit;
 
 namespace Engine.Tests.Ops;
 
-/// <summary>GELU and SwiGLU at each vector width (the nested classes).</summary>
+/// <summary>GELU, SwiGLU and GeGLU at each vector width (the nested classes).</summary>
 public abstract class ActivationTests(int bits) : AtLaneWidth(bits)
 {
     static readonly double SqrtTwoOverPi = Math.Sqrt(2 / Math.PI);
@@ -23,6 +23,9 @@ public abstract class ActivationTests(int bits) : AtLaneWidth(bits)
 
     /// <summary>float64 reference SwiGLU: g·σ(g)·up.</summary>
     static double SwiGlu64(double g, double up) => g * Sigmoid64(g) * up;
+
+    /// <summary>float64 reference GeGLU: gelu(g)·up, tanh form.</summary>
+    static double GeGlu64(double g, double up) => Gelu64(g) * up;
 
     static double[] Map(double[] x, Func<double, double> f) => x.Select(f).ToArray();
 
@@ -215,6 +218,120 @@ public abstract class ActivationTests(int bits) : AtLaneWidth(bits)
         }
     }
 
+    [Theory]
+    [MemberData(nameof(ForwardLengths))]
+    public void GeGluForwardMatchesFloat64Reference(int length)
+    {
+        var gate = TestData.Uniform(length, 30, 6f);
+        var up = TestData.Uniform(length, 31, 2f);
+        var y = TestData.Poisoned(length);
+        CpuGeGlu.Forward(y, gate, up);
+        var y64 = new double[length];
+        for (int i = 0; i < length; i++) y64[i] = GeGlu64(gate[i], up[i]);
+        Check.Close(y64, y, 1e-5, "geglu");
+    }
+
+    [Theory]
+    [MemberData(nameof(FiniteDifferenceLengths))]
+    public void GeGluBackwardMatchesFiniteDifferences(int length)
+    {
+        var gate = TestData.Uniform(length, 32, 6f);
+        var up = TestData.Uniform(length, 33, 2f);
+        var r = TestData.Uniform(length, 34);
+        double[] gate64 = TestData.ToDouble(gate), up64 = TestData.ToDouble(up);
+        double Loss(double[] gs, double[] us) => FiniteDifference.Dot(gs.Select((g, i) => GeGlu64(g, us[i])).ToArray(), r);
+        var dGate64 = FiniteDifference.Gradient(gs => Loss(gs, up64), gate64);
+        var dUp64 = FiniteDifference.Gradient(us => Loss(gate64, us), up64);
+
+        var dGate = new float[length];
+        var dUp = new float[length];
+        CpuGeGlu.Backward(dGate, dUp, r, gate, up);
+        Check.Close(dGate64, dGate, 1e-5, "dGate");
+        Check.Close(dUp64, dUp, 1e-5, "dUp");
+    }
+
+    [Fact]
+    public void GeGluAccumulatesAndSkipsEmptyGradients()
+    {
+        const int length = 41;
+        var gate = TestData.Uniform(length, 35, 4f);
+        var up = TestData.Uniform(length, 36);
+        var dy = TestData.Uniform(length, 37);
+        var dGate = new float[length];
+        var dUp = new float[length];
+        CpuGeGlu.Backward(dGate, dUp, dy, gate, up);
+        var dGateOnce = (float[])dGate.Clone();
+        var dUpOnce = (float[])dUp.Clone();
+        CpuGeGlu.Backward(dGate, dUp, dy, gate, up);
+        Assert.Equal(dGateOnce.Select(v => 2 * v), dGate);
+        Assert.Equal(dUpOnce.Select(v => 2 * v), dUp);
+
+        var dGateOnly = new float[length];
+        CpuGeGlu.Backward(dGateOnly, default, dy, gate, up);
+        Assert.Equal(dGateOnce, dGateOnly);
+        var dUpOnly = new float[length];
+        CpuGeGlu.Backward(default, dUpOnly, dy, gate, up);
+        Assert.Equal(dUpOnce, dUpOnly);
+    }
+
+    /// <summary>The parallel path (70,001 elements) equals one call per 1024-element piece, and every element is GELU's times up: the same
+    /// float operations as CpuGelu's forward and backward, bit for bit.</summary>
+    [Fact]
+    public void GeGluOfManyElementsEqualsPiecewiseCallsAndGelusOwnValuesBitForBit()
+    {
+        const int length = 70_001, piece = 1024;
+        var gate = TestData.Uniform(length, 38, 6f);
+        var up = TestData.Uniform(length, 39);
+        var dy = TestData.Uniform(length, 40);
+        var y = TestData.Poisoned(length);
+        var dGate = new float[length];
+        var dUp = new float[length];
+        CpuGeGlu.Forward(y, gate, up);
+        CpuGeGlu.Backward(dGate, dUp, dy, gate, up);
+
+        var yPieces = TestData.Poisoned(length);
+        var dGatePieces = new float[length];
+        var dUpPieces = new float[length];
+        for (int start = 0; start < length; start += piece)
+        {
+            int count = Math.Min(piece, length - start);
+            CpuGeGlu.Forward(yPieces.AsSpan(start, count), gate.AsSpan(start, count), up.AsSpan(start, count));
+            CpuGeGlu.Backward(dGatePieces.AsSpan(start, count), dUpPieces.AsSpan(start, count), dy.AsSpan(start, count),
+                gate.AsSpan(start, count), up.AsSpan(start, count));
+        }
+        Assert.Equal(yPieces, y);
+        Assert.Equal(dGatePieces, dGate);
+        Assert.Equal(dUpPieces, dUp);
+
+        var gelu = new float[length];
+        var geluDerivative = new float[length];
+        CpuGelu.Forward(gelu, gate);
+        CpuGelu.Backward(geluDerivative, Enumerable.Repeat(1f, length).ToArray(), gate);
+        Assert.Equal(gelu.Select((g, i) => g * up[i]), y);
+        Assert.Equal(gelu.Select((g, i) => 0f + dy[i] * g), dUp);
+        Assert.Equal(geluDerivative.Select((d, i) => 0f + dy[i] * up[i] * d), dGate);
+    }
+
+    [Fact]
+    public void GeGluStaysFiniteAtExtremeInputs()
+    {
+        float[] gate = [-20, 20, -100, 100, -1000, 1000, 0, 0.5f, -0.5f, 1, 2, 3, 4, 6, 7, 8, 9, -9, -20, 20, -100, 100, -1000, 1000];
+        var up = TestData.Uniform(gate.Length, 41, 2f);
+        var dy = TestData.Uniform(gate.Length, 42);
+        var y = TestData.Poisoned(gate.Length);
+        var dGate = new float[gate.Length];
+        var dUp = new float[gate.Length];
+        CpuGeGlu.Forward(y, gate, up);
+        CpuGeGlu.Backward(dGate, dUp, dy, gate, up);
+        for (int i = 0; i < gate.Length; i++)
+        {
+            double g = gate[i];
+            AssertCloseElement(GeGlu64(g, up[i]), y[i], $"geglu({g})");
+            AssertCloseElement(dy[i] * up[i] * GeluDerivative64(g), dGate[i], $"dGate({g})");
+            AssertCloseElement(dy[i] * Gelu64(g), dUp[i], $"dUp({g})");
+        }
+    }
+
     [Fact]
     public void MismatchedLengthsThrowNamingTheArgument()
     {
@@ -222,6 +339,9 @@ public abstract class ActivationTests(int bits) : AtLaneWidth(bits)
         Assert.Equal("up", Assert.Throws<ArgumentException>(() => CpuSwiGlu.Forward(new float[4], new float[4], new float[3])).ParamName);
         Assert.Equal("dUp", Assert.Throws<ArgumentException>(() =>
             CpuSwiGlu.Backward(new float[4], new float[5], new float[4], new float[4], new float[4])).ParamName);
+        Assert.Equal("up", Assert.Throws<ArgumentException>(() => CpuGeGlu.Forward(new float[4], new float[4], new float[3])).ParamName);
+        Assert.Equal("dGate", Assert.Throws<ArgumentException>(() =>
+            CpuGeGlu.Backward(new float[5], new float[4], new float[4], new float[4], new float[4])).ParamName);
     }
 
     /// <summary>Finite and within float32 rounding of the reference: |actual − expected| ≤ 1e-6·max(1, |expected|).</summary>

@@ -92,12 +92,15 @@ public class LaneWidthTests
         AssertAgree(AtEveryWidth(() =>
         {
             float[] gelu = new float[length], dGelu = new float[length], swiglu = new float[length], dGate = new float[length], dUp = new float[length];
+            float[] geglu = new float[length], dGeGate = new float[length], dGeUp = new float[length];
             CpuGelu.Forward(gelu, x);
             CpuGelu.Backward(dGelu, dy, x);
             CpuSwiGlu.Forward(swiglu, x, up);
             CpuSwiGlu.Backward(dGate, dUp, dy, x, up);
-            return [gelu, dGelu, swiglu, dGate, dUp];
-        }), "gelu", "gelu dx", "swiglu", "dGate", "dUp");
+            CpuGeGlu.Forward(geglu, x, up);
+            CpuGeGlu.Backward(dGeGate, dGeUp, dy, x, up);
+            return [gelu, dGelu, swiglu, dGate, dUp, geglu, dGeGate, dGeUp];
+        }), "gelu", "gelu dx", "swiglu", "dGate", "dUp", "geglu", "geglu dGate", "geglu dUp");
     }
 
     [Theory]

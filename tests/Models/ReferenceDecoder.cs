@@ -1,4 +1,5 @@
 using Engine.Backends;
+using Engine.IO;
 using Engine.Models;
 using Engine.Tests.Support;
 using Engine.Training;
@@ -6,22 +7,21 @@ using Engine.Training;
 namespace Engine.Tests.Models;
 
 /// <summary>
-/// An independent float64 forward of the Llama family as transformers computes it (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM),
-/// from weights by their Hugging Face names: RMSNorm x/√(mean x² + eps)·w; q, k, v projections (Qwen2: with bias); RoPE rotate-half at each
-/// token's position with frequencies θ^(−2i/D); grouped-query softmax attention over the earlier keys of the token's segment and, with a
-/// sliding window W, only keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay: kv_idx &gt; q_idx − sliding_window); o_proj;
-/// SwiGLU down(silu(gate(h))·up(h)); the final norm and the head (lm_head, or the embedding when tied). No code of the engine is used.
+/// An independent float64 forward of the RoPE decoder families as transformers computes them (LlamaForCausalLM, Qwen2ForCausalLM,
+/// MistralForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM), from weights by their checkpoint names, in plain double arrays; only the config record
+/// is the engine's. Per block: h = RMSNorm(x) = x/√(mean x² + eps)·w; q, k, v = h·Wᵀ (Qwen2: + bias; Phi-3: the columns [q | k | v] of
+/// h·qkv_projᵀ); Qwen3: each head of q and k RMS-normalised by q_norm, k_norm;
+/// RoPE rotate-half at each token's position with frequencies θ^(−2i/D); grouped-query softmax(q·k/√D) over the earlier keys of the token's segment
+/// and, with a sliding window W, only keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay); x += o_proj(attention);
+/// x += down(silu(gate(h))·up(h)) with h = RMSNorm(x) (Phi-3: gate and up the two halves of h·gate_up_projᵀ). Then the final norm and the head
+/// (lm_head, or the embedding when tied).
 /// </summary>
-public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary<string, double[]> weights)
+public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<string, double[]> weights)
 {
     public ModelConfig Config => config;
 
-    /// <summary>The weights by their Hugging Face names, as the forward reads them.</summary>
+    /// <summary>The weights by their checkpoint names, as the forward reads them.</summary>
     public IReadOnlyDictionary<string, double[]> Weights => weights;
-
-    /// <summary>The reference of a model's current weights (widened to float64).</summary>
-    public static LlamaFamilyReference Of(Transformer model) =>
-        new(model.Config, model.Parameters.ToDictionary(p => p.Name, p => TestData.ToDouble(CpuBackend.F(p.Value))));
 
     /// <summary>Every tensor a checkpoint of this config holds, with its shape, in the order transformers lists them.</summary>
     public static IEnumerable<(string Name, int[] Shape)> Tensors(ModelConfig c)
@@ -32,15 +32,26 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
         {
             string p = $"model.layers.{l}.";
             yield return (p + "input_layernorm.weight", [c.Dim]);
-            foreach (var (name, rows) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+            if (c.Family == ModelFamily.Phi3) yield return (p + "self_attn.qkv_proj.weight", [q + 2 * kv, c.Dim]);
+            else
+                foreach (var (name, rows) in new[] { ("q_proj", q), ("k_proj", kv), ("v_proj", kv) })
+                {
+                    yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
+                    if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
+                }
+            if (c.Family == ModelFamily.Qwen3)
             {
-                yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
-                if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
+                yield return (p + "self_attn.q_norm.weight", [c.HeadDim]);
+                yield return (p + "self_attn.k_norm.weight", [c.HeadDim]);
             }
             yield return (p + "self_attn.o_proj.weight", [c.Dim, q]);
             yield return (p + "post_attention_layernorm.weight", [c.Dim]);
-            yield return (p + "mlp.gate_proj.weight", [c.FfnDim, c.Dim]);
-            yield return (p + "mlp.up_proj.weight", [c.FfnDim, c.Dim]);
+            if (c.Family == ModelFamily.Phi3) yield return (p + "mlp.gate_up_proj.weight", [2 * c.FfnDim, c.Dim]);
+            else
+            {
+                yield return (p + "mlp.gate_proj.weight", [c.FfnDim, c.Dim]);
+                yield return (p + "mlp.up_proj.weight", [c.FfnDim, c.Dim]);
+            }
             yield return (p + "mlp.down_proj.weight", [c.Dim, c.FfnDim]);
         }
         yield return ("model.norm.weight", [c.Dim]);
@@ -49,7 +60,7 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
 
     /// <summary>Random weights, each a float32 value (a checkpoint holds them exactly): matrices and biases uniform in ±scale, norm weights in
     /// 1 ± 0.2, so every part of the forward matters.</summary>
-    public static LlamaFamilyReference Random(ModelConfig config, int seed, float scale)
+    public static ReferenceDecoder Random(ModelConfig config, int seed, float scale)
     {
         var weights = new Dictionary<string, double[]>();
         int i = 0;
@@ -59,14 +70,40 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
             float[] u = TestData.Uniform(n, seed + i++);
             weights[name] = [.. u.Select(x => (double)(name.EndsWith("norm.weight") ? 1 + 0.2f * x : scale * x))];
         }
-        return new LlamaFamilyReference(config, weights);
+        return new ReferenceDecoder(config, weights);
+    }
+
+    /// <summary>The weights (float32, exactly as held) as model.safetensors in a directory.</summary>
+    public void WriteWeights(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var tensors = Tensors(config).Select(t => NamedTensor.Of(t.Name, t.Shape, [.. weights[t.Name].Select(w => (float)w)])).ToList();
+        SafeTensors.Write(Path.Combine(directory, ShardedCheckpoint.SingleFileName), tensors);
+    }
+
+    /// <summary>Σ over the batch's target tokens (target ≥ 0) of −log softmax(logits)[target]: what the engine's Forward adds into its loss.</summary>
+    public double Loss(Batch batch)
+    {
+        double[] logits = Logits(batch);
+        int vocab = config.VocabSize;
+        double loss = 0;
+        for (int t = 0; t < batch.Tokens; t++)
+        {
+            if (batch.Targets[t] < 0) continue;
+            var row = logits.AsSpan(t * vocab, vocab);
+            double max = double.NegativeInfinity, sum = 0;
+            foreach (double z in row) max = Math.Max(max, z);
+            foreach (double z in row) sum += Math.Exp(z - max);
+            loss += max + Math.Log(sum) - row[batch.Targets[t]];
+        }
+        return loss;
     }
 
     /// <summary>Logits [rows·seqLen, vocab] of a batch (its ids, positions and segment ids; targets unused).</summary>
     public double[] Logits(Batch batch)
     {
         if (config.Family == ModelFamily.Gpt2 || config.RopeScaling is not null)
-            throw new ArgumentException($"the reference runs the Llama family with plain RoPE, not {config.Family} with {config.RopeScaling}");
+            throw new ArgumentException($"the reference runs the RoPE families with plain RoPE, not {config.Family} with {config.RopeScaling}");
         int n = batch.Tokens, c = config.Dim;
         var x = new double[n * c];
         double[] embedding = weights["model.embed_tokens.weight"];
@@ -75,10 +112,20 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
         {
             string p = $"model.layers.{l}.";
             double[] h = RmsNorm(x, weights[p + "input_layernorm.weight"]);
-            double[] attention = Attention(batch, Project(h, n, p + "self_attn.q_proj"), Project(h, n, p + "self_attn.k_proj"), Project(h, n, p + "self_attn.v_proj"));
-            Add(x, Project(attention, n, p + "self_attn.o_proj"));
+            int qDim = config.Heads * config.HeadDim, kvDim = config.KvHeads * config.HeadDim;
+            var (q, k, v) = config.Family == ModelFamily.Phi3
+                ? Split3(Project(h, n, p + "self_attn.qkv_proj"), n, qDim, kvDim)
+                : (Project(h, n, p + "self_attn.q_proj"), Project(h, n, p + "self_attn.k_proj"), Project(h, n, p + "self_attn.v_proj"));
+            if (config.Family == ModelFamily.Qwen3)
+            {
+                q = RmsNorm(q, weights[p + "self_attn.q_norm.weight"]);
+                k = RmsNorm(k, weights[p + "self_attn.k_norm.weight"]);
+            }
+            Add(x, Project(Attention(batch, q, k, v), n, p + "self_attn.o_proj"));
             h = RmsNorm(x, weights[p + "post_attention_layernorm.weight"]);
-            double[] gate = Project(h, n, p + "mlp.gate_proj"), up = Project(h, n, p + "mlp.up_proj");
+            var (gate, up) = config.Family == ModelFamily.Phi3
+                ? Halves(Project(h, n, p + "mlp.gate_up_proj"), n)
+                : (Project(h, n, p + "mlp.gate_proj"), Project(h, n, p + "mlp.up_proj"));
             for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1 + Math.Exp(-gate[i])) * up[i];
             Add(x, Project(gate, n, p + "mlp.down_proj"));
         }
@@ -121,6 +168,7 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
         }
     }
 
+    /// <summary>x/√(mean x² + eps)·w over each run of w's length: a row, or each head of a row for a head norm.</summary>
     private double[] RmsNorm(double[] x, double[] w)
     {
         int c = w.Length;
@@ -156,6 +204,25 @@ public sealed class LlamaFamilyReference(ModelConfig config, IReadOnlyDictionary
                 y[t * outDim + o] = sum;
             }
         return y;
+    }
+
+    /// <summary>Columns [0, a), [a, a + b), [a + b, a + 2b) of y [rows, a + 2b] as three matrices.</summary>
+    private static (double[], double[], double[]) Split3(double[] y, int rows, int a, int b) =>
+        (Columns(y, rows, 0, a), Columns(y, rows, a, b), Columns(y, rows, a + b, b));
+
+    /// <summary>The first and second half of each row of y [rows, 2f] (torch's chunk(2, dim=-1)).</summary>
+    private static (double[], double[]) Halves(double[] y, int rows)
+    {
+        int f = y.Length / rows / 2;
+        return (Columns(y, rows, 0, f), Columns(y, rows, f, f));
+    }
+
+    private static double[] Columns(double[] y, int rows, int first, int count)
+    {
+        int width = y.Length / rows;
+        var part = new double[rows * count];
+        for (int r = 0; r < rows; r++) Array.Copy(y, r * width + first, part, r * count, count);
+        return part;
     }
 
     private static void Add(double[] x, double[] y)
