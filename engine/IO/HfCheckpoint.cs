@@ -8,7 +8,7 @@ namespace Engine.IO;
 
 /// <summary>
 /// Hugging Face model directories (config.json + model.safetensors, or shards with model.safetensors.index.json) to and from a
-/// <see cref="Transformer"/>. Llama, Qwen2, Mistral and Qwen3 tensors carry the engine's own names; Phi-3's qkv_proj [q; k; v] and
+/// <see cref="Transformer"/>. Llama, Qwen2, Mistral, Qwen3 and Gemma 3 tensors carry the engine's own names; Phi-3's qkv_proj [q; k; v] and
 /// gate_up_proj [gate; up] hold the engine's projections as consecutive row blocks, split on load and joined on save. GPT-2's are mapped: its Conv1D weights are stored
 /// [in, out] and are transposed, c_attn holds q, k and v side by side, and keys carry GPT2LMHeadModel's "transformer." prefix
 /// (written always, as save_pretrained does; read with or without it).
@@ -108,6 +108,11 @@ public static partial class HfCheckpoint
                 }
                 Own(p + "self_attn.o_proj.weight", c.Dim, qDim);
                 Own(p + "post_attention_layernorm.weight", c.Dim);
+                if (c.IsGemma)
+                {
+                    Own(p + "pre_feedforward_layernorm.weight", c.Dim);
+                    Own(p + "post_feedforward_layernorm.weight", c.Dim);
+                }
                 if (c.FusedProjections)
                 {
                     Fused(p + "mlp.gate_up_proj.weight", c.Dim, (p + "mlp.gate_proj.weight", c.FfnDim), (p + "mlp.up_proj.weight", c.FfnDim));

@@ -5,8 +5,8 @@ using Engine.Models;
 namespace Engine.IO;
 
 /// <summary>
-/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2"), Mistral ("mistral"), Qwen3 ("qwen3"), Phi-3 ("phi3") and GPT-2
-/// ("gpt2") to and from <see cref="ModelConfig"/>. A Llama-family config with q/k/v bias is Qwen2; Mistral's and Phi-3's sliding_window becomes
+/// Hugging Face config.json for Llama (model_type "llama"), Qwen2 ("qwen2"), Mistral ("mistral"), Qwen3 ("qwen3"), Phi-3 ("phi3"), Gemma 3
+/// text ("gemma3_text") and GPT-2 ("gpt2") to and from <see cref="ModelConfig"/>. A Llama-family config with q/k/v bias is Qwen2; Mistral's and Phi-3's sliding_window becomes
 /// every layer's attention window. Anything the engine's model cannot run (another activation, o_proj bias, Qwen2's and Qwen3's sliding-window
 /// layers, a RoPE scaling other than llama3 such as Phi-3's LongRoPE, partial rotary embeddings, quantization) is refused with the field named.
 /// </summary>
@@ -32,8 +32,11 @@ public static class HfConfig
             var config = modelType switch
             {
                 "llama" or "qwen2" or "mistral" or "qwen3" or "phi3" => LlamaFamily(fields, modelType),
+                "gemma3_text" => Gemma3(fields),
+                "gemma3" => throw fields.Error("model_type 'gemma3' is Gemma 3's image-text checkpoint (Gemma3ForConditionalGeneration: a vision tower " +
+                                               "and a text_config) and is not supported; the text-only gemma3_text (Gemma3ForCausalLM: gemma-3-270m, gemma-3-1b) is"),
                 "gpt2" => Gpt2(fields),
-                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2, qwen3, mistral, phi3 or gpt2"),
+                _ => throw fields.Error($"model_type '{modelType}' is not supported: llama, qwen2, qwen3, mistral, phi3, gemma3_text or gpt2"),
             };
             try
             {
@@ -53,6 +56,7 @@ public static class HfConfig
         ModelFamily.Mistral => "mistral",
         ModelFamily.Qwen3 => "qwen3",
         ModelFamily.Phi3 => "phi3",
+        ModelFamily.Gemma3 => "gemma3_text",
         _ => config.QkvBias ? "qwen2" : "llama",
     };
 
@@ -67,8 +71,8 @@ public static class HfConfig
     public static string ToJson(ModelConfig config, SafeTensorsDType weightsDType = SafeTensorsDType.F32, SpecialTokenIds? ids = null)
     {
         config.Validate();
-        if (config.SlidingWindow != 0 && config.Family is not (ModelFamily.Mistral or ModelFamily.Phi3))
-            throw new ArgumentException($"a {ModelType(config)} config.json has no sliding window on every layer; SlidingWindow {config.SlidingWindow} is written for Mistral and Phi-3 only");
+        if (config.SlidingWindow != 0 && config.Family is not (ModelFamily.Mistral or ModelFamily.Phi3 or ModelFamily.Gemma3))
+            throw new ArgumentException($"a {ModelType(config)} config.json has no sliding window; SlidingWindow {config.SlidingWindow} is written for Mistral, Phi-3 and Gemma 3 only");
         string torchDtype = weightsDType switch
         {
             SafeTensorsDType.F32 => "float32",
@@ -81,6 +85,7 @@ public static class HfConfig
         {
             w.WriteStartObject();
             if (config.Family == ModelFamily.Gpt2) WriteGpt2(w, config);
+            else if (config.IsGemma) WriteGemma3(w, config);
             else WriteLlamaFamily(w, config);
             (ids ?? SpecialTokenIds.None).Write(w);
             w.WriteString("torch_dtype", torchDtype);
@@ -161,6 +166,105 @@ public static class HfConfig
         return (theta, new Llama3RopeScaling(
             scaling.RequiredDouble("factor"), scaling.RequiredDouble("low_freq_factor"), scaling.RequiredDouble("high_freq_factor"),
             scaling.RequiredInt("original_max_position_embeddings")));
+    }
+
+    /// <summary>
+    /// gemma3_text, with Gemma3TextConfig's defaults for what is absent. layer_types (or the older sliding_window_pattern P, default 6) must be
+    /// one period of P − 1 sliding layers and a full one, as every released Gemma 3 has it. Global layers take rope_theta, sliding ones
+    /// rope_local_base_freq (or rope_parameters' full_attention / sliding_attention θ). Soft-capping, a RoPE scaling (the 4B–27B image-text
+    /// checkpoints' linear one), biases and bidirectional attention are refused.
+    /// </summary>
+    private static ModelConfig Gemma3(JsonFields f)
+    {
+        string activation = f.String("hidden_activation", "hidden_act") ?? "gelu_pytorch_tanh";
+        if (activation != "gelu_pytorch_tanh") throw f.Error($"hidden_activation '{activation}' is not supported for gemma3_text: only gelu_pytorch_tanh");
+        foreach (string field in new[] { "final_logit_softcapping", "attn_logit_softcapping" })
+            if (f.Double(field) is { } cap) throw f.Error($"{field} {cap} (tanh soft-capping) is not supported: only null, as Gemma 3 has it");
+        if (f.Bool("attention_bias") == true) throw f.Error("attention_bias true is not supported for gemma3_text");
+        if (f.Bool("use_bidirectional_attention") == true) throw f.Error("use_bidirectional_attention true (EmbeddingGemma) is not supported: a decoder attends causally");
+        int layers = f.RequiredInt("num_hidden_layers");
+        var (theta, slidingTheta) = GemmaRope(f);
+        int window = Window(f, absent: 4096);
+        if (window == 0) throw f.Error("sliding_window null is not supported for gemma3_text: its sliding layers need a window");
+        return new ModelConfig
+        {
+            Family = ModelFamily.Gemma3,
+            VocabSize = f.RequiredInt("vocab_size"),
+            ContextLength = f.Int("max_position_embeddings") ?? 131072,
+            Layers = layers,
+            Dim = f.RequiredInt("hidden_size"),
+            Heads = f.Int("num_attention_heads") ?? 8,
+            KvHeads = f.Int("num_key_value_heads") ?? 4,
+            HeadDim = f.Int("head_dim") ?? 256,
+            FfnDim = f.RequiredInt("intermediate_size"),
+            NormEps = (float)(f.Double("rms_norm_eps") ?? 1e-6),
+            RopeTheta = theta,
+            SlidingRopeTheta = slidingTheta,
+            QueryPreAttentionScalar = f.Double("query_pre_attn_scalar") ?? 256,
+            TiedEmbeddings = f.Bool("tie_word_embeddings") ?? true,
+            SlidingWindow = window,
+            SlidingWindowPattern = GemmaPattern(f, layers),
+        };
+    }
+
+    /// <summary>The period P of layer_types (layer l full when (l + 1) mod P = 0, else sliding; 0 when none is full), or sliding_window_pattern.</summary>
+    private static int GemmaPattern(JsonFields f, int layers)
+    {
+        if (f.Strings("layer_types") is not { } types) return f.Int("sliding_window_pattern", "_sliding_window_pattern") ?? 6;
+        if (types.Count != layers) throw f.Error($"layer_types has {types.Count} entries for {layers} layers");
+        if (types.FirstOrDefault(t => t is not ("sliding_attention" or "full_attention")) is { } other)
+            throw f.Error($"layer_types holds '{other}': only sliding_attention and full_attention");
+        int period = types.ToList().IndexOf("full_attention") + 1;
+        for (int l = 0; l < layers; l++)
+            if ((types[l] == "full_attention") != (period > 0 && (l + 1) % period == 0))
+                throw f.Error($"layer_types is not one period of sliding layers then a full one (layer {l} is {types[l]}, the period from the first " +
+                              $"full layer is {period}): the engine's Gemma 3 layers follow one pattern");
+        return period;
+    }
+
+    /// <summary>Gemma 3's global and sliding RoPE θ: rope_parameters' full_attention and sliding_attention objects (transformers 5), or rope_theta
+    /// and rope_local_base_freq with rope_scaling; any scaling but the default is refused.</summary>
+    private static (double Global, double Sliding) GemmaRope(JsonFields f)
+    {
+        var parameters = f.Object("rope_parameters");
+        var full = parameters?.Object("full_attention") ?? parameters;
+        var sliding = parameters?.Object("sliding_attention");
+        foreach (var scaling in new[] { full ?? f.Object("rope_scaling"), sliding })
+            if (scaling?.String("rope_type", "type") is { } type && type != "default")
+                throw f.Error($"rope scaling type '{type}' is not supported for gemma3_text: only none (the 4B–27B image-text checkpoints scale " +
+                              "their global layers linearly; gemma-3-270m and gemma-3-1b do not)");
+        return ((full ?? f).Double("rope_theta") ?? 1_000_000, sliding?.Double("rope_theta") ?? f.Double("rope_local_base_freq") ?? 10_000);
+    }
+
+    private static void WriteGemma3(Utf8JsonWriter w, ModelConfig c)
+    {
+        w.WriteStartArray("architectures");
+        w.WriteStringValue("Gemma3ForCausalLM");
+        w.WriteEndArray();
+        w.WriteString("model_type", "gemma3_text");
+        w.WriteNumber("vocab_size", c.VocabSize);
+        w.WriteNumber("hidden_size", c.Dim);
+        w.WriteNumber("intermediate_size", c.FfnDim);
+        w.WriteNumber("num_hidden_layers", c.Layers);
+        w.WriteNumber("num_attention_heads", c.Heads);
+        w.WriteNumber("num_key_value_heads", c.KvHeads);
+        w.WriteNumber("head_dim", c.HeadDim);
+        w.WriteNumber("max_position_embeddings", c.ContextLength);
+        JsonFields.WriteFloat(w, "rms_norm_eps", JsonFields.Widen(c.NormEps));
+        JsonFields.WriteFloat(w, "rope_theta", c.RopeTheta);
+        JsonFields.WriteFloat(w, "rope_local_base_freq", c.SlidingRopeTheta);
+        w.WriteNull("rope_scaling");
+        JsonFields.WriteFloat(w, "query_pre_attn_scalar", c.QueryPreAttentionScalar);
+        w.WriteNumber("sliding_window", c.SlidingWindow);
+        if (c.SlidingWindowPattern > 0) w.WriteNumber("sliding_window_pattern", c.SlidingWindowPattern);
+        w.WriteStartArray("layer_types");
+        for (int l = 0; l < c.Layers; l++) w.WriteStringValue(c.Slides(l) ? "sliding_attention" : "full_attention");
+        w.WriteEndArray();
+        w.WriteString("hidden_activation", "gelu_pytorch_tanh");
+        w.WriteNull("final_logit_softcapping");
+        w.WriteNull("attn_logit_softcapping");
+        w.WriteBoolean("attention_bias", false);
+        w.WriteBoolean("tie_word_embeddings", c.TiedEmbeddings);
     }
 
     private static ModelConfig Gpt2(JsonFields f)

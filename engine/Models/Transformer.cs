@@ -8,7 +8,8 @@ namespace Engine.Models;
 
 /// <summary>
 /// A decoder-only transformer of the GPT-2 or Llama family (Mistral: Llama with a sliding attention window; Qwen3: with q/k norms per head;
-/// Phi-3: Llama whose checkpoint fuses q/k/v and gate/up).
+/// Phi-3: Llama whose checkpoint fuses q/k/v and gate/up; Gemma 3: (1 + w) norms around attention and MLP, GeGLU, scaled embeddings,
+/// sliding and global layers).
 /// Parameters carry Hugging Face Llama-style names;
 /// GPT-2's parts map onto them (c_fc → mlp.up_proj, c_proj → mlp.down_proj, wpe → model.embed_positions).
 /// LoRA adapters (<see cref="AddLora"/>) attach to its linear layers by PEFT's module names and freeze the base weights.
@@ -27,8 +28,13 @@ public sealed class Transformer : IDisposable
     /// <summary>A module as PEFT names it and the linear layers it covers (GPT-2's c_attn covers q, k and v).</summary>
     private sealed record Module(string Name, Linear[] Linears);
 
-    private sealed record Norm(Variable Weight, Variable? Bias);
-    private sealed record Block(Norm AttentionNorm, Linear Q, Linear K, Linear V, Norm? QNorm, Norm? KNorm, Linear O, Norm MlpNorm, Linear? Gate, Linear Up, Linear Down);
+    /// <summary>A norm's weight and bias (GPT-2's LayerNorm), or with Offset (Gemma 3's ones) an RMSNorm scaling by Offset + Weight.</summary>
+    private sealed record Norm(Variable Weight, Variable? Bias, Variable? Offset);
+
+    /// <summary>One block's parts; AttentionOutNorm and MlpOutNorm (Gemma 3) normalise the attention's and the MLP's outputs.</summary>
+    private sealed record Block(
+        Norm AttentionNorm, Linear Q, Linear K, Linear V, Norm? QNorm, Norm? KNorm, Linear O, Norm? AttentionOutNorm,
+        Norm MlpNorm, Linear? Gate, Linear Up, Linear Down, Norm? MlpOutNorm);
 
     private readonly List<Variable> _parameters = new();
     private readonly List<LoraAdapter> _adapters = new();
@@ -37,7 +43,8 @@ public sealed class Transformer : IDisposable
     private readonly Block[] _blocks;
     private readonly Norm _finalNorm;
     private readonly Variable _head;
-    private readonly Tensor? _ropeInvFreq;
+    private readonly Tensor? _ropeInvFreq, _slidingRopeInvFreq;
+    private readonly Dictionary<int, Variable> _ones = new();
 
     /// <summary>A freshly initialised model: N(0, 0.02) weights, residual projections scaled by 1/√(2·layers), zero biases, unit norms.</summary>
     public Transformer(IBackend backend, ModelConfig config, int seed) : this(backend, config, new Random(seed)) { }
@@ -50,7 +57,7 @@ public sealed class Transformer : IDisposable
         Config = config;
         int c = config.Dim, qDim = config.Heads * config.HeadDim, kvDim = config.KvHeads * config.HeadDim;
         float residualStd = 0.02f / MathF.Sqrt(2 * config.Layers);
-        bool gpt2 = config.Family == ModelFamily.Gpt2;
+        bool gpt2 = config.Family == ModelFamily.Gpt2, gemma = config.IsGemma;
 
         _tokenEmbedding = Parameter("model.embed_tokens.weight", rng, 0.02f, config.VocabSize, c);
         if (gpt2) _positionEmbedding = Parameter("model.embed_positions.weight", rng, 0.02f, config.ContextLength, c);
@@ -66,10 +73,12 @@ public sealed class Transformer : IDisposable
                 config.HeadNorms ? NewNorm(p + "self_attn.q_norm", config.HeadDim) : null,
                 config.HeadNorms ? NewNorm(p + "self_attn.k_norm", config.HeadDim) : null,
                 NewLinear(p + "self_attn.o_proj", rng, residualStd, c, qDim, config.LinearBias),
-                NewNorm(p + "post_attention_layernorm", c),
+                gemma ? NewNorm(p + "post_attention_layernorm", c) : null,
+                NewNorm(p + (gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm"), c),
                 gpt2 ? null : NewLinear(p + "mlp.gate_proj", rng, 0.02f, config.FfnDim, c, false),
                 NewLinear(p + "mlp.up_proj", rng, 0.02f, config.FfnDim, c, config.LinearBias),
-                NewLinear(p + "mlp.down_proj", rng, residualStd, c, config.FfnDim, config.LinearBias));
+                NewLinear(p + "mlp.down_proj", rng, residualStd, c, config.FfnDim, config.LinearBias),
+                gemma ? NewNorm(p + "post_feedforward_layernorm", c) : null);
         }
         _finalNorm = NewNorm("model.norm", c);
         _head = config.TiedEmbeddings ? _tokenEmbedding : Parameter("lm_head.weight", rng, 0.02f, config.VocabSize, c);
@@ -78,6 +87,11 @@ public sealed class Transformer : IDisposable
         {
             _ropeInvFreq = backend.Allocate(DType.F32, config.HeadDim / 2);
             backend.Upload(_ropeInvFreq, config.RopeInverseFrequencies());
+            if (config.SlidingRopeInverseFrequencies() is { } sliding)
+            {
+                _slidingRopeInvFreq = backend.Allocate(DType.F32, config.HeadDim / 2);
+                backend.Upload(_slidingRopeInvFreq, sliding);
+            }
         }
     }
 
@@ -219,12 +233,12 @@ public sealed class Transformer : IDisposable
             if (slot < -1 || slot >= cache.Capacity) throw new ArgumentException($"slot {slot} is neither −1 (padding) nor a slot of the cache's {cache.Capacity}");
         var slotsTensor = Ints(tape, slots);
         var positions = Ints(tape, slots.Select(s => Math.Max(s, 0)).ToArray());
-        var x = tape.Embedding(Ints(tape, ids), positions, _tokenEmbedding, _positionEmbedding);
+        var x = Embed(tape, Ints(tape, ids), positions);
         for (int l = 0; l < _blocks.Length; l++)
         {
             var (keys, values) = (cache.Keys(l), cache.Values(l));
             var shape = new CachedAttentionShape(rows, newTokens, cache.Capacity, cfg.Heads, cfg.KvHeads, cfg.HeadDim, cfg.AttentionWindow(l));
-            x = BlockForward(tape, _blocks[l], x, positions, dropoutSeed: null, (q, k, v) => tape.CachedAttention(q, k, v, keys, values, slotsTensor, shape));
+            x = BlockForward(tape, l, x, positions, dropoutSeed: null, (q, k, v) => tape.CachedAttention(q, k, v, keys, values, slotsTensor, shape));
         }
         if (newTokens > 1)
         {
@@ -239,19 +253,28 @@ public sealed class Transformer : IDisposable
     private Variable Hidden(Tape tape, Batch batch, Tensor ids, Tensor positions, Tensor segments, uint? dropoutSeed)
     {
         var cfg = Config;
-        var x = tape.Embedding(ids, positions, _tokenEmbedding, _positionEmbedding);
+        var x = Embed(tape, ids, positions);
         for (int l = 0; l < _blocks.Length; l++)
         {
             var shape = new AttentionShape(batch.Rows, batch.SeqLen, cfg.Heads, cfg.KvHeads, cfg.HeadDim, cfg.AttentionWindow(l));
-            x = BlockForward(tape, _blocks[l], x, positions, dropoutSeed, (q, k, v) => tape.Attention(q, k, v, segments, shape));
+            x = BlockForward(tape, l, x, positions, dropoutSeed, (q, k, v) => tape.Attention(q, k, v, segments, shape));
         }
         return Normalize(tape, _finalNorm, x);
     }
 
-    /// <summary>One block on the residual stream x: attention (q, k, v projected, each head of q and k normalised when the family has head norms,
-    /// RoPE at the given positions, then attend) and the MLP; dropoutSeed as in <see cref="Forward"/>.</summary>
-    private Variable BlockForward(Tape tape, Block block, Variable x, Tensor positions, uint? dropoutSeed, Func<Variable, Variable, Variable, Variable> attend)
+    /// <summary>Token embeddings (GPT-2: plus position embeddings); Gemma 3 multiplies them by √Dim, rounded to float32 as Gemma3TextScaledWordEmbedding does.</summary>
+    private Variable Embed(Tape tape, Tensor ids, Tensor positions)
     {
+        var x = tape.Embedding(ids, positions, _tokenEmbedding, _positionEmbedding);
+        return Config.IsGemma ? tape.Scale(x, (float)Math.Sqrt(Config.Dim)) : x;
+    }
+
+    /// <summary>Layer l's block on the residual stream x: attention (q, k, v projected, each head of q and k normalised when the family has head
+    /// norms, RoPE at the given positions with the layer's θ, then attend) and the MLP, each output normalised first when the family has
+    /// output norms; dropoutSeed as in <see cref="Forward"/>.</summary>
+    private Variable BlockForward(Tape tape, int l, Variable x, Tensor positions, uint? dropoutSeed, Func<Variable, Variable, Variable, Variable> attend)
+    {
+        var block = _blocks[l];
         var h = Normalize(tape, block.AttentionNorm, x);
         var q = Project(tape, h, block.Q, dropoutSeed);
         var k = Project(tape, h, block.K, dropoutSeed);
@@ -263,16 +286,21 @@ public sealed class Transformer : IDisposable
         }
         if (_ropeInvFreq is not null)
         {
-            q = tape.Rope(q, positions, _ropeInvFreq, Config.HeadDim);
-            k = tape.Rope(k, positions, _ropeInvFreq, Config.HeadDim);
+            var invFreq = Config.Slides(l) ? _slidingRopeInvFreq ?? _ropeInvFreq : _ropeInvFreq;
+            q = tape.Rope(q, positions, invFreq, Config.HeadDim);
+            k = tape.Rope(k, positions, invFreq, Config.HeadDim);
         }
-        x = tape.Add(x, Project(tape, attend(q, k, v), block.O, dropoutSeed));
+        // The attention op divides scores by √HeadDim; Gemma 3's 1/√query_pre_attn_scalar is that times √(HeadDim / scalar), put on q.
+        if (Config.QueryPreAttentionScalar is > 0 and var scalar && scalar != Config.HeadDim) q = tape.Scale(q, (float)Math.Sqrt(Config.HeadDim / scalar));
+        var a = Project(tape, attend(q, k, v), block.O, dropoutSeed);
+        x = tape.Add(x, block.AttentionOutNorm is null ? a : Normalize(tape, block.AttentionOutNorm, a));
 
         h = Normalize(tape, block.MlpNorm, x);
-        var m = block.Gate is null
-            ? tape.Gelu(Project(tape, h, block.Up, dropoutSeed))
+        var m = block.Gate is null ? tape.Gelu(Project(tape, h, block.Up, dropoutSeed))
+            : Config.IsGemma ? tape.GeGlu(Project(tape, h, block.Gate, dropoutSeed), Project(tape, h, block.Up, dropoutSeed))
             : tape.SwiGlu(Project(tape, h, block.Gate, dropoutSeed), Project(tape, h, block.Up, dropoutSeed));
-        return tape.Add(x, Project(tape, m, block.Down, dropoutSeed));
+        var d = Project(tape, m, block.Down, dropoutSeed);
+        return tape.Add(x, block.MlpOutNorm is null ? d : Normalize(tape, block.MlpOutNorm, d));
     }
 
     /// <summary>The linear modules under PEFT's names: for Llama the weights' own names, for GPT-2 GPT2LMHeadModel's (c_attn = q, k, v), for
@@ -315,9 +343,9 @@ public sealed class Transformer : IDisposable
         return tape.Add(tape.Linear(x, layer.Weight, layer.Bias), tape.Linear(tape.Linear(dropped, lora.A, null), b, null));
     }
 
-    private Variable Normalize(Tape tape, Norm norm, Variable x) => norm.Bias is null
-        ? tape.RmsNorm(x, norm.Weight, Config.NormEps)
-        : tape.LayerNorm(x, norm.Weight, norm.Bias, Config.NormEps);
+    private Variable Normalize(Tape tape, Norm norm, Variable x) => norm.Bias is not null
+        ? tape.LayerNorm(x, norm.Weight, norm.Bias, Config.NormEps)
+        : tape.RmsNorm(x, norm.Offset is null ? norm.Weight : tape.Add(norm.Offset, norm.Weight), Config.NormEps);
 
     private (Tensor Ids, Tensor Positions, Tensor Segments) Upload(Tape tape, Batch batch)
     {
@@ -335,13 +363,23 @@ public sealed class Transformer : IDisposable
     private Linear NewLinear(string name, Random? rng, float std, int outDim, int inDim, bool bias)
         => new(Parameter(name + ".weight", rng, std, outDim, inDim), bias ? Parameter(name + ".bias", null, 0, outDim) : null);
 
-    /// <summary>A norm over c features (unit weight; GPT-2: with a zero bias); for a head norm c is HeadDim, and <see cref="Normalize"/>
-    /// applies it to each head of a row.</summary>
+    /// <summary>A norm over c features that starts as the identity scale: a unit weight (GPT-2: with a zero bias), or Gemma 3's zero offset
+    /// from c ones; for a head norm c is HeadDim, and <see cref="Normalize"/> applies it to each head of a row.</summary>
     private Norm NewNorm(string name, int c)
     {
         var weight = Parameter(name + ".weight", null, 0, c);
+        if (Config.IsGemma) return new Norm(weight, null, Ones(c));
         Backend.Upload(weight.Value, Enumerable.Repeat(1f, c).ToArray());
-        return new Norm(weight, Config.Family == ModelFamily.Gpt2 ? Parameter(name + ".bias", null, 0, c) : null);
+        return new Norm(weight, Config.Family == ModelFamily.Gpt2 ? Parameter(name + ".bias", null, 0, c) : null, null);
+    }
+
+    /// <summary>A constant vector of c ones (no gradient), one per length.</summary>
+    private Variable Ones(int c)
+    {
+        if (_ones.TryGetValue(c, out var ones)) return ones;
+        ones = new Variable(Backend.Allocate(DType.F32, c), requiresGrad: false, $"ones[{c}]");
+        Backend.Upload(ones.Value, Enumerable.Repeat(1f, c).ToArray());
+        return _ones[c] = ones;
     }
 
     /// <summary>A trainable parameter: N(0, std²) when rng is given, else zeros. Its gradient buffer is the trainer's to allocate.</summary>
@@ -369,6 +407,8 @@ public sealed class Transformer : IDisposable
     {
         foreach (var p in _parameters) p.Release();
         foreach (var adapter in _adapters) adapter.Dispose();
+        foreach (var ones in _ones.Values) ones.Release();
         _ropeInvFreq?.Dispose();
+        _slidingRopeInvFreq?.Dispose();
     }
 }

@@ -8,13 +8,17 @@ namespace Engine.Tests.Models;
 
 /// <summary>
 /// An independent float64 forward of the RoPE decoder families as transformers computes them (LlamaForCausalLM, Qwen2ForCausalLM,
-/// MistralForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM), from weights by their checkpoint names, in plain double arrays; only the config record
-/// is the engine's. Per block: h = RMSNorm(x) = x/√(mean x² + eps)·w; q, k, v = h·Wᵀ (Qwen2: + bias; Phi-3: the columns [q | k | v] of
+/// MistralForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma3ForCausalLM), from weights by their checkpoint names, in plain double arrays;
+/// only the config record is the engine's. Per block: h = RMSNorm(x) = x/√(mean x² + eps)·w; q, k, v = h·Wᵀ (Qwen2: + bias; Phi-3: the columns [q | k | v] of
 /// h·qkv_projᵀ); Qwen3: each head of q and k RMS-normalised by q_norm, k_norm;
 /// RoPE rotate-half at each token's position with frequencies θ^(−2i/D); grouped-query softmax(q·k/√D) over the earlier keys of the token's segment
 /// and, with a sliding window W, only keys j &gt; t − W (transformers' masking_utils.sliding_window_overlay); x += o_proj(attention);
 /// x += down(silu(gate(h))·up(h)) with h = RMSNorm(x) (Phi-3: gate and up the two halves of h·gate_up_projᵀ). Then the final norm and the head
 /// (lm_head, or the embedding when tied).
+/// Gemma 3 (modeling_gemma3): embeddings times √C (the float32 constant); every RMSNorm scales by 1 + w; q_norm and k_norm; RoPE θ and
+/// window by layer (a sliding layer: rope_local_base_freq and window W; every P-th layer global: rope_theta, no window); scores
+/// q·k/√query_pre_attn_scalar; x += post_attention_layernorm(o_proj(attention(input_layernorm(x)))); x += post_feedforward_layernorm(
+/// down(gelu_tanh(gate(h))·up(h))) with h = pre_feedforward_layernorm(x).
 /// </summary>
 public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<string, double[]> weights)
 {
@@ -39,13 +43,18 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
                     yield return (p + $"self_attn.{name}.weight", [rows, c.Dim]);
                     if (c.QkvBias) yield return (p + $"self_attn.{name}.bias", [rows]);
                 }
-            if (c.Family == ModelFamily.Qwen3)
+            if (c.Family is ModelFamily.Qwen3 or ModelFamily.Gemma3)
             {
                 yield return (p + "self_attn.q_norm.weight", [c.HeadDim]);
                 yield return (p + "self_attn.k_norm.weight", [c.HeadDim]);
             }
             yield return (p + "self_attn.o_proj.weight", [c.Dim, q]);
             yield return (p + "post_attention_layernorm.weight", [c.Dim]);
+            if (c.Family == ModelFamily.Gemma3)
+            {
+                yield return (p + "pre_feedforward_layernorm.weight", [c.Dim]);
+                yield return (p + "post_feedforward_layernorm.weight", [c.Dim]);
+            }
             if (c.Family == ModelFamily.Phi3) yield return (p + "mlp.gate_up_proj.weight", [2 * c.FfnDim, c.Dim]);
             else
             {
@@ -59,7 +68,7 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
     }
 
     /// <summary>Random weights, each a float32 value (a checkpoint holds them exactly): matrices and biases uniform in ±scale, norm weights in
-    /// 1 ± 0.2, so every part of the forward matters.</summary>
+    /// 1 ± 0.2 (Gemma's offsets from one in ±0.2), so every part of the forward matters.</summary>
     public static ReferenceDecoder Random(ModelConfig config, int seed, float scale)
     {
         var weights = new Dictionary<string, double[]>();
@@ -68,7 +77,8 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         {
             int n = shape.Aggregate(1, (a, b) => a * b);
             float[] u = TestData.Uniform(n, seed + i++);
-            weights[name] = [.. u.Select(x => (double)(name.EndsWith("norm.weight") ? 1 + 0.2f * x : scale * x))];
+            float normBase = config.Family == ModelFamily.Gemma3 ? 0 : 1;
+            weights[name] = [.. u.Select(x => (double)(name.EndsWith("norm.weight") ? normBase + 0.2f * x : scale * x))];
         }
         return new ReferenceDecoder(config, weights);
     }
@@ -108,6 +118,9 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         var x = new double[n * c];
         double[] embedding = weights["model.embed_tokens.weight"];
         for (int t = 0; t < n; t++) Array.Copy(embedding, batch.Ids[t] * c, x, t * c, c);
+        bool gemma = config.Family == ModelFamily.Gemma3;
+        if (gemma)
+            for (int i = 0; i < x.Length; i++) x[i] *= (float)Math.Sqrt(c);
         for (int l = 0; l < config.Layers; l++)
         {
             string p = $"model.layers.{l}.";
@@ -116,28 +129,38 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
             var (q, k, v) = config.Family == ModelFamily.Phi3
                 ? Split3(Project(h, n, p + "self_attn.qkv_proj"), n, qDim, kvDim)
                 : (Project(h, n, p + "self_attn.q_proj"), Project(h, n, p + "self_attn.k_proj"), Project(h, n, p + "self_attn.v_proj"));
-            if (config.Family == ModelFamily.Qwen3)
+            if (config.Family is ModelFamily.Qwen3 or ModelFamily.Gemma3)
             {
                 q = RmsNorm(q, weights[p + "self_attn.q_norm.weight"]);
                 k = RmsNorm(k, weights[p + "self_attn.k_norm.weight"]);
             }
-            Add(x, Project(Attention(batch, q, k, v), n, p + "self_attn.o_proj"));
-            h = RmsNorm(x, weights[p + "post_attention_layernorm.weight"]);
+            double[] attended = Project(Attention(batch, l, q, k, v), n, p + "self_attn.o_proj");
+            Add(x, gemma ? RmsNorm(attended, weights[p + "post_attention_layernorm.weight"]) : attended);
+            h = RmsNorm(x, weights[p + (gemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")]);
             var (gate, up) = config.Family == ModelFamily.Phi3
                 ? Halves(Project(h, n, p + "mlp.gate_up_proj"), n)
                 : (Project(h, n, p + "mlp.gate_proj"), Project(h, n, p + "mlp.up_proj"));
-            for (int i = 0; i < gate.Length; i++) gate[i] = gate[i] / (1 + Math.Exp(-gate[i])) * up[i];
-            Add(x, Project(gate, n, p + "mlp.down_proj"));
+            for (int i = 0; i < gate.Length; i++)
+            {
+                double g = gate[i];
+                gate[i] = (gemma ? 0.5 * g * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (g + 0.044715 * g * g * g))) : g / (1 + Math.Exp(-g))) * up[i];
+            }
+            double[] down = Project(gate, n, p + "mlp.down_proj");
+            Add(x, gemma ? RmsNorm(down, weights[p + "post_feedforward_layernorm.weight"]) : down);
         }
         return MatMulTransposed(RmsNorm(x, weights["model.norm.weight"]), weights[config.TiedEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight"], n);
     }
 
-    /// <summary>Per row, token t, head h (kv head h / (H/KV)): softmax over keys j ≤ t of t's segment (and j &gt; t − W) of q·k/√D, times v.</summary>
-    private double[] Attention(Batch batch, double[] q, double[] k, double[] v)
+    /// <summary>Layer l's attention: per row, token t, head h (kv head h / (H/KV)): softmax over keys j ≤ t of t's segment (and j &gt; t − W on a
+    /// sliding layer) of q·k/√D (Gemma: /√query_pre_attn_scalar), times v; RoPE with the layer's θ.</summary>
+    private double[] Attention(Batch batch, int l, double[] q, double[] k, double[] v)
     {
-        int T = batch.SeqLen, H = config.Heads, KV = config.KvHeads, D = config.HeadDim, W = config.SlidingWindow;
-        Rope(q, batch.Positions, H);
-        Rope(k, batch.Positions, KV);
+        bool sliding = config.SlidingWindow != 0 && (config.SlidingWindowPattern == 0 || (l + 1) % config.SlidingWindowPattern != 0);
+        int T = batch.SeqLen, H = config.Heads, KV = config.KvHeads, D = config.HeadDim, W = sliding ? config.SlidingWindow : 0;
+        double theta = sliding && config.SlidingRopeTheta != 0 ? config.SlidingRopeTheta : config.RopeTheta;
+        double scoreScale = 1 / Math.Sqrt(config.QueryPreAttentionScalar != 0 ? config.QueryPreAttentionScalar : D);
+        Rope(q, batch.Positions, H, theta);
+        Rope(k, batch.Positions, KV, theta);
         var output = new double[batch.Tokens * H * D];
         for (int r = 0; r < batch.Rows; r++)
         for (int t = 0; t < T; t++)
@@ -145,7 +168,7 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         {
             int g = h / (H / KV), query = r * T + t;
             var seen = Enumerable.Range(0, t + 1).Where(j => batch.Segments[r * T + j] == batch.Segments[query] && (W == 0 || j > t - W)).ToArray();
-            double[] scores = [.. seen.Select(j => Enumerable.Range(0, D).Sum(d => q[(query * H + h) * D + d] * k[((r * T + j) * KV + g) * D + d]) / Math.Sqrt(D))];
+            double[] scores = [.. seen.Select(j => Enumerable.Range(0, D).Sum(d => q[(query * H + h) * D + d] * k[((r * T + j) * KV + g) * D + d]) * scoreScale)];
             double max = scores.Max(), sum = scores.Sum(s => Math.Exp(s - max));
             for (int i = 0; i < seen.Length; i++)
                 for (int d = 0; d < D; d++)
@@ -155,20 +178,20 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
     }
 
     /// <summary>HF's rotate-half RoPE in place on [tokens, heads, D]: (x_i, x_{i+D/2}) turned by position·θ^(−2i/D).</summary>
-    private void Rope(double[] x, int[] positions, int heads)
+    private void Rope(double[] x, int[] positions, int heads, double theta)
     {
         int D = config.HeadDim, half = D / 2;
         for (int t = 0; t < positions.Length; t++)
         for (int h = 0; h < heads; h++)
         for (int i = 0; i < half; i++)
         {
-            double angle = positions[t] * Math.Pow(config.RopeTheta, -2.0 * i / D);
+            double angle = positions[t] * Math.Pow(theta, -2.0 * i / D);
             int a = (t * heads + h) * D + i, b = a + half;
             (x[a], x[b]) = (x[a] * Math.Cos(angle) - x[b] * Math.Sin(angle), x[b] * Math.Cos(angle) + x[a] * Math.Sin(angle));
         }
     }
 
-    /// <summary>x/√(mean x² + eps)·w over each run of w's length: a row, or each head of a row for a head norm.</summary>
+    /// <summary>x/√(mean x² + eps)·w (Gemma: ·(1 + w)) over each run of w's length: a row, or each head of a row for a head norm.</summary>
     private double[] RmsNorm(double[] x, double[] w)
     {
         int c = w.Length;
@@ -176,7 +199,7 @@ public sealed class ReferenceDecoder(ModelConfig config, IReadOnlyDictionary<str
         for (int t = 0; t < x.Length / c; t++)
         {
             double meanSquare = Enumerable.Range(0, c).Sum(i => x[t * c + i] * x[t * c + i]) / c, inverse = 1 / Math.Sqrt(meanSquare + config.NormEps);
-            for (int i = 0; i < c; i++) y[t * c + i] = x[t * c + i] * inverse * w[i];
+            for (int i = 0; i < c; i++) y[t * c + i] = x[t * c + i] * inverse * (config.Family == ModelFamily.Gemma3 ? 1 + w[i] : w[i]);
         }
         return y;
     }

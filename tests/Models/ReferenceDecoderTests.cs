@@ -15,16 +15,17 @@ namespace Engine.Tests.Models;
 /// </summary>
 public class ReferenceDecoderTests
 {
-    public static TheoryData<string> Families() => ["llama-tied", "qwen2", "mistral", "qwen3", "phi3"];
+    public static TheoryData<string> Families() => ["llama-tied", "qwen2", "mistral", "qwen3", "phi3", "gemma3"];
 
     /// <summary>Llama with a tied head, Llama with Qwen2's q/k/v bias and GQA, Mistral (window 3, shorter than the first row's example), Qwen3,
-    /// Phi-3 (window 4).</summary>
+    /// Phi-3 (window 4), Gemma 3 (<see cref="TinyModels.Gemma3"/>).</summary>
     private static ModelConfig Config(string name) => name switch
     {
         "qwen2" => TinyModels.Llama(),
         "mistral" => TinyModels.Mistral(),
         "qwen3" => TinyModels.Qwen3(),
         "phi3" => TinyModels.Phi3(),
+        "gemma3" => TinyModels.Gemma3(),
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true },
     };
 
@@ -128,6 +129,28 @@ public class ReferenceDecoderTests
             double difference = Enumerable.Range(0, vocab).Max(i => Math.Abs(with[token * vocab + i] - without[token * vocab + i]));
             if (token is >= 3 and < 6) Assert.True(difference > 1e-3, $"token {token}: the window changed nothing ({difference:E2})");
             else Assert.Equal(0, difference);
+        }
+    }
+
+    /// <summary>Gemma 3's layer pattern is not vacuous: layer 0 slides and layer 1 does not (a window on both, or on neither, changes the
+    /// logits), and the sliding layer's θ and the query scalar matter.</summary>
+    [Fact]
+    public void GemmasLayerPatternSlidingThetaAndQueryScalarEachChangeTheLogits()
+    {
+        var gemma = ReferenceDecoder.Random(TinyModels.Gemma3(), seed: 7, scale: 0.5f);
+        var batch = TinyModels.PackedBatch(gemma.Config.VocabSize);
+        double[] logits = gemma.Logits(batch);
+        foreach (var (what, changed) in new[]
+        {
+            ("a window on every layer", gemma.Config with { SlidingWindowPattern = 0 }),
+            ("no sliding layer", gemma.Config with { SlidingWindowPattern = 1 }),
+            ("one θ for both layers", gemma.Config with { SlidingRopeTheta = 0 }),
+            ("scores over √head_dim", gemma.Config with { QueryPreAttentionScalar = 0 }),
+        })
+        {
+            double[] other = new ReferenceDecoder(changed, gemma.Weights).Logits(batch);
+            double difference = logits.Zip(other, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(difference > 1e-3, $"{what}: the logits moved by only {difference:E2}");
         }
     }
 }

@@ -23,8 +23,17 @@ public static class TinyModels
     /// <summary>Phi-3: Llama's blocks without bias (fused q/k/v and gate/up in its checkpoint), GQA, an untied head, a sliding window of 4.</summary>
     public static ModelConfig Phi3() => Llama() with { Family = ModelFamily.Phi3, QkvBias = false, SlidingWindow = 4 };
 
+    /// <summary>Gemma 3: (1 + w) norms around attention and MLP, q/k head norms, GeGLU, scaled embeddings, a tied head, GQA, a head_dim of 6
+    /// where Dim / Heads is 4, scores over √8 (not √6), and layer 0 sliding (window 3, θ 10⁴) while layer 1 is global (θ 10⁶).</summary>
+    public static ModelConfig Gemma3() => Llama() with
+    {
+        Family = ModelFamily.Gemma3, QkvBias = false, TiedEmbeddings = true, HeadDim = 6, SlidingWindow = 3, SlidingWindowPattern = 2,
+        RopeTheta = 1_000_000, SlidingRopeTheta = 10_000, QueryPreAttentionScalar = 8,
+    };
+
     public static ModelConfig Get(ModelFamily family) => family switch
     {
+        ModelFamily.Gemma3 => Gemma3(),
         ModelFamily.Gpt2 => Gpt2(),
         ModelFamily.Mistral => Mistral(),
         ModelFamily.Qwen3 => Qwen3(),
