@@ -135,6 +135,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void LogitsEqualTheFullWindowLogitsAtEveryStep(ModelFamily family)
     {
@@ -162,6 +163,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void ARowThatOutgrowsTheContextGivesTheOldDecodersTokens(ModelFamily family)
     {
@@ -179,6 +181,7 @@ public class GeneratorTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void DecodingOneTokenAtATimeEqualsRunningTheWholeWindow(ModelFamily family)
     {
@@ -230,6 +233,7 @@ public class IlgpuGeneratorTests(IlgpuCpuBackendFixture fixture) : IClassFixture
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void GreedyTokensEqualTheCpuBackends(ModelFamily family)
     {

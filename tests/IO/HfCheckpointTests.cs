@@ -26,6 +26,7 @@ public class HfCheckpointTests
         "mistral-no-window-tied" => TinyModels.Mistral() with { SlidingWindow = 0, TiedEmbeddings = true },
         "qwen3-head-norms" => TinyModels.Qwen3(),
         "phi3-fused" => TinyModels.Phi3(),
+        "gemma3" => TinyModels.Gemma3(),
         _ => TinyModels.Llama() with { QkvBias = false, TiedEmbeddings = true, RopeScaling = new Llama3RopeScaling(4, 1, 4, 4) },
     };
 
@@ -48,6 +49,7 @@ public class HfCheckpointTests
     [InlineData("mistral-no-window-tied")]
     [InlineData("qwen3-head-norms")]
     [InlineData("phi3-fused")]
+    [InlineData("gemma3")]
     public void SaveThenLoadIsBitExact(string name)
     {
         using var dir = new TempDirectory();

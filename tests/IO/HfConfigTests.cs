@@ -57,6 +57,33 @@ public class HfConfigTests
         }
         """;
 
+    /// <summary>The fields of gemma-3-1b-it's config.json (transformers 4.50: sliding_window_pattern, no layer_types).</summary>
+    private const string Gemma3OneB = """
+        {
+          "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "attn_logit_softcapping": null,
+          "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": [1, 106], "final_logit_softcapping": null, "head_dim": 256,
+          "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152, "initializer_range": 0.02, "intermediate_size": 6912,
+          "max_position_embeddings": 32768, "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 26,
+          "num_key_value_heads": 1, "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000,
+          "rope_scaling": null, "rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
+          "transformers_version": "4.50.0.dev0", "use_cache": true, "vocab_size": 262144
+        }
+        """;
+
+    /// <summary>The fields of gemma-3-270m's config.json (transformers 4.55: layer_types written out, _sliding_window_pattern).</summary>
+    private static readonly string Gemma3_270M = $$"""
+        {
+          "_sliding_window_pattern": 6, "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+          "attn_logit_softcapping": null, "bos_token_id": 2, "eos_token_id": 1, "final_logit_softcapping": null, "head_dim": 256,
+          "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 640, "initializer_range": 0.02, "intermediate_size": 2048,
+          "layer_types": [{{string.Join(", ", Enumerable.Range(0, 18).Select(l => (l + 1) % 6 == 0 ? "\"full_attention\"" : "\"sliding_attention\""))}}],
+          "max_position_embeddings": 32768, "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 18,
+          "num_key_value_heads": 1, "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0,
+          "rope_scaling": null, "rope_theta": 1000000.0, "sliding_window": 512, "torch_dtype": "bfloat16", "transformers_version": "4.55.0.dev0",
+          "use_bidirectional_attention": false, "use_cache": true, "vocab_size": 262144
+        }
+        """;
+
     /// <summary>The fields of Phi-3-mini-4k-instruct's config.json (auto_map and _name_or_path left out).</summary>
     private const string Phi3Mini = """
         {
@@ -146,6 +173,37 @@ public class HfConfigTests
         Assert.Equal((0, 1e-5f), (defaults.SlidingWindow, defaults.NormEps));
     }
 
+    /// <summary>Gemma 3: every sixth layer global (θ 10⁶, no window), the others sliding (window 512, θ 10⁴); the older sliding_window_pattern
+    /// and the newer layer_types give the same model, as do transformers 5's per-layer-type rope_parameters; Gemma3TextConfig's defaults
+    /// when fields are absent.</summary>
+    [Fact]
+    public void ReadsGemma3WithItsLayerPattern()
+    {
+        var c = HfConfig.Parse(Gemma3OneB, "config.json");
+        Assert.Equal(new ModelConfig
+        {
+            Family = ModelFamily.Gemma3, VocabSize = 262144, ContextLength = 32768, Layers = 26, Dim = 1152, Heads = 4, KvHeads = 1, HeadDim = 256,
+            FfnDim = 6912, NormEps = 1e-6f, RopeTheta = 1_000_000, SlidingRopeTheta = 10_000, QueryPreAttentionScalar = 256, TiedEmbeddings = true,
+            SlidingWindow = 512, SlidingWindowPattern = 6,
+        }, c);
+        Assert.Equal([5, 11, 17, 23], Enumerable.Range(0, c.Layers).Where(l => c.AttentionWindow(l) == 0));
+        Assert.All(Enumerable.Range(0, c.Layers).Where(l => (l + 1) % 6 != 0), l => Assert.True(c.Slides(l) && c.AttentionWindow(l) == 512));
+
+        var newer = HfConfig.Parse(Gemma3_270M, "config.json");
+        Assert.Equal(c with { Layers = 18, Dim = 640, FfnDim = 2048 }, newer);
+        string v5 = Gemma3_270M.Replace("\"rope_theta\": 1000000.0,", "").Replace("\"rope_local_base_freq\": 10000.0,", "").Replace("\"rope_scaling\": null,",
+            "\"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\", \"rope_theta\": 500000.0}, " +
+            "\"sliding_attention\": {\"rope_type\": \"default\", \"rope_theta\": 20000.0}},");
+        Assert.Equal(newer with { RopeTheta = 500_000, SlidingRopeTheta = 20_000 }, HfConfig.Parse(v5, "c"));
+
+        var defaults = HfConfig.Parse("""
+            { "model_type": "gemma3_text", "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 12 }
+            """, "c");
+        Assert.Equal((8, 4, 256, 131072, 4096, 6, 256d, 1_000_000d, 10_000d, true),
+            (defaults.Heads, defaults.KvHeads, defaults.HeadDim, defaults.ContextLength, defaults.SlidingWindow, defaults.SlidingWindowPattern,
+             defaults.QueryPreAttentionScalar, defaults.RopeTheta, defaults.SlidingRopeTheta, defaults.TiedEmbeddings));
+    }
+
     [Fact]
     public void ReadsGpt2()
     {
@@ -158,7 +216,8 @@ public class HfConfigTests
     public static TheoryData<string> RoundTripConfigs() => new()
     {
         "llama-tiny", "qwen2-tiny", "gpt2-tiny", "llama31", "qwen25", "gpt2", "gpt2-inner", "llama-headdim", "mistral-tiny", "mistral-no-window",
-        "mistral7b", "qwen3-tiny", "qwen3", "phi3-tiny", "phi3-no-window", "phi3-mini",
+        "mistral7b", "qwen3-tiny", "qwen3", "phi3-tiny", "phi3-no-window", "phi3-mini", "gemma3-tiny", "gemma3-1b", "gemma3-270m",
+        "gemma3-all-sliding",
     };
 
     private static ModelConfig Config(string name) => name switch
@@ -178,6 +237,10 @@ public class HfConfigTests
         "phi3-tiny" => TinyModels.Phi3(),
         "phi3-no-window" => TinyModels.Phi3() with { SlidingWindow = 0, TiedEmbeddings = true },
         "phi3-mini" => HfConfig.Parse(Phi3Mini, "config.json"),
+        "gemma3-tiny" => TinyModels.Gemma3(),
+        "gemma3-1b" => HfConfig.Parse(Gemma3OneB, "config.json"),
+        "gemma3-270m" => HfConfig.Parse(Gemma3_270M, "config.json"),
+        "gemma3-all-sliding" => TinyModels.Gemma3() with { SlidingWindowPattern = 0 },
         _ => TinyModels.Llama() with { HeadDim = 6, NormEps = 3e-7f, RopeTheta = 12345.5 },
     };
 
@@ -197,17 +260,23 @@ public class HfConfigTests
         Assert.Equal(config.Family switch
         {
             ModelFamily.Gpt2 => "gpt2", ModelFamily.Mistral => "mistral", ModelFamily.Qwen3 => "qwen3", ModelFamily.Phi3 => "phi3",
-            _ => config.QkvBias ? "qwen2" : "llama",
+            ModelFamily.Gemma3 => "gemma3_text", _ => config.QkvBias ? "qwen2" : "llama",
         }, type);
         Assert.Equal(type switch
         {
             "gpt2" => "GPT2LMHeadModel", "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", "qwen3" => "Qwen3ForCausalLM",
-            "phi3" => "Phi3ForCausalLM", _ => "LlamaForCausalLM",
+            "phi3" => "Phi3ForCausalLM", "gemma3_text" => "Gemma3ForCausalLM", _ => "LlamaForCausalLM",
         }, root.GetProperty("architectures")[0].GetString());
         if (type is "mistral" or "phi3")
             Assert.Equal(config.SlidingWindow == 0 ? JsonValueKind.Null : JsonValueKind.Number, root.GetProperty("sliding_window").ValueKind);
         Assert.Equal("bfloat16", root.GetProperty("torch_dtype").GetString());
-        if (type != "gpt2")
+        if (type == "gemma3_text")
+        {
+            Assert.Equal("gelu_pytorch_tanh", root.GetProperty("hidden_activation").GetString());
+            Assert.Equal(Enumerable.Range(0, config.Layers).Select(l => config.Slides(l) ? "sliding_attention" : "full_attention"),
+                root.GetProperty("layer_types").EnumerateArray().Select(t => t.GetString()));
+        }
+        else if (type != "gpt2")
         {
             Assert.Equal("silu", root.GetProperty("hidden_act").GetString());
             Assert.Contains(".", root.GetProperty("rope_theta").GetRawText()); // a Python float
@@ -272,6 +341,18 @@ public class HfConfigTests
         { Llama31.Replace("\"num_key_value_heads\": 8", "\"num_key_value_heads\": 5"), "multiple of KvHeads", "config.json" },
         { Llama31.Replace("\"bfloat16\"", "\"int8\""), "torch_dtype 'int8'", "config.json" },
         { Llama31[..100], "not valid JSON", "config.json" },
+        { Gemma3OneB.Replace("\"gemma3_text\"", "\"gemma3\""), "model_type 'gemma3' is Gemma 3's image-text checkpoint", "config.json" },
+        { Gemma3OneB.Replace("\"final_logit_softcapping\": null", "\"final_logit_softcapping\": 30.0"), "final_logit_softcapping 30 (tanh soft-capping)", "config.json" },
+        { Gemma3OneB.Replace("\"attn_logit_softcapping\": null", "\"attn_logit_softcapping\": 50.0"), "attn_logit_softcapping 50", "config.json" },
+        { Gemma3OneB.Replace("\"rope_scaling\": null", "\"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 8.0}"),
+            "rope scaling type 'linear' is not supported for gemma3_text", "config.json" },
+        { Gemma3OneB.Replace("\"gelu_pytorch_tanh\"", "\"gelu\""), "hidden_activation 'gelu' is not supported for gemma3_text", "config.json" },
+        { Gemma3OneB.Replace("\"sliding_window\": 512", "\"sliding_window\": null"), "sliding_window null is not supported for gemma3_text", "config.json" },
+        { Gemma3OneB.Replace("\"attention_bias\": false", "\"attention_bias\": true"), "attention_bias true is not supported for gemma3_text", "config.json" },
+        { Gemma3_270M.Replace("\"use_bidirectional_attention\": false", "\"use_bidirectional_attention\": true"), "use_bidirectional_attention true", "config.json" },
+        { Gemma3_270M.Replace("[\"sliding_attention\", ", "[\"full_attention\", "), "layer_types is not one period of sliding layers then a full one (layer 1 is sliding_attention, the period from the first full layer is 1)", "config.json" },
+        { Gemma3_270M.Replace("[\"sliding_attention\", ", "[\"chunked_attention\", "), "layer_types holds 'chunked_attention'", "config.json" },
+        { Gemma3_270M.Replace("[\"sliding_attention\", ", "["), "layer_types has 17 entries for 18 layers", "config.json" },
     };
 
     [Theory]

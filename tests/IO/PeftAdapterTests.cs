@@ -118,6 +118,7 @@ public class PeftAdapterTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void AnAdapterRoundTripsBitExactWithItsConfig(ModelFamily family)
     {

@@ -26,6 +26,7 @@ public class IlgpuTrainingTests
     [InlineData(ModelFamily.Llama, 0.2f)]
     [InlineData(ModelFamily.Mistral, -1f)]
     [InlineData(ModelFamily.Qwen3, -1f)]
+    [InlineData(ModelFamily.Gemma3, -1f)]
     [InlineData(ModelFamily.Phi3, 0f)]
     public void FourStepsGiveTheLossesOfTheCpuBackend(ModelFamily family, float loraDropout)
     {

@@ -47,6 +47,7 @@ public class LoraModelTests
     [InlineData(ModelFamily.Llama, 7 * 2)]
     [InlineData(ModelFamily.Mistral, 7 * 2)]
     [InlineData(ModelFamily.Qwen3, 7 * 2)]
+    [InlineData(ModelFamily.Gemma3, 7 * 2)]
     [InlineData(ModelFamily.Phi3, 4 * 2)]
     public void AllLinearCoversEveryLinearButTheHeadWithAShapedAAndB(ModelFamily family, int modules)
     {

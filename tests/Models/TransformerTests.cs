@@ -13,6 +13,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void GradientsOfEveryParameterMatchFiniteDifferences(ModelFamily family)
     {
@@ -28,6 +29,7 @@ public class TransformerTests
     [InlineData(ModelFamily.Llama)]
     [InlineData(ModelFamily.Mistral)]
     [InlineData(ModelFamily.Qwen3)]
+    [InlineData(ModelFamily.Gemma3)]
     [InlineData(ModelFamily.Phi3)]
     public void PackedExamplesDoNotSeeEachOther(ModelFamily family)
     {
