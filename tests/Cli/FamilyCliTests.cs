@@ -16,9 +16,10 @@ namespace Engine.Tests.Cli;
 /// <summary>
 /// A model directory of each family as a user downloads it, written from the float64 reference's own weights: config.json as transformers'
 /// save_pretrained writes that family's config class, model.safetensors under the family's checkpoint names (Phi-3's fused qkv_proj and
-/// gate_up_proj), the byte-level chat tokenizer's files. It loads with the reference's logits, trains with `engine sft` and saves back as the
-/// same family under the same names, answers with `engine generate`, and a `--lora` run writes a PEFT adapter on the family's module names.
-/// Mistral and Phi-3 have a window of 5 tokens, shorter than the data's rows.
+/// gate_up_proj; Gemma 3's four norms per block), the byte-level chat tokenizer's files. It loads with the reference's logits, trains with
+/// `engine sft` and saves back as the same family under the same names, answers with `engine generate`, and a `--lora` run writes a PEFT
+/// adapter on the family's module names. Mistral's and Phi-3's layers, and Gemma 3's sliding one, have a window of 5 tokens, shorter than
+/// the data's rows. A family more is a case of <see cref="Family"/> and its config.json.
 /// </summary>
 public sealed class FamilyCliTests : IDisposable
 {
@@ -28,7 +29,7 @@ public sealed class FamilyCliTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    public static TheoryData<string> Families => ["mistral", "qwen3", "phi3"];
+    public static TheoryData<string> Families => ["mistral", "qwen3", "phi3", "gemma3"];
 
     /// <summary>The family's tiny config (dim 16, 2 layers, 2 heads, 1 kv head) and its config.json.</summary>
     private static (ModelConfig Config, string Json) Family(string family)
@@ -39,6 +40,11 @@ public sealed class FamilyCliTests : IDisposable
             "mistral" => Mistral(llama with { Family = ModelFamily.Mistral, SlidingWindow = Window, TiedEmbeddings = false }),
             "qwen3" => Qwen3(llama with { Family = ModelFamily.Qwen3, HeadDim = 12, RopeTheta = 1_000_000, TiedEmbeddings = true }),
             "phi3" => Phi3(llama with { Family = ModelFamily.Phi3, SlidingWindow = Window, NormEps = 1e-5f, TiedEmbeddings = false }),
+            "gemma3" => Gemma3(llama with
+            {
+                Family = ModelFamily.Gemma3, HeadDim = 12, SlidingWindow = Window, SlidingWindowPattern = 2, RopeTheta = 1_000_000,
+                SlidingRopeTheta = 10_000, QueryPreAttentionScalar = 16, TiedEmbeddings = true,
+            }),
             _ => throw new ArgumentException($"no test config for {family}"),
         };
     }
@@ -82,6 +88,23 @@ public sealed class FamilyCliTests : IDisposable
         }
         """));
 
+    /// <summary>Gemma3TextConfig as transformers 4.57 writes it: layer_types a sliding then a full layer (the period 2 where Gemma 3 has 6,
+    /// _sliding_window_pattern still the default 6), each with its RoPE θ, query_pre_attn_scalar 16 where head_dim is 12, tied embeddings
+    /// (not written: the default), the chat tokenizer's eos and pad ids.</summary>
+    private static (ModelConfig, string) Gemma3(ModelConfig c) => (c, string.Create(CultureInfo.InvariantCulture, $$"""
+        {
+          "_sliding_window_pattern": 6, "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+          "attn_logit_softcapping": null, "bos_token_id": null, "dtype": "float32", "eos_token_id": {{ByteChatTokenizer.ImEnd}},
+          "final_logit_softcapping": null, "head_dim": {{c.HeadDim}}, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": {{c.Dim}},
+          "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}}, "layer_types": ["sliding_attention", "full_attention"],
+          "max_position_embeddings": {{c.ContextLength}}, "model_type": "gemma3_text", "num_attention_heads": {{c.Heads}},
+          "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "pad_token_id": {{ByteChatTokenizer.EndOfText}},
+          "query_pre_attn_scalar": {{c.QueryPreAttentionScalar}}, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": null,
+          "rope_theta": 1000000.0, "sliding_window": {{c.SlidingWindow}}, "transformers_version": "4.57.1", "use_bidirectional_attention": false,
+          "use_cache": true, "vocab_size": {{c.VocabSize}}
+        }
+        """));
+
     /// <summary>The reference's weights, rounded to float32, as a Hugging Face directory with the hand-written config.json.</summary>
     private string WriteDirectory(ReferenceDecoder reference, string json)
     {
@@ -116,7 +139,8 @@ public sealed class FamilyCliTests : IDisposable
     private static void AssertSameShapes(Dictionary<string, int[]> expected, Dictionary<string, int[]> actual)
     {
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
-        foreach (var (name, shape) in expected) Assert.True(shape.SequenceEqual(actual[name]), $"{name}: [{string.Join(", ", actual[name])}], expected [{string.Join(", ", shape)}]");
+        foreach (var (name, shape) in expected)
+            Assert.True(shape.SequenceEqual(actual[name]), $"{name}: [{string.Join(", ", actual[name])}], expected [{string.Join(", ", shape)}]");
     }
 
     private static string[] ArchitectureAndType(string json)
