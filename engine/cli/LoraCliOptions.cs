@@ -12,7 +12,8 @@ internal sealed class LoraCliOptions
     private readonly Option<float> _dropout = new("--lora-dropout") { Description = "dropout on each adapter's input while training", DefaultValueFactory = _ => 0f };
     private readonly Option<string> _targets = new("--lora-targets")
     {
-        Description = "comma-separated module names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; GPT-2: c_attn,c_proj,c_fc) or all-linear",
+        Description = "comma-separated module names (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; " +
+                      "Phi-3: qkv_proj,o_proj,gate_up_proj,down_proj; GPT-2: c_attn,c_proj,c_fc) or all-linear",
         DefaultValueFactory = _ => LoraConfig.AllLinear,
     };
     private readonly Option<bool> _rsLora = new("--rslora") { Description = "rank-stabilised scaling alpha/√r (Kalajdzievski 2023)" };
