@@ -14,202 +14,178 @@ using Xunit;
 namespace Engine.Tests.Cli;
 
 /// <summary>
-/// A model directory of each family as a user downloads it, written from the float64 reference's own weights: config.json as transformers'
-/// save_pretrained writes that family's config class, model.safetensors under the family's checkpoint names (Phi-3's fused qkv_proj and
-/// gate_up_proj; Gemma 3's four norms per block), the byte-level chat tokenizer's files. It loads with the reference's logits, trains with
-/// `engine sft` and saves back as the same family under the same names, answers with `engine generate`, and a `--lora` run writes a PEFT
-/// adapter on the family's module names. Mistral's and Phi-3's layers, and Gemma 3's sliding one, have a window of 5 tokens, shorter than
-/// the data's rows. A family more is a case of <see cref="Family"/> and its config.json.
+/// A model directory of each newer family written from the float64 reference's own weights: config.json by hand as transformers'
+/// save_pretrained writes that family's config, model.safetensors under the Hugging Face names (Phi-3's fused qkv_proj and gate_up_proj),
+/// the byte-level chat tokenizer's files. Each window is 5 tokens, shorter than the data's rows. The directory loads with the reference's
+/// logits, trains with `engine sft` (fully and with LoRA), saves back under the family's names, and answers with `engine generate`.
 /// </summary>
 public sealed class FamilyCliTests : IDisposable
 {
-    private const int Window = 5, LoraRank = 4;
-
     private readonly TempDirectory _temp = new();
 
     public void Dispose() => _temp.Dispose();
 
-    public static TheoryData<string> Families => ["mistral", "qwen3", "phi3", "gemma3"];
+    public static TheoryData<string> Families() => ["mistral", "qwen3", "phi3", "gemma3"];
 
-    /// <summary>The family's tiny config (dim 16, 2 layers, 2 heads, 1 kv head) and its config.json.</summary>
-    private static (ModelConfig Config, string Json) Family(string family)
+    private static ModelConfig Config(string family, int vocabSize)
     {
-        var llama = ModelConfig.Llama(new ByteChatTokenizer().VocabSize, contextLength: 64, layers: 2, dim: 16, heads: 2, kvHeads: 1, ffnDim: 32);
+        var llama = ModelConfig.Llama(vocabSize, contextLength: 64, layers: 2, dim: 16, heads: 2, kvHeads: 1, ffnDim: 32) with { TiedEmbeddings = false };
         return family switch
         {
-            "mistral" => Mistral(llama with { Family = ModelFamily.Mistral, SlidingWindow = Window, TiedEmbeddings = false }),
-            "qwen3" => Qwen3(llama with { Family = ModelFamily.Qwen3, HeadDim = 12, RopeTheta = 1_000_000, TiedEmbeddings = true }),
-            "phi3" => Phi3(llama with { Family = ModelFamily.Phi3, SlidingWindow = Window, NormEps = 1e-5f, TiedEmbeddings = false }),
-            "gemma3" => Gemma3(llama with
+            "mistral" => llama with { Family = ModelFamily.Mistral, SlidingWindow = 5 },
+            "qwen3" => llama with { Family = ModelFamily.Qwen3, HeadDim = 12, TiedEmbeddings = true },
+            "phi3" => llama with { Family = ModelFamily.Phi3, SlidingWindow = 5, NormEps = 1e-5f },
+            _ => llama with
             {
-                Family = ModelFamily.Gemma3, HeadDim = 12, SlidingWindow = Window, SlidingWindowPattern = 2, RopeTheta = 1_000_000,
-                SlidingRopeTheta = 10_000, QueryPreAttentionScalar = 16, TiedEmbeddings = true,
-            }),
-            _ => throw new ArgumentException($"no test config for {family}"),
+                Family = ModelFamily.Gemma3, HeadDim = 12, TiedEmbeddings = true, SlidingWindow = 5, SlidingWindowPattern = 2,
+                RopeTheta = 1_000_000, SlidingRopeTheta = 10_000, QueryPreAttentionScalar = 16,
+            },
         };
     }
 
-    /// <summary>MistralConfig as transformers 4.57 writes it.</summary>
-    private static (ModelConfig, string) Mistral(ModelConfig c) => (c, string.Create(CultureInfo.InvariantCulture, $$"""
-        {
-          "architectures": ["MistralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": null, "eos_token_id": null, "head_dim": null,
-          "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
-          "max_position_embeddings": {{c.ContextLength}}, "model_type": "mistral", "num_attention_heads": {{c.Heads}},
-          "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
-          "sliding_window": {{c.SlidingWindow}}, "tie_word_embeddings": false, "torch_dtype": "float32", "transformers_version": "4.57.1",
-          "use_cache": true, "vocab_size": {{c.VocabSize}}
-        }
-        """));
-
-    /// <summary>Qwen3Config as transformers 4.57 writes it: head_dim 12 where hidden_size / heads is 8, tied embeddings (as Qwen3-0.6B),
-    /// no sliding window (use_sliding_window false, so sliding_window null and every layer_types entry full_attention).</summary>
-    private static (ModelConfig, string) Qwen3(ModelConfig c) => (c, string.Create(CultureInfo.InvariantCulture, $$"""
-        {
-          "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "dtype": "float32", "head_dim": {{c.HeadDim}},
-          "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
-          "layer_types": [{{string.Join(", ", Enumerable.Repeat("\"full_attention\"", c.Layers))}}], "max_position_embeddings": {{c.ContextLength}},
-          "max_window_layers": 28, "model_type": "qwen3", "num_attention_heads": {{c.Heads}}, "num_hidden_layers": {{c.Layers}},
-          "num_key_value_heads": {{c.KvHeads}}, "rms_norm_eps": 1e-06, "rope_scaling": null, "rope_theta": 1000000.0, "sliding_window": null,
-          "tie_word_embeddings": true, "transformers_version": "4.57.1", "use_cache": true, "use_sliding_window": false, "vocab_size": {{c.VocabSize}}
-        }
-        """));
-
-    /// <summary>Phi3Config as transformers 4.57 writes it (Phi-3-mini's fields: no head_dim, a sliding_window, partial_rotary_factor 1.0,
-    /// rms_norm_eps 1e-05), with the chat tokenizer's eos and pad ids.</summary>
-    private static (ModelConfig, string) Phi3(ModelConfig c) => (c, string.Create(CultureInfo.InvariantCulture, $$"""
-        {
-          "architectures": ["Phi3ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": null, "dtype": "float32", "embd_pdrop": 0.0,
-          "eos_token_id": {{ByteChatTokenizer.ImEnd}}, "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02,
-          "intermediate_size": {{c.FfnDim}}, "max_position_embeddings": {{c.ContextLength}}, "model_type": "phi3",
-          "num_attention_heads": {{c.Heads}}, "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}},
-          "original_max_position_embeddings": {{c.ContextLength}}, "pad_token_id": {{ByteChatTokenizer.EndOfText}}, "partial_rotary_factor": 1.0,
-          "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0, "sliding_window": {{c.SlidingWindow}},
-          "tie_word_embeddings": false, "transformers_version": "4.57.1", "use_cache": true, "vocab_size": {{c.VocabSize}}
-        }
-        """));
-
-    /// <summary>Gemma3TextConfig as transformers 4.57 writes it: layer_types a sliding then a full layer (the period 2 where Gemma 3 has 6,
-    /// _sliding_window_pattern still the default 6), each with its RoPE θ, query_pre_attn_scalar 16 where head_dim is 12, tied embeddings
-    /// (not written: the default), the chat tokenizer's eos and pad ids.</summary>
-    private static (ModelConfig, string) Gemma3(ModelConfig c) => (c, string.Create(CultureInfo.InvariantCulture, $$"""
-        {
-          "_sliding_window_pattern": 6, "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
-          "attn_logit_softcapping": null, "bos_token_id": null, "dtype": "float32", "eos_token_id": {{ByteChatTokenizer.ImEnd}},
-          "final_logit_softcapping": null, "head_dim": {{c.HeadDim}}, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": {{c.Dim}},
-          "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}}, "layer_types": ["sliding_attention", "full_attention"],
-          "max_position_embeddings": {{c.ContextLength}}, "model_type": "gemma3_text", "num_attention_heads": {{c.Heads}},
-          "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "pad_token_id": {{ByteChatTokenizer.EndOfText}},
-          "query_pre_attn_scalar": {{c.QueryPreAttentionScalar}}, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": null,
-          "rope_theta": 1000000.0, "sliding_window": {{c.SlidingWindow}}, "transformers_version": "4.57.1", "use_bidirectional_attention": false,
-          "use_cache": true, "vocab_size": {{c.VocabSize}}
-        }
-        """));
-
-    /// <summary>The reference's weights, rounded to float32, as a Hugging Face directory with the hand-written config.json.</summary>
-    private string WriteDirectory(ReferenceDecoder reference, string json)
+    /// <summary>config.json with the fields (and field names) each config class writes; ids null, as the byte tokenizer's are not the model's.</summary>
+    private static string ConfigJson(string family, ModelConfig c) => family switch
     {
-        string directory = Path.Combine(_temp.Path, "base");
+        "mistral" => Invariant($$"""
+            {
+              "architectures": ["MistralForCausalLM"], "attention_dropout": 0.0, "bos_token_id": null, "eos_token_id": null, "head_dim": null,
+              "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
+              "max_position_embeddings": {{c.ContextLength}}, "model_type": "mistral", "num_attention_heads": {{c.Heads}},
+              "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+              "sliding_window": {{c.SlidingWindow}}, "tie_word_embeddings": false, "torch_dtype": "float32", "transformers_version": "4.57.1",
+              "use_cache": true, "vocab_size": {{c.VocabSize}}
+            }
+            """),
+        "qwen3" => Invariant($$"""
+            {
+              "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": null, "eos_token_id": null,
+              "head_dim": {{c.HeadDim}}, "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
+              "max_position_embeddings": {{c.ContextLength}}, "max_window_layers": {{c.Layers}}, "model_type": "qwen3",
+              "num_attention_heads": {{c.Heads}}, "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "rms_norm_eps": 1e-06,
+              "rope_scaling": null, "rope_theta": 10000.0, "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "float32",
+              "transformers_version": "4.57.1", "use_cache": true, "use_sliding_window": false, "vocab_size": {{c.VocabSize}}
+            }
+            """),
+        "phi3" => Invariant($$"""
+            {
+              "architectures": ["Phi3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": null, "embd_pdrop": 0.0,
+              "eos_token_id": null, "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
+              "max_position_embeddings": {{c.ContextLength}}, "model_type": "phi3", "num_attention_heads": {{c.Heads}},
+              "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "original_max_position_embeddings": {{c.ContextLength}},
+              "pad_token_id": null, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0,
+              "sliding_window": {{c.SlidingWindow}}, "tie_word_embeddings": false, "torch_dtype": "float32", "transformers_version": "4.57.1",
+              "use_cache": true, "vocab_size": {{c.VocabSize}}
+            }
+            """),
+        _ => Invariant($$"""
+            {
+              "architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "attn_logit_softcapping": null,
+              "bos_token_id": null, "eos_token_id": null, "final_logit_softcapping": null, "head_dim": {{c.HeadDim}},
+              "hidden_activation": "gelu_pytorch_tanh", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
+              "layer_types": ["sliding_attention", "full_attention"], "max_position_embeddings": {{c.ContextLength}}, "model_type": "gemma3_text",
+              "num_attention_heads": {{c.Heads}}, "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "pad_token_id": null,
+              "query_pre_attn_scalar": {{c.QueryPreAttentionScalar}}, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": null,
+              "rope_theta": 1000000.0, "sliding_window": {{c.SlidingWindow}}, "torch_dtype": "float32", "transformers_version": "4.57.1",
+              "use_bidirectional_attention": false, "use_cache": true, "vocab_size": {{c.VocabSize}}
+            }
+            """),
+    };
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>PEFT's module names of the family's linear layers (Phi-3: its fused modules), as adapter keys end.</summary>
+    private static string[] PeftModules(string family) => family == "phi3"
+        ? ["self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"]
+        : ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
+
+    /// <summary>The reference's weights, rounded to float32, as a Hugging Face directory.</summary>
+    private string WriteDirectory(string family, ReferenceDecoder reference)
+    {
+        string directory = Path.Combine(_temp.Path, family);
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, HfConfig.FileName), ConfigJson(family, reference.Config));
         reference.WriteWeights(directory);
-        File.WriteAllText(Path.Combine(directory, HfConfig.FileName), json);
         new ByteChatTokenizer().WriteHfFiles(directory);
         return directory;
     }
 
-    private (int ExitCode, string Error) Sft(string model, string run, params string[] args)
+    private static Dictionary<string, int[]> TensorShapes(string file)
     {
-        string data = CliRun.FourConversations(_temp);
-        return CliRun.Run(["sft", "--model", model, .. args, "--data", data, "--eval-data", data, "--steps", "4", "--batch", "2", "--max-len", "64",
-            "--backend", "cpu", "--out", run]);
-    }
-
-    private static void AssertTargetLossFell(string run)
-    {
-        var summary = FineTuneSummary.Read(run);
-        Assert.Equal(4, summary.Steps);
-        Assert.True(summary.TargetLossAfter < summary.TargetLossBefore, $"target loss {summary.TargetLossBefore} → {summary.TargetLossAfter}");
-    }
-
-    /// <summary>A safetensors file's tensor names and shapes.</summary>
-    private static Dictionary<string, int[]> Shapes(string path)
-    {
-        using var file = SafeTensors.Open(path);
-        return file.Tensors.Values.ToDictionary(t => t.Name, t => t.Shape);
-    }
-
-    private static void AssertSameShapes(Dictionary<string, int[]> expected, Dictionary<string, int[]> actual)
-    {
-        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
-        foreach (var (name, shape) in expected)
-            Assert.True(shape.SequenceEqual(actual[name]), $"{name}: [{string.Join(", ", actual[name])}], expected [{string.Join(", ", shape)}]");
-    }
-
-    private static string[] ArchitectureAndType(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        var root = document.RootElement;
-        return [root.GetProperty("architectures")[0].GetString()!, root.GetProperty("model_type").GetString()!];
+        using var weights = SafeTensors.Open(file);
+        return weights.Tensors.Values.ToDictionary(t => t.Name, t => t.Shape);
     }
 
     [Theory]
     [MemberData(nameof(Families))]
-    public void ADirectoryOfTheFamilyLoadsWithTheReferencesLogitsTrainsSavesAndGenerates(string family)
+    public void ADirectoryLoadsWithTheReferencesLogitsTrainsSavesUnderItsNamesAndGenerates(string family)
     {
-        var (config, json) = Family(family);
-        var reference = ReferenceDecoder.Random(config, seed: 3, scale: 0.5f);
-        string directory = WriteDirectory(reference, json);
+        var reference = ReferenceDecoder.Random(Config(family, new ByteChatTokenizer().VocabSize), seed: 3, scale: 0.5f);
+        string directory = WriteDirectory(family, reference);
 
         using (var backend = new CpuBackend())
         using (var loaded = HfCheckpoint.Load(directory, backend))
         {
-            Assert.Equal(config, loaded.Config);
-            int[] ids = TestData.Ints(12, seed: 4, max: config.VocabSize);
+            Assert.Equal(reference.Config, loaded.Config);
+            int[] ids = TestData.Ints(12, seed: 4, max: reference.Config.VocabSize);
             var batch = Batch.Unpacked(1, ids.Length, ids, new int[ids.Length]);
             using var tape = new Tape(backend, recordGradients: false);
-            Check.Close(reference.Logits(batch), CpuBackend.F(loaded.Logits(tape, batch).Value), 1e-5, $"{family} logits of 12 tokens");
+            Check.Close(reference.Logits(batch), CpuBackend.F(loaded.Logits(tape, batch).Value), 1e-5, $"{family} logits of 12 tokens, window 5");
         }
 
-        string run = Path.Combine(_temp.Path, "run");
-        Assert.Equal((0, ""), Sft(directory, run, "--lr", "0.01"));
-        AssertTargetLossFell(run);
+        string run = Path.Combine(_temp.Path, "run"), data = CliRun.FourConversations(_temp);
+        Assert.Equal((0, ""), CliRun.Run("sft", "--model", directory, "--data", data, "--eval-data", data, "--steps", "4", "--lr", "0.01", "--batch", "2",
+            "--max-len", "64", "--backend", "cpu", "--out", run));
+        var summary = FineTuneSummary.Read(run);
+        Assert.Equal(4, summary.Steps);
+        Assert.True(summary.TargetLossAfter < summary.TargetLossBefore, $"target loss {summary.TargetLossBefore} → {summary.TargetLossAfter}");
 
         string trained = Path.Combine(run, "model");
-        Assert.Equal(config, HfConfig.Read(Path.Combine(trained, HfConfig.FileName)));
-        Assert.Equal(ArchitectureAndType(json), ArchitectureAndType(File.ReadAllText(Path.Combine(trained, HfConfig.FileName))));
-        AssertSameShapes(ReferenceDecoder.Tensors(config).ToDictionary(t => t.Name, t => t.Shape),
-            Shapes(Path.Combine(trained, ShardedCheckpoint.SingleFileName)));
+        Assert.Equal(reference.Config, HfConfig.Read(Path.Combine(trained, HfConfig.FileName)));
+        var expected = ReferenceDecoder.Tensors(reference.Config).ToDictionary(t => t.Name, t => t.Shape);
+        var saved = TensorShapes(Path.Combine(trained, ShardedCheckpoint.SingleFileName));
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
+        Assert.All(expected, t => Assert.Equal(t.Value, saved[t.Key]));
+
         Assert.Equal((0, ""), CliRun.Run("generate", "--model", trained, "--prompt", "hi", "--chat", "--max-new-tokens", "8", "--backend", "cpu"));
         Assert.Equal((0, ""), CliRun.Run("generate", "--model", directory, "--prompt", "a prompt longer than the window", "--max-new-tokens", "4", "--backend", "cpu"));
     }
 
-    /// <summary>
-    /// `--lora` on every linear layer: PEFT wraps each nn.Linear of the checkpoint, so the adapter's modules are the checkpoint's 2-D layer
-    /// weights (Phi-3's qkv_proj and gate_up_proj whole, B with their fused rows), A [r, in] and B [out, r] under base_model.model., and
-    /// target_modules their last names.
-    /// </summary>
+    /// <summary>`sft --lora` on each family: the adapter's keys are PEFT's module names of that family, every layer's, A [r, in] and B [out, r]
+    /// (Phi-3's B covers its fused module's rows), and the adapter generates on its base.</summary>
     [Theory]
     [MemberData(nameof(Families))]
-    public void ALoraRunWritesAPeftAdapterOnTheFamilysModuleNames(string family)
+    public void LoraTrainsAnAdapterUnderTheFamilysPeftNames(string family)
     {
-        var (config, json) = Family(family);
-        string directory = WriteDirectory(ReferenceDecoder.Random(config, seed: 3, scale: 0.5f), json);
-        string run = Path.Combine(_temp.Path, "run");
-        Assert.Equal((0, ""), Sft(directory, run, "--lora", "--lora-r", LoraRank.ToString(CultureInfo.InvariantCulture), "--lr", "0.05"));
-        AssertTargetLossFell(run);
+        var c = Config(family, new ByteChatTokenizer().VocabSize);
+        string directory = WriteDirectory(family, ReferenceDecoder.Random(c, seed: 5, scale: 0.5f));
+        string run = Path.Combine(_temp.Path, "lora"), data = CliRun.FourConversations(_temp);
+        Assert.Equal((0, ""), CliRun.Run("sft", "--model", directory, "--data", data, "--eval-data", data, "--lora", "--lora-r", "4", "--steps", "3",
+            "--lr", "0.05", "--batch", "2", "--max-len", "64", "--backend", "cpu", "--out", run));
+        var summary = FineTuneSummary.Read(run);
+        Assert.True(summary.TargetLossAfter < summary.TargetLossBefore, $"target loss {summary.TargetLossBefore} → {summary.TargetLossAfter}");
 
-        var linears = ReferenceDecoder.Tensors(config).Where(t => t.Name.StartsWith("model.layers.", StringComparison.Ordinal) && t.Shape.Length == 2)
-            .Select(t => (Module: t.Name[..^".weight".Length], Out: t.Shape[0], In: t.Shape[1])).ToList();
         string adapter = Path.Combine(run, "adapter");
-        using (var document = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter, PeftAdapter.ConfigFile))))
+        int q = c.Heads * c.HeadDim, kv = c.KvHeads * c.HeadDim;
+        var rows = new Dictionary<string, (int Out, int In)>
         {
-            var targets = document.RootElement.GetProperty("target_modules").EnumerateArray().Select(t => t.GetString()!);
-            Assert.Equal(linears.Select(l => l.Module[(l.Module.LastIndexOf('.') + 1)..]).Distinct().Order(StringComparer.Ordinal), targets.Order(StringComparer.Ordinal));
-        }
-        AssertSameShapes(linears.SelectMany(l => new[]
+            ["self_attn.q_proj"] = (q, c.Dim), ["self_attn.k_proj"] = (kv, c.Dim), ["self_attn.v_proj"] = (kv, c.Dim), ["self_attn.qkv_proj"] = (q + 2 * kv, c.Dim),
+            ["self_attn.o_proj"] = (c.Dim, q), ["mlp.gate_proj"] = (c.FfnDim, c.Dim), ["mlp.up_proj"] = (c.FfnDim, c.Dim),
+            ["mlp.gate_up_proj"] = (2 * c.FfnDim, c.Dim), ["mlp.down_proj"] = (c.Dim, c.FfnDim),
+        };
+        var expected = new Dictionary<string, int[]>();
+        for (int l = 0; l < c.Layers; l++)
+            foreach (string module in PeftModules(family))
             {
-                ($"base_model.model.{l.Module}.lora_A.weight", new[] { LoraRank, l.In }),
-                ($"base_model.model.{l.Module}.lora_B.weight", new[] { l.Out, LoraRank }),
-            }).ToDictionary(t => t.Item1, t => t.Item2),
-            Shapes(Path.Combine(adapter, PeftAdapter.WeightsFile)));
-        Assert.Equal((0, ""), CliRun.Run("generate", "--model", directory, "--adapter", adapter, "--prompt", "hi", "--chat", "--max-new-tokens", "8", "--backend", "cpu"));
+                string key = $"base_model.model.model.layers.{l}.{module}";
+                expected[key + ".lora_A.weight"] = [4, rows[module].In];
+                expected[key + ".lora_B.weight"] = [rows[module].Out, 4];
+            }
+        var saved = TensorShapes(Path.Combine(adapter, PeftAdapter.WeightsFile));
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
+        Assert.All(expected, t => Assert.Equal(t.Value, saved[t.Key]));
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter, PeftAdapter.ConfigFile))))
+            Assert.Equal("LORA", config.RootElement.GetProperty("peft_type").GetString());
+
+        Assert.Equal((0, ""), CliRun.Run("generate", "--model", directory, "--adapter", adapter, "--prompt", "hi", "--chat", "--max-new-tokens", "4", "--backend", "cpu"));
     }
 }
