@@ -60,7 +60,8 @@ public sealed class FamilyCliTests : IDisposable
             {
               "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": null, "eos_token_id": null,
               "head_dim": {{c.HeadDim}}, "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
-              "max_position_embeddings": {{c.ContextLength}}, "max_window_layers": {{c.Layers}}, "model_type": "qwen3",
+              "layer_types": ["full_attention", "full_attention"], "max_position_embeddings": {{c.ContextLength}}, "max_window_layers": {{c.Layers}},
+              "model_type": "qwen3",
               "num_attention_heads": {{c.Heads}}, "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "rms_norm_eps": 1e-06,
               "rope_scaling": null, "rope_theta": 10000.0, "sliding_window": null, "tie_word_embeddings": true, "torch_dtype": "float32",
               "transformers_version": "4.57.1", "use_cache": true, "use_sliding_window": false, "vocab_size": {{c.VocabSize}}
@@ -72,7 +73,7 @@ public sealed class FamilyCliTests : IDisposable
               "eos_token_id": null, "hidden_act": "silu", "hidden_size": {{c.Dim}}, "initializer_range": 0.02, "intermediate_size": {{c.FfnDim}},
               "max_position_embeddings": {{c.ContextLength}}, "model_type": "phi3", "num_attention_heads": {{c.Heads}},
               "num_hidden_layers": {{c.Layers}}, "num_key_value_heads": {{c.KvHeads}}, "original_max_position_embeddings": {{c.ContextLength}},
-              "pad_token_id": null, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0,
+              "pad_token_id": null, "partial_rotary_factor": 1.0, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0,
               "sliding_window": {{c.SlidingWindow}}, "tie_word_embeddings": false, "torch_dtype": "float32", "transformers_version": "4.57.1",
               "use_cache": true, "vocab_size": {{c.VocabSize}}
             }
@@ -109,6 +110,13 @@ public sealed class FamilyCliTests : IDisposable
         return directory;
     }
 
+    /// <summary>A config.json's architectures[0] and model_type.</summary>
+    private static string[] ArchitectureAndType(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return [document.RootElement.GetProperty("architectures")[0].GetString()!, document.RootElement.GetProperty("model_type").GetString()!];
+    }
+
     private static Dictionary<string, int[]> TensorShapes(string file)
     {
         using var weights = SafeTensors.Open(file);
@@ -141,6 +149,7 @@ public sealed class FamilyCliTests : IDisposable
 
         string trained = Path.Combine(run, "model");
         Assert.Equal(reference.Config, HfConfig.Read(Path.Combine(trained, HfConfig.FileName)));
+        Assert.Equal(ArchitectureAndType(ConfigJson(family, reference.Config)), ArchitectureAndType(File.ReadAllText(Path.Combine(trained, HfConfig.FileName))));
         var expected = ReferenceDecoder.Tensors(reference.Config).ToDictionary(t => t.Name, t => t.Shape);
         var saved = TensorShapes(Path.Combine(trained, ShardedCheckpoint.SingleFileName));
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
@@ -184,7 +193,12 @@ public sealed class FamilyCliTests : IDisposable
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), saved.Keys.Order(StringComparer.Ordinal));
         Assert.All(expected, t => Assert.Equal(t.Value, saved[t.Key]));
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(adapter, PeftAdapter.ConfigFile))))
+        {
             Assert.Equal("LORA", config.RootElement.GetProperty("peft_type").GetString());
+            // all-linear is written as the module names it matched, as PEFT writes it (a set: order aside)
+            Assert.Equal(PeftModules(family).Select(m => m[(m.LastIndexOf('.') + 1)..]).Order(StringComparer.Ordinal),
+                config.RootElement.GetProperty("target_modules").EnumerateArray().Select(t => t.GetString()!).Order(StringComparer.Ordinal));
+        }
 
         Assert.Equal((0, ""), CliRun.Run("generate", "--model", directory, "--adapter", adapter, "--prompt", "hi", "--chat", "--max-new-tokens", "4", "--backend", "cpu"));
     }
