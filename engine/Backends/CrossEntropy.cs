@@ -12,13 +12,16 @@ namespace Engine.Backends;
 /// <summary>The LM head fused with cross-entropy (as Liger's fused linear cross-entropy): logits exist one chunk of rows at a time.</summary>
 public static unsafe class CpuCrossEntropy
 {
-    /// <summary>Upper bound on the logits held at once (64 MiB of float32: ≥ 256 rows of a 50k vocabulary, where the matmul runs at full speed).</summary>
-    public const int MaxLogitsPerChunk = 1 << 24;
+    /// <summary>Rows of logits held at once: as many as fit 2^24 logits (64 MiB of float32), and never fewer than 256, where the matmul runs
+    /// at full speed (a 262k vocabulary's chunk of 64 rows streamed and packed W, V × C, four times as often: Gemma 3's head ran at half
+    /// the matmul's GFLOP/s). A test's maxLogits forces smaller chunks.</summary>
+    public static int ChunkRows(int vocab, int kept, int? maxLogits = null) =>
+        Math.Clamp(maxLogits is { } max ? max / vocab : Math.Max((1 << 24) / vocab, 256), 1, kept);
 
     // loss = Σ_i logsumexp(z_i) − z_i[targets_i],   z_i = x[rows_i]·Wᵀ (only the kept rows: the rows of x not listed are never read)
     // dx[rows_i] += s·(softmax(z_i) − onehot(targets_i))·W ;  dw += s·Σ_i (softmax(z_i) − onehot(targets_i))ᵀ·x[rows_i]   (s = gradScale)
     public static double ForwardBackward(Span<float> dx, Span<float> dw, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
-        ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int maxLogitsPerChunk = MaxLogitsPerChunk)
+        ReadOnlySpan<int> rows, ReadOnlySpan<int> targets, int n, int c, int vocab, float gradScale, int? maxLogitsPerChunk = null)
     {
         Arguments.RequireLength(x.Length, (long)n * c, nameof(x), "n*c");
         Arguments.RequireLength(w.Length, (long)vocab * c, nameof(w), "vocab*c");
@@ -33,7 +36,7 @@ public static unsafe class CpuCrossEntropy
         if (rows.Length == 0) return 0;
 
         bool wantGrad = !dx.IsEmpty || !dw.IsEmpty;
-        int chunk = Math.Clamp(maxLogitsPerChunk / vocab, 1, rows.Length);
+        int chunk = ChunkRows(vocab, rows.Length, maxLogitsPerChunk);
         float[] xs = ArrayPool<float>.Shared.Rent(chunk * c);
         float[] logits = ArrayPool<float>.Shared.Rent(chunk * vocab);
         float[] dxs = ArrayPool<float>.Shared.Rent(chunk * c);
@@ -137,8 +140,8 @@ public sealed partial class IlgpuBackend
     CrossEntropy? _crossEntropy;
     CrossEntropy CrossEntropyLauncher => Launcher(ref _crossEntropy, a => new CrossEntropy(a));
 
-    /// <summary>Upper bound on the logits the fused LM head + cross-entropy holds at once.</summary>
-    public int MaxLogitsPerChunk { get; init; } = CpuCrossEntropy.MaxLogitsPerChunk;
+    /// <summary>Upper bound on the logits the fused LM head + cross-entropy holds at once; null: <see cref="CpuCrossEntropy.ChunkRows"/>'s rule.</summary>
+    public int? MaxLogitsPerChunk { get; init; }
 
     /// <summary>
     /// The LM head fused with cross-entropy over the kept rows only, a chunk of them at a time (at most MaxLogitsPerChunk logits):
@@ -154,7 +157,7 @@ public sealed partial class IlgpuBackend
         Arguments.RequireLength(loss.Length, 1, nameof(loss), "one element");
         if (kept == 0) return;
         bool wantGrad = dx is not null || dw is not null;
-        int chunk = Math.Clamp(MaxLogitsPerChunk / vocab, 1, kept);
+        int chunk = CpuCrossEntropy.ChunkRows(vocab, kept, MaxLogitsPerChunk);
         using var xs = AllocateUninitialized(DType.F32, chunk, c);
         using var dxs = AllocateUninitialized(DType.F32, dx is null ? 0 : chunk, c);
         using var logits = AllocateUninitialized(DType.F32, chunk, vocab);

@@ -29,11 +29,23 @@ public abstract class CrossEntropyTests(int bits) : AtLaneWidth(bits)
 
     /// <summary>The op over the rows with target ≥ 0, as the tape calls it.</summary>
     private static double ForwardBackward(Span<float> dx, Span<float> dw, float[] x, float[] w, int[] targets, int n, int c, int vocab, float scale,
-        int maxLogits = CpuCrossEntropy.MaxLogitsPerChunk)
+        int? maxLogits = null)
     {
         var (rows, keptTargets) = LossRows.Keep(targets);
         return CpuCrossEntropy.ForwardBackward(dx, dw, x, w, rows, keptTargets, n, c, vocab, scale, maxLogits);
     }
+
+    /// <summary>Chunks hold 2^24 logits but never fewer than 256 rows (nor more than the kept rows); a given bound overrides the rule.</summary>
+    [Theory]
+    [InlineData(50257, 1024, null, 333)]
+    [InlineData(151936, 1024, null, 256)]
+    [InlineData(262144, 1024, null, 256)]
+    [InlineData(262144, 100, null, 100)]
+    [InlineData(260, 2048, null, 2048)]
+    [InlineData(11, 9, 33, 3)]
+    [InlineData(11, 9, 5, 1)]
+    public void ChunksHoldAtLeast256RowsUnlessTold(int vocab, int kept, int? maxLogits, int rows) =>
+        Assert.Equal(rows, CpuCrossEntropy.ChunkRows(vocab, kept, maxLogits));
 
     [Theory]
     [InlineData(1, 3, 5, int.MaxValue)]
