@@ -91,14 +91,19 @@ public static unsafe class CpuGelu
     }
 }
 
-/// <summary>SwiGLU gating (Llama/Qwen2 MLP): y = silu(gate)·up elementwise, gate and up being the two projections.</summary>
-public static unsafe class CpuSwiGlu
+/// <summary>A gated MLP's per-lane math: y = act(gate)·up and its two gradient terms (<see cref="CpuSwiGlu"/>, <see cref="CpuGeGlu"/>).</summary>
+internal interface IGate
 {
-    /// <summary>Cap on the exponent in the backward: e^80 is finite in float32 and σ below e^−80 is zero for every purpose.</summary>
-    const float MaxExponent = 80f;
+    static abstract TV Forward<TL, TV>(TV gate, TV up) where TL : struct, ILanes<TV> where TV : struct;
 
-    /// <summary>y = silu(gate)·up, silu(g) = g·σ(g) computed as g / (1 + e^(−g)) (as PyTorch's silu), finite for large |g|.
-    /// All spans have the same length.</summary>
+    /// <summary>dGate = dy·∂y/∂gate, dUp = dy·∂y/∂up at one lane vector.</summary>
+    static abstract (TV DGate, TV DUp) Backward<TL, TV>(TV gate, TV up, TV dy) where TL : struct, ILanes<TV> where TV : struct;
+}
+
+/// <summary>A gated activation y = act(gate)·up elementwise over spans of one length, its math from TGate; the loops over lane widths and
+/// threads are written once here for every gate.</summary>
+internal abstract unsafe class CpuGated<TGate> where TGate : IGate
+{
     public static void Forward(Span<float> y, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
         Arguments.RequireSameLength(gate.Length, y.Length, nameof(gate), nameof(y));
@@ -111,8 +116,7 @@ public static unsafe class CpuSwiGlu
         }
     }
 
-    /// <summary>dGate += dy·up·s·(1 + g(1 − s)); dUp += dy·g·s; s = σ(g) = 1/(1 + e), e = e^(−g), 1 − s taken as e·s (no cancellation near s = 1),
-    /// e capped at e^80 so e·s stays finite. Accumulates; an empty dGate or dUp is skipped.</summary>
+    /// <summary>dGate += dy·∂y/∂gate, dUp += dy·∂y/∂up. Accumulates; an empty dGate or dUp is skipped.</summary>
     public static void Backward(Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
     {
         Arguments.RequireSameLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
@@ -141,12 +145,7 @@ public static unsafe class CpuSwiGlu
     /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
     static void ForwardVectors<TL, TV>(float* y, float* gate, float* up, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
     {
-        TV one = TL.Splat(1f);
-        for (; i + TL.Count <= count; i += TL.Count)
-        {
-            TV g = TL.Load(gate + i);
-            TL.Store(y + i, TL.Mul(TL.Divide(g, TL.Add(one, TL.Exp(TL.Negate(g)))), TL.Load(up + i)));
-        }
+        for (; i + TL.Count <= count; i += TL.Count) TL.Store(y + i, TGate.Forward<TL, TV>(TL.Load(gate + i), TL.Load(up + i)));
     }
 
     /// <summary>The backward over [0, count); a null dGate or dUp is skipped.</summary>
@@ -161,87 +160,45 @@ public static unsafe class CpuSwiGlu
     static void BackwardVectors<TL, TV>(float* dGate, float* dUp, float* dy, float* gate, float* up, ref int i, int count)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        TV one = TL.Splat(1f), maxExponent = TL.Splat(MaxExponent);
         for (; i + TL.Count <= count; i += TL.Count)
         {
-            TV g = TL.Load(gate + i), d = TL.Load(dy + i);
-            TV e = TL.Exp(TL.Min(TL.Negate(g), maxExponent));
-            TV s = TL.Divide(one, TL.Add(one, e));
-            if (dUp != null) TL.Store(dUp + i, TL.Add(TL.Load(dUp + i), TL.Mul(d, TL.Mul(g, s))));
-            if (dGate != null)
-                TL.Store(dGate + i, TL.Add(TL.Load(dGate + i), TL.Mul(TL.Mul(TL.Mul(d, TL.Load(up + i)), s), TL.Add(one, TL.Mul(g, TL.Mul(e, s))))));
+            var (g, u) = TGate.Backward<TL, TV>(TL.Load(gate + i), TL.Load(up + i), TL.Load(dy + i));
+            if (dUp != null) TL.Store(dUp + i, TL.Add(TL.Load(dUp + i), u));
+            if (dGate != null) TL.Store(dGate + i, TL.Add(TL.Load(dGate + i), g));
         }
     }
 }
 
-/// <summary>GeGLU gating (Gemma's MLP): y = gelu(gate)·up elementwise, gelu in <see cref="CpuGelu"/>'s tanh form (PyTorch's gelu_pytorch_tanh).</summary>
-public static unsafe class CpuGeGlu
+/// <summary>SwiGLU gating (Llama/Qwen2 MLP): y = silu(gate)·up elementwise, gate and up being the two projections.</summary>
+internal sealed class CpuSwiGlu : CpuGated<CpuSwiGlu>, IGate
 {
-    /// <summary>y = gelu(gate)·up, gelu(g) = g / (1 + e^(−2u)), u = √(2/π)(g + 0.044715g³), finite for large |g|. All spans have the same length.</summary>
-    public static void Forward(Span<float> y, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
-    {
-        Arguments.RequireSameLength(gate.Length, y.Length, nameof(gate), nameof(y));
-        Arguments.RequireSameLength(up.Length, y.Length, nameof(up), nameof(y));
-        fixed (float* py = y, pGate = gate, pUp = up)
-        {
-            float* yp = py, gatep = pGate, upp = pUp;
-            var width = CpuLanes.Current;
-            CpuParallel.ForEachChunk(y.Length, (start, count) => ForwardRange(width, yp + start, gatep + start, upp + start, count));
-        }
-    }
+    /// <summary>Cap on the exponent in the backward: e^80 is finite in float32 and σ below e^−80 is zero for every purpose.</summary>
+    const float MaxExponent = 80f;
 
-    /// <summary>dGate += dy·up·gelu'(g); dUp += dy·gelu(g), gelu' as <see cref="CpuGelu.Backward"/> computes it (1 − s taken as e·s, e capped at e^80).
-    /// Accumulates; an empty dGate or dUp is skipped.</summary>
-    public static void Backward(Span<float> dGate, Span<float> dUp, ReadOnlySpan<float> dy, ReadOnlySpan<float> gate, ReadOnlySpan<float> up)
-    {
-        Arguments.RequireSameLength(dy.Length, gate.Length, nameof(dy), nameof(gate));
-        Arguments.RequireSameLength(up.Length, gate.Length, nameof(up), nameof(gate));
-        if (!dGate.IsEmpty) Arguments.RequireSameLength(dGate.Length, gate.Length, nameof(dGate), nameof(gate));
-        if (!dUp.IsEmpty) Arguments.RequireSameLength(dUp.Length, gate.Length, nameof(dUp), nameof(gate));
-        if (dGate.IsEmpty && dUp.IsEmpty) return;
-        fixed (float* pdGate = dGate, pdUp = dUp, pdy = dy, pGate = gate, pUp = up)
-        {
-            float* dGatep = pdGate, dUpp = pdUp, dyp = pdy, gatep = pGate, upp = pUp;
-            var width = CpuLanes.Current;
-            CpuParallel.ForEachChunk(gate.Length, (start, count) => BackwardRange(width,
-                dGatep == null ? null : dGatep + start, dUpp == null ? null : dUpp + start, dyp + start, gatep + start, upp + start, count));
-        }
-    }
+    /// <summary>y = silu(g)·up, silu(g) = g·σ(g) computed as g / (1 + e^(−g)) (as PyTorch's silu), finite for large |g|.</summary>
+    public static TV Forward<TL, TV>(TV g, TV up) where TL : struct, ILanes<TV> where TV : struct =>
+        TL.Mul(TL.Divide(g, TL.Add(TL.Splat(1f), TL.Exp(TL.Negate(g)))), up);
 
-    /// <summary>Whole vectors of the width, then the rest one at a time.</summary>
-    static void ForwardRange(LaneWidth width, float* y, float* gate, float* up, int count)
+    /// <summary>dGate = dy·up·s·(1 + g(1 − s)); dUp = dy·g·s; s = σ(g) = 1/(1 + e), e = e^(−g), 1 − s taken as e·s (no cancellation near
+    /// s = 1), e capped at e^80 so e·s stays finite.</summary>
+    public static (TV DGate, TV DUp) Backward<TL, TV>(TV g, TV up, TV d) where TL : struct, ILanes<TV> where TV : struct
     {
-        int i = 0;
-        if (width == LaneWidth.Bits512) ForwardVectors<Lanes512, Vector512<float>>(y, gate, up, ref i, count);
-        if (width == LaneWidth.Bits256) ForwardVectors<Lanes256, Vector256<float>>(y, gate, up, ref i, count);
-        ForwardVectors<LanesScalar, float>(y, gate, up, ref i, count);
+        TV one = TL.Splat(1f);
+        TV e = TL.Exp(TL.Min(TL.Negate(g), TL.Splat(MaxExponent)));
+        TV s = TL.Divide(one, TL.Add(one, e));
+        return (TL.Mul(TL.Mul(TL.Mul(d, up), s), TL.Add(one, TL.Mul(g, TL.Mul(e, s)))), TL.Mul(d, TL.Mul(g, s)));
     }
+}
 
-    /// <summary>Elements [i, count) in whole vectors of TL; i ends at the first element not done.</summary>
-    static void ForwardVectors<TL, TV>(float* y, float* gate, float* up, ref int i, int count) where TL : struct, ILanes<TV> where TV : struct
-    {
-        for (; i + TL.Count <= count; i += TL.Count) TL.Store(y + i, TL.Mul(CpuGelu.Value<TL, TV>(TL.Load(gate + i)), TL.Load(up + i)));
-    }
+/// <summary>GeGLU gating (Gemma's MLP): y = gelu(gate)·up elementwise, gelu in <see cref="CpuGelu"/>'s tanh form (PyTorch's gelu_pytorch_tanh).</summary>
+internal sealed class CpuGeGlu : CpuGated<CpuGeGlu>, IGate
+{
+    /// <summary>y = gelu(g)·up, gelu(g) = g / (1 + e^(−2u)), u = √(2/π)(g + 0.044715g³), finite for large |g|.</summary>
+    public static TV Forward<TL, TV>(TV g, TV up) where TL : struct, ILanes<TV> where TV : struct => TL.Mul(CpuGelu.Value<TL, TV>(g), up);
 
-    /// <summary>The backward over [0, count); a null dGate or dUp is skipped.</summary>
-    static void BackwardRange(LaneWidth width, float* dGate, float* dUp, float* dy, float* gate, float* up, int count)
-    {
-        int i = 0;
-        if (width == LaneWidth.Bits512) BackwardVectors<Lanes512, Vector512<float>>(dGate, dUp, dy, gate, up, ref i, count);
-        if (width == LaneWidth.Bits256) BackwardVectors<Lanes256, Vector256<float>>(dGate, dUp, dy, gate, up, ref i, count);
-        BackwardVectors<LanesScalar, float>(dGate, dUp, dy, gate, up, ref i, count);
-    }
-
-    static void BackwardVectors<TL, TV>(float* dGate, float* dUp, float* dy, float* gate, float* up, ref int i, int count)
-        where TL : struct, ILanes<TV> where TV : struct
-    {
-        for (; i + TL.Count <= count; i += TL.Count)
-        {
-            TV g = TL.Load(gate + i), d = TL.Load(dy + i);
-            if (dUp != null) TL.Store(dUp + i, TL.Add(TL.Load(dUp + i), TL.Mul(d, CpuGelu.Value<TL, TV>(g))));
-            if (dGate != null) TL.Store(dGate + i, TL.Add(TL.Load(dGate + i), TL.Mul(TL.Mul(d, TL.Load(up + i)), CpuGelu.Derivative<TL, TV>(g))));
-        }
-    }
+    /// <summary>dGate = dy·up·gelu'(g); dUp = dy·gelu(g), gelu' as <see cref="CpuGelu.Backward"/> computes it (1 − s taken as e·s, e capped at e^80).</summary>
+    public static (TV DGate, TV DUp) Backward<TL, TV>(TV g, TV up, TV d) where TL : struct, ILanes<TV> where TV : struct =>
+        (TL.Mul(TL.Mul(d, up), CpuGelu.Derivative<TL, TV>(g)), TL.Mul(d, CpuGelu.Value<TL, TV>(g)));
 }
 
 public sealed partial class CpuBackend
