@@ -236,12 +236,13 @@ public static class HfConfig
         return ((full ?? f).Double("rope_theta") ?? 1_000_000, sliding?.Double("rope_theta") ?? f.Double("rope_local_base_freq") ?? 10_000);
     }
 
-    private static void WriteGemma3(Utf8JsonWriter w, ModelConfig c)
+    /// <summary>The fields every RoPE family writes alike: architectures, model_type, the sizes, rms_norm_eps and rope_theta.</summary>
+    private static void WriteRopeFamilyShape(Utf8JsonWriter w, ModelConfig c, string architecture)
     {
         w.WriteStartArray("architectures");
-        w.WriteStringValue("Gemma3ForCausalLM");
+        w.WriteStringValue(architecture);
         w.WriteEndArray();
-        w.WriteString("model_type", "gemma3_text");
+        w.WriteString("model_type", ModelType(c));
         w.WriteNumber("vocab_size", c.VocabSize);
         w.WriteNumber("hidden_size", c.Dim);
         w.WriteNumber("intermediate_size", c.FfnDim);
@@ -252,6 +253,11 @@ public static class HfConfig
         w.WriteNumber("max_position_embeddings", c.ContextLength);
         JsonFields.WriteFloat(w, "rms_norm_eps", JsonFields.Widen(c.NormEps));
         JsonFields.WriteFloat(w, "rope_theta", c.RopeTheta);
+    }
+
+    private static void WriteGemma3(Utf8JsonWriter w, ModelConfig c)
+    {
+        WriteRopeFamilyShape(w, c, "Gemma3ForCausalLM");
         JsonFields.WriteFloat(w, "rope_local_base_freq", c.SlidingRopeTheta);
         w.WriteNull("rope_scaling");
         JsonFields.WriteFloat(w, "query_pre_attn_scalar", c.QueryPreAttentionScalar);
@@ -290,24 +296,11 @@ public static class HfConfig
     private static void WriteLlamaFamily(Utf8JsonWriter w, ModelConfig c)
     {
         string modelType = ModelType(c);
-        w.WriteStartArray("architectures");
-        w.WriteStringValue(modelType switch
+        WriteRopeFamilyShape(w, c, modelType switch
         {
             "qwen2" => "Qwen2ForCausalLM", "mistral" => "MistralForCausalLM", "qwen3" => "Qwen3ForCausalLM", "phi3" => "Phi3ForCausalLM",
             _ => "LlamaForCausalLM",
         });
-        w.WriteEndArray();
-        w.WriteString("model_type", modelType);
-        w.WriteNumber("vocab_size", c.VocabSize);
-        w.WriteNumber("hidden_size", c.Dim);
-        w.WriteNumber("intermediate_size", c.FfnDim);
-        w.WriteNumber("num_hidden_layers", c.Layers);
-        w.WriteNumber("num_attention_heads", c.Heads);
-        w.WriteNumber("num_key_value_heads", c.KvHeads);
-        w.WriteNumber("head_dim", c.HeadDim);
-        w.WriteNumber("max_position_embeddings", c.ContextLength);
-        JsonFields.WriteFloat(w, "rms_norm_eps", JsonFields.Widen(c.NormEps));
-        JsonFields.WriteFloat(w, "rope_theta", c.RopeTheta);
         if (c.RopeScaling is { } s)
         {
             w.WriteStartObject("rope_scaling");
